@@ -1,0 +1,36 @@
+"""The API application: Starlette routes wrapped in the guard, errors in DigitalOcean's shape."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from shoal.api.context import ApiContext
+from shoal.api.errors import error_body
+from shoal.api.guard import REQUEST_ID_KEY, ApiGuard
+from shoal.api.ratelimit import RateLimiter
+from shoal.api.responses import json_response
+from shoal.api.routes import account, apps, catalog
+from shoal.core.errors import ShoalError
+
+
+def all_routes() -> list[BaseRoute]:
+    # The catalogue's fixed paths come before ``/v2/apps/{id}`` so ``regions`` is never taken for an id.
+    return [*catalog.routes, *apps.routes, *account.routes]
+
+
+async def _error(request: Request, exc: Exception) -> Response:
+    status, body, headers = error_body(exc, request.scope.get(REQUEST_ID_KEY, ""))
+    return json_response(body, status, headers)
+
+
+def build_api(ctx: ApiContext, limiter: RateLimiter) -> ASGIApp:
+    app = Starlette(routes=all_routes(),
+                    exception_handlers={ShoalError: _error, HTTPException: _error, Exception: _error})
+    app.router.redirect_slashes = False
+    app.state.shoal = ctx
+    return ApiGuard(app, ctx.accounts.authenticate, limiter)

@@ -1,0 +1,1 @@
+"""Route handlers, one module per resource, named after DigitalOcean's operation ids."""

@@ -1,0 +1,113 @@
+"""``/v2/apps``: list, create, get (by id or name), update, delete, propose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shoal.api.bodies import optional_bool, read_object
+from shoal.api.context import authorized, context
+from shoal.api.pagination import links, page_request
+from shoal.api.responses import render
+from shoal.api.wire import app_wire
+from shoal.core.errors import BadRequest
+from shoal.engine.apps import Proposal
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes")
+
+
+async def apps_list(request: Request) -> Response:
+    principal = authorized(request, "app:read")
+    ctx = context(request)
+    paging = page_request(request.query_params)
+    page = await run_in_threadpool(ctx.apps.list_apps, principal.account, paging.page, paging.per_page)
+    with_projects = _truthy(request.query_params.get("with_projects"))
+    return render(request, {
+        "apps": [app_wire(a, ctx.ingress, with_project=with_projects) for a in page.items],
+        "links": links(request.url, paging, page.total),
+        "meta": {"total": page.total},
+    })
+
+
+async def apps_create(request: Request) -> Response:
+    principal = authorized(request, "app:create")
+    ctx = context(request)
+    body = await read_object(request, ctx.max_body_bytes, allowed={"spec", "project_id"}, required={"spec"})
+    app = await run_in_threadpool(ctx.apps.create_app, principal.account, body["spec"], body.get("project_id"))
+    return render(request, {"app": app_wire(app, ctx.ingress)})
+
+
+async def apps_get(request: Request) -> Response:
+    principal = authorized(request, "app:read")
+    ctx = context(request)
+    name = request.query_params.get("name")
+    app_id = request.path_params.get("id", "")
+    if name:
+        app = await run_in_threadpool(ctx.apps.get_app_by_name, principal.account, name)
+    elif not app_id:
+        return await apps_list(request)
+    else:
+        app = await run_in_threadpool(ctx.apps.get_app, principal.account, app_id)
+    return render(request, {"app": app_wire(app, ctx.ingress)})
+
+
+async def apps_update(request: Request) -> Response:
+    principal = authorized(request, "app:update")
+    ctx = context(request)
+    body = await read_object(request, ctx.max_body_bytes, allowed={"spec", "update_all_source_versions"},
+                             required={"spec"})
+    optional_bool(body, "update_all_source_versions")
+    app = await run_in_threadpool(ctx.apps.update_app, principal.account, request.path_params["id"], body["spec"])
+    return render(request, {"app": app_wire(app, ctx.ingress)})
+
+
+async def apps_delete(request: Request) -> Response:
+    principal = authorized(request, "app:delete")
+    app_id = request.path_params["id"]
+    await run_in_threadpool(context(request).apps.delete_app, principal.account, app_id)
+    return render(request, {"id": app_id})
+
+
+async def apps_validate_app_spec(request: Request) -> Response:
+    principal = authorized(request, "app:read")
+    ctx = context(request)
+    body = await read_object(request, ctx.max_body_bytes, allowed={"spec", "app_id"}, required={"spec"})
+    if body.get("app_id") is not None and not isinstance(body["app_id"], str):
+        raise BadRequest("error parsing request body: field 'app_id' must be a string")
+    proposal = await run_in_threadpool(ctx.apps.propose, principal.account, body["spec"], body.get("app_id"))
+    return render(request, proposal_wire(proposal))
+
+
+def proposal_wire(proposal: Proposal) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "app_name_available": proposal.app_name_available,
+        "app_is_static": proposal.app_is_static,
+        "app_is_starter": proposal.app_is_static,
+        "existing_static_apps": str(proposal.existing_static_apps),
+        "existing_starter_apps": str(proposal.existing_static_apps),
+        "max_free_static_apps": "3",
+        "max_free_starter_apps": "3",
+        "spec": proposal.spec,
+        "app_cost": proposal.app_cost,
+    }
+    if proposal.app_name_suggestion:
+        wire["app_name_suggestion"] = proposal.app_name_suggestion
+    return wire
+
+
+routes = [
+    Route("/v2/apps", apps_list, methods=["GET"]),
+    Route("/v2/apps", apps_create, methods=["POST"]),
+    Route("/v2/apps/propose", apps_validate_app_spec, methods=["POST"]),
+    # pydo sends ``GET /v2/apps/?name=NAME`` for a lookup by name (empty id).
+    Route("/v2/apps/", apps_get, methods=["GET"]),
+    Route("/v2/apps/{id}", apps_get, methods=["GET"]),
+    Route("/v2/apps/{id}", apps_update, methods=["PUT"]),
+    Route("/v2/apps/{id}", apps_delete, methods=["DELETE"]),
+]

@@ -1,0 +1,128 @@
+"""The one place that wires settings → store → engine → api, and runs the listeners.
+
+Nothing else builds engines, sessions or apps: they are made here from one ``Settings`` and
+passed down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from shoal.api import build_api
+from shoal.api.context import ApiContext
+from shoal.api.ratelimit import RateLimiter
+from shoal.api.wire import IngressAddress
+from shoal.core.clock import Clock, SystemClock
+from shoal.core.settings import Settings
+from shoal.engine.accounts import AccountsService, IssuedToken
+from shoal.engine.apps import AppsService
+from shoal.ingress.placeholder import build_ingress
+from shoal.store import Database, open_database
+from shoal.tls import TlsFiles, ensure_server_tls
+
+log = logging.getLogger("shoal")
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    database: Database
+    accounts: AccountsService
+    apps: AppsService
+
+    def api(self, clock: Clock | None = None) -> ASGIApp:
+        clock = clock or SystemClock()
+        ingress = IngressAddress(scheme="http", port=self.settings.ingress.port)
+        ctx = ApiContext(apps=self.apps, accounts=self.accounts, ingress=ingress,
+                         max_body_bytes=self.settings.api.max_body_bytes)
+        return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    database = open_database(settings.store_url)
+    return Platform(settings=settings, database=database,
+                    accounts=AccountsService(database.accounts, clock),
+                    apps=AppsService(database.apps, clock, settings.ingress.apps_domain))
+
+
+def write_admin_token(data_dir: Path, issued: IssuedToken) -> Path:
+    path = data_dir / "admin-token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(issued.value + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def server_tls(settings: Settings) -> TlsFiles:
+    if settings.api.tls_cert and settings.api.tls_key:
+        return TlsFiles(ca_cert=settings.api.tls_cert, cert=settings.api.tls_cert, key=settings.api.tls_key)
+    hosts = ["localhost", "127.0.0.1", "::1"]
+    if settings.api.host not in hosts and settings.api.host not in ("0.0.0.0", "::"):
+        hosts.append(settings.api.host)
+    return ensure_server_tls(settings.tls_dir, hosts)
+
+
+class _Listener(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to ``serve`` (several listeners share one process)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _listener(app: ASGIApp, host: str, port: int, tls: TlsFiles | None = None) -> _Listener:
+    config = uvicorn.Config(app, host=host, port=port, lifespan="off", access_log=False, log_level="warning",
+                            ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
+                            timeout_graceful_shutdown=5)
+    return _Listener(config)
+
+
+async def _run(listeners: list[_Listener]) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for listener in listeners:
+            listener.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    async with asyncio.TaskGroup() as group:
+        for listener in listeners:
+            group.create_task(listener.serve())
+
+
+def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
+    platform = build_platform(settings)
+    try:
+        issued = platform.accounts.bootstrap_admin(settings.bootstrap_token)
+        if issued is not None:
+            path = write_admin_token(settings.data_dir, issued)
+            announce(f"admin token written to {path}")
+        tls = server_tls(settings)
+        api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
+        ingress = _listener(build_ingress(), settings.ingress.host, settings.ingress.port)
+        announce(f"shoal API on https://{_hostport(settings.api.host, settings.api.port)} (CA: {tls.ca_cert})")
+        announce(f"shoal ingress on http://{_hostport(settings.ingress.host, settings.ingress.port)}")
+        asyncio.run(_run([api, ingress]))
+    finally:
+        platform.close()
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,148 @@
+"""``shoal``: serve the platform, manage tokens, check specs."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shoal.core.errors import ShoalError
+from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
+                                 IngressSettings, RateLimits, Settings, parse_listen)
+
+app = typer.Typer(help="shoal: a self-hosted application platform that speaks the DigitalOcean Apps API.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+token_app = typer.Typer(help="Manage API tokens (run on the machine that holds the data dir).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="State directory [default: $XDG_DATA_HOME/shoal].",
+                                                 envvar="SHOAL_DATA_DIR")]
+DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SHOAL_DATABASE_URL",
+                                                    help="PostgreSQL URL for state instead of the SQLite file.")]
+
+try:
+    from shoal.cli.spec_cmd import spec_app
+
+    app.add_typer(spec_app, name="spec")
+except ImportError:  # pragma: no cover - the spec commands are optional at import time
+    pass
+
+
+def _fail(exc: ShoalError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.message}")
+    return typer.Exit(2)
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    api_listen: Annotated[str, typer.Option(help="HOST:PORT for the HTTPS API.")] = DEFAULT_API_LISTEN,
+    ingress_listen: Annotated[str, typer.Option(help="HOST:PORT for the apps' ingress.")] = DEFAULT_INGRESS_LISTEN,
+    apps_domain: Annotated[str, typer.Option(help="Domain under which apps get their default hostnames.")]
+    = DEFAULT_APPS_DOMAIN,
+    tls_cert: Annotated[Optional[Path], typer.Option(help="Your own certificate for the API (PEM).")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(help="The key of --tls-cert (PEM).")] = None,
+    rate_limit_per_hour: Annotated[int, typer.Option(min=1, help="Requests per token per hour.")] = 5000,
+    rate_limit_per_minute: Annotated[int, typer.Option(min=1, help="Requests per token per minute.")] = 250,
+) -> None:
+    """Start the platform: the HTTPS API and the ingress, in one process."""
+    from shoal.bootstrap import serve as run
+
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    try:
+        api_host, api_port = parse_listen(api_listen)
+        ingress_host, ingress_port = parse_listen(ingress_listen)
+        settings = Settings.from_env(
+            data_dir=data_dir, database_url=database_url,
+            api=ApiSettings(host=api_host, port=api_port, tls_cert=tls_cert, tls_key=tls_key,
+                            rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute)),
+            ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain),
+        )
+        run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    except ShoalError as exc:
+        raise _fail(exc) from exc
+
+
+def _platform(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
+    from shoal.bootstrap import build_platform
+
+    return build_platform(Settings.from_env(data_dir=data_dir, database_url=database_url))
+
+
+_DURATION_RE = re.compile(r"^(\d+)([smhdw]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _duration(text: str) -> timedelta:
+    match = _DURATION_RE.match(text.strip())
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration like 3600, 90m, 12h, 30d")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[Optional[list[str]], typer.Option("--scope", help="app:read, app:create, app:update, "
+                     "app:delete, read, or * (repeatable; default: full access).")] = None,
+    account: Annotated[str, typer.Option(help="Account the token belongs to (created if new).")] = "admin",
+    name: Annotated[Optional[str], typer.Option(help="A label for the token.")] = None,
+    expires_in: Annotated[Optional[str], typer.Option(help="Lifetime, e.g. 3600, 90m, 12h, 30d.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a token and print it (it is shown only this once)."""
+    platform = _platform(data_dir, database_url)
+    try:
+        issued = platform.accounts.create_token(account, scope or [], name,
+                                                _duration(expires_in) if expires_in else None)
+    except ShoalError as exc:
+        raise _fail(exc) from exc
+    finally:
+        platform.close()
+    print(issued.value)
+    err.print(f"token {issued.token.id} for account {issued.account.name} ({issued.account.id}), "
+              f"scopes: {' '.join(sorted(issued.token.scopes))}", highlight=False)
+
+
+@token_app.command("list")
+def token_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """List tokens (ids, accounts, scopes, state); token values are never stored."""
+    platform = _platform(data_dir, database_url)
+    try:
+        rows = platform.accounts.list_tokens()
+    finally:
+        platform.close()
+    table = Table("id", "name", "account", "scopes", "created", "expires", "state")
+    for token, acct in rows:
+        state = "revoked" if token.revoked_at else "active"
+        table.add_row(token.id, token.name, acct.name, " ".join(sorted(token.scopes)),
+                      token.created_at.strftime("%Y-%m-%d %H:%M"),
+                      token.expires_at.strftime("%Y-%m-%d %H:%M") if token.expires_at else "never", state)
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id or a unique prefix of it.")],
+                 data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Revoke a token: requests with it get 401 from then on."""
+    platform = _platform(data_dir, database_url)
+    try:
+        token = platform.accounts.revoke_token(token_id)
+    except ShoalError as exc:
+        raise _fail(exc) from exc
+    finally:
+        platform.close()
+    console.print(f"revoked {token.id} ({token.name})", highlight=False)
+
+
+def main() -> None:
+    app()

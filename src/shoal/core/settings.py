@@ -1,0 +1,82 @@
+"""Settings: one typed object built at start and passed down. The only reader of ``os.environ``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.core.errors import BadRequest
+
+DEFAULT_API_LISTEN = "127.0.0.1:8443"
+DEFAULT_INGRESS_LISTEN = "127.0.0.1:8000"
+DEFAULT_APPS_DOMAIN = "localhost"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "shoal"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadRequest(f"listen address {value!r} is not HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Requests per token; DigitalOcean's defaults are 5,000 an hour and 250 a minute."""
+
+    per_hour: int = 5000
+    per_minute: int = 250
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8443
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    apps_domain: str = DEFAULT_APPS_DOMAIN
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str | None = None
+    api: ApiSettings = field(default_factory=ApiSettings)
+    ingress: IngressSettings = field(default_factory=IngressSettings)
+    bootstrap_token: str | None = None
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'shoal.db'}"
+
+    @classmethod
+    def from_env(cls, data_dir: Path | None = None, **overrides: object) -> Settings:
+        """Settings from explicit values, falling back to ``SHOAL_*`` environment variables."""
+        env = os.environ
+        resolved_dir = data_dir or (Path(env["SHOAL_DATA_DIR"]) if env.get("SHOAL_DATA_DIR") else default_data_dir())
+        values: dict[str, object] = {
+            "data_dir": resolved_dir.expanduser().resolve(),
+            "database_url": env.get("SHOAL_DATABASE_URL") or None,
+            "bootstrap_token": env.get("SHOAL_BOOTSTRAP_TOKEN") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

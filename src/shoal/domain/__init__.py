@@ -1,0 +1,1 @@
+"""Pure domain objects and the ports (Protocols) the engine needs. No I/O."""

@@ -1,0 +1,70 @@
+"""Account and token use cases: authenticate a request, bootstrap the admin token, manage tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from shoal.core.clock import Clock
+from shoal.core.errors import BadRequest, NotFound, Unauthorized
+from shoal.core.ids import hash_token, is_token_shaped, new_token, new_uuid
+from shoal.domain.accounts import ADMIN_ACCOUNT, Account, Principal, Token, parse_scopes
+from shoal.domain.ports import AccountStore
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token as shown once, at creation: the secret value is never stored or shown again."""
+
+    value: str
+    token: Token
+    account: Account
+
+
+class AccountsService:
+    def __init__(self, store: AccountStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def authenticate(self, token_value: str) -> Principal:
+        if not is_token_shaped(token_value):
+            raise Unauthorized("Unable to authenticate you: the token is not a DigitalOcean-style token (dop_v1_...).")
+        found = self._store.token_by_hash(hash_token(token_value))
+        if found is None:
+            raise Unauthorized("Unable to authenticate you: unknown token.")
+        token, account = found
+        if token.revoked_at is not None:
+            raise Unauthorized("Unable to authenticate you: the token has been revoked.")
+        if not token.is_usable(self._clock.now()):
+            raise Unauthorized("Unable to authenticate you: the token has expired.")
+        return Principal(account=account, token=token)
+
+    def bootstrap_admin(self, preset: str | None) -> IssuedToken | None:
+        """On the first start (no tokens at all) issue the admin token; later starts issue nothing."""
+        if self._store.count_tokens() > 0:
+            return None
+        if preset is not None and not is_token_shaped(preset):
+            raise BadRequest("SHOAL_BOOTSTRAP_TOKEN must look like dop_v1_ followed by 64 hex digits")
+        return self.create_token(account_name=ADMIN_ACCOUNT, scopes=[], name="admin", value=preset)
+
+    def create_token(self, account_name: str, scopes: list[str], name: str | None = None,
+                     expires_in: timedelta | None = None, value: str | None = None) -> IssuedToken:
+        account = self._store.ensure_account(account_name, f"{account_name}@shoal.local")
+        now = self._clock.now()
+        token = Token(id=new_uuid(), account_id=account.id, name=name or f"{account_name}-token",
+                      scopes=parse_scopes(scopes), created_at=now,
+                      expires_at=now + expires_in if expires_in else None)
+        secret = value or new_token()
+        self._store.insert_token(token, hash_token(secret))
+        return IssuedToken(value=secret, token=token, account=account)
+
+    def list_tokens(self) -> list[tuple[Token, Account]]:
+        return self._store.list_tokens()
+
+    def revoke_token(self, token_id_prefix: str) -> Token:
+        if len(token_id_prefix) < 4:
+            raise BadRequest("give at least the first 4 characters of the token id")
+        token = self._store.revoke_token(token_id_prefix, self._clock.now())
+        if token is None:
+            raise NotFound(f"no single token has an id starting with {token_id_prefix!r}")
+        return token

@@ -1,0 +1,139 @@
+"""App use cases, named after DigitalOcean's operations: create, get, list, update, delete, propose."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.core.clock import Clock
+from shoal.core.errors import BadRequest, NotFound
+from shoal.core.ids import ingress_suffix, is_uuid, new_uuid
+from shoal.domain.accounts import Account
+from shoal.domain.apps import App, Page
+from shoal.domain.ports import AppStore
+from shoal.spec import app_cost, check
+from shoal.spec.catalog import DEFAULT_REGION, INSTANCE_SIZES_BY_SLUG
+
+# DigitalOcean lets an account run three static-only apps for free.
+MAX_FREE_STATIC_APPS = 3
+_COMPUTE_KINDS = ("services", "workers", "jobs")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    spec: dict[str, Any]
+    app_name_available: bool
+    app_name_suggestion: str | None
+    app_is_static: bool
+    existing_static_apps: int
+    app_cost: int
+    app_tier_upgrade_cost: int | None = None
+    app_tier_downgrade_cost: int | None = None
+
+
+def tier_of(spec: dict[str, Any]) -> str:
+    """The legacy tier an app falls in: starter when static only, else the highest size tier it uses."""
+    sizes = [c.get("instance_size_slug") for kind in _COMPUTE_KINDS for c in spec.get(kind) or []]
+    if not sizes:
+        return "starter"
+    tiers = {INSTANCE_SIZES_BY_SLUG[s].tier_slug for s in sizes if s in INSTANCE_SIZES_BY_SLUG}
+    return "professional" if "professional" in tiers else "basic"
+
+
+def is_static(spec: dict[str, Any]) -> bool:
+    return bool(spec.get("static_sites")) and not any(spec.get(k) for k in (*_COMPUTE_KINDS, "functions"))
+
+
+class AppsService:
+    def __init__(self, store: AppStore, clock: Clock, apps_domain: str) -> None:
+        self._store = store
+        self._clock = clock
+        self._apps_domain = apps_domain
+
+    def create_app(self, account: Account, raw_spec: object, project_id: object = None) -> App:
+        spec = check(raw_spec)
+        now = self._clock.now()
+        app = App(
+            id=new_uuid(), account_id=account.id, name=spec["name"], spec=spec,
+            region=spec.get("region") or DEFAULT_REGION,
+            ingress_host=f"{spec['name']}-{ingress_suffix()}.{self._apps_domain}",
+            tier_slug=tier_of(spec), project_id=_project_id(project_id, account),
+            created_at=now, updated_at=now,
+        )
+        self._store.insert_app(app)
+        return app
+
+    def get_app(self, account: Account, app_id: str) -> App:
+        app = self._store.get_app(account.id, app_id) if is_uuid(app_id) else None
+        if app is None:
+            raise NotFound(f"app {app_id!r} not found")
+        return app
+
+    def get_app_by_name(self, account: Account, name: str) -> App:
+        app = self._store.get_app_by_name(account.id, name)
+        if app is None:
+            raise NotFound(f"app named {name!r} not found")
+        return app
+
+    def list_apps(self, account: Account, page: int, per_page: int) -> Page:
+        return self._store.list_apps(account.id, (page - 1) * per_page, per_page)
+
+    def update_app(self, account: Account, app_id: str, raw_spec: object) -> App:
+        self.get_app(account, app_id)
+        spec = check(raw_spec)
+        app = self._store.update_app_spec(account.id, app_id, spec, spec.get("region") or DEFAULT_REGION,
+                                          self._clock.now())
+        if app is None:  # deleted between the read and the write
+            raise NotFound(f"app {app_id!r} not found")
+        return app
+
+    def delete_app(self, account: Account, app_id: str) -> None:
+        if not is_uuid(app_id) or not self._store.delete_app(account.id, app_id):
+            raise NotFound(f"app {app_id!r} not found")
+
+    def propose(self, account: Account, raw_spec: object, app_id: object = None) -> Proposal:
+        spec = check(raw_spec)
+        existing = None
+        if app_id not in (None, ""):
+            if not isinstance(app_id, str):
+                raise BadRequest("app_id must be a string")
+            existing = self.get_app(account, app_id)
+        taken = self._store.app_names(account.id, _stem(spec["name"])[:20])
+        if existing is not None:
+            taken.discard(existing.name)
+        available = spec["name"] not in taken
+        static_apps = sum(1 for a in self._static_apps(account) if existing is None or a != existing.id)
+        return Proposal(
+            spec=spec, app_name_available=available,
+            app_name_suggestion=None if available else _suggest(spec["name"], taken),
+            app_is_static=is_static(spec), existing_static_apps=static_apps,
+            app_cost=round(app_cost(spec)),
+        )
+
+    def _static_apps(self, account: Account) -> list[str]:
+        page = self._store.list_apps(account.id, 0, 10_000)
+        return [a.id for a in page.items if is_static(a.spec)]
+
+
+def _project_id(value: object, account: Account) -> str:
+    if value in (None, ""):
+        return account.default_project_id
+    if not isinstance(value, str) or not is_uuid(value):
+        raise BadRequest("project_id must be a UUID")
+    return value.lower()
+
+
+def _stem(name: str) -> str:
+    return re.sub(r"-\d+$", "", name)
+
+
+def _suggest(name: str, taken: set[str]) -> str:
+    """``sample-2``, ``sample-3``... — the first free name, kept within the 32-character limit."""
+    stem = _stem(name)
+    for n in range(2, 10_000):
+        suffix = f"-{n}"
+        candidate = stem[: 32 - len(suffix)].rstrip("-") + suffix
+        if candidate not in taken:
+            return candidate
+    return f"{stem[:23]}-{new_uuid()[:8]}"

@@ -1,0 +1,1 @@
+"""The ingress: the listener every request to an app goes through."""

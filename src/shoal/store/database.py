@@ -1,0 +1,74 @@
+"""Opening the database: engine, connection settings, and schema migration on start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+from shoal.core.errors import Unavailable
+from shoal.store.accounts import SqlAccountStore
+from shoal.store.apps import SqlAppStore
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@dataclass
+class Database:
+    engine: Engine
+    apps: SqlAppStore
+    accounts: SqlAccountStore
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _engine_url(url: str) -> str:
+    # ``postgresql://`` would pick psycopg2; shoal ships psycopg 3.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL + synchronous=NORMAL: a committed transaction survives the process being killed
+    # (only an OS crash could lose the last commits), and readers never block the writer.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(url: str) -> Engine:
+    full = _engine_url(url)
+    if full.startswith("sqlite"):
+        engine = sa.create_engine(full, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return sa.create_engine(full, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision; a data dir from an older version upgrades here."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_database(url: str) -> Database:
+    engine = create_engine(url)
+    try:
+        migrate(engine)
+    except sa.exc.OperationalError as exc:
+        raise Unavailable(f"cannot open the database at {engine.url.render_as_string(hide_password=True)}: "
+                          f"{exc.orig}") from exc
+    return Database(engine=engine, apps=SqlAppStore(engine), accounts=SqlAccountStore(engine))

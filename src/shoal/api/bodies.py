@@ -31,7 +31,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             continue
         chunks.append(chunk)
     if too_large:
-        raise PayloadTooLarge(f"request body is larger than the {limit // 1024} KiB this API accepts")
+        raise PayloadTooLarge(f"request body too large: the limit is {limit // 1024} KiB")
     return b"".join(chunks)
 
 

@@ -1,0 +1,71 @@
+"""Fixtures: live shoal servers (SQLite and embedded PostgreSQL) and pydo clients for them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live import LiveServer
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One embedded PostgreSQL server (pgserver) for the session; each user gets its own database."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+def postgres_database(server: Any) -> str:
+    name = "shoal_" + uuid.uuid4().hex[:12]
+    server.psql(f"CREATE DATABASE {name};")
+    return str(server.get_uri(name))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A running ``shoal serve``, once on SQLite and once on PostgreSQL."""
+    url = postgres_database(request.getfixturevalue("postgres")) if request.param == "postgres" else None
+    live = LiveServer(data_dir=tmp_path_factory.mktemp(f"shoal-{request.param}") / "data", database_url=url)
+    live.start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Any:
+    return server.client()
+
+
+@pytest.fixture
+def fresh_server_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start extra servers with their own data dirs and flags; all are stopped at the end."""
+    started: list[LiveServer] = []
+
+    def make(*extra_args: str, database_url: str | None = None, data_dir: Path | None = None) -> LiveServer:
+        live = LiveServer(data_dir=data_dir or tmp_path / f"data{len(started)}", database_url=database_url,
+                          extra_args=list(extra_args))
+        started.append(live)
+        return live.start()
+
+    yield make
+    for live in started:
+        live.stop()
+
+
+def unique_name(prefix: str = "app") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def service_spec(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name,
+            "services": [{"name": "web", "git": {"repo_clone_url": "https://example.com/repo.git", "branch": "main"},
+                          **extra}]}

@@ -1,0 +1,44 @@
+"""The store on SQLite: migrations, the unique name, isolation by account."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from shoal.core.errors import Conflict
+from shoal.domain.apps import App
+from shoal.store import open_database
+
+
+def _app(account_id: str, name: str, app_id: str) -> App:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return App(id=app_id, account_id=account_id, name=name, spec={"name": name}, region="nyc",
+               ingress_host=f"{name}-abcde.localhost", tier_slug="basic", project_id="p", created_at=now,
+               updated_at=now)
+
+
+def test_migrations_are_idempotent_and_recorded(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    open_database(url).close()
+    db = open_database(url)  # a second start upgrades nothing and loses nothing
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0001"
+    db.close()
+
+
+def test_unique_name_per_account_and_isolation(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+    alice = db.accounts.ensure_account("alice", "a@x")
+    bob = db.accounts.ensure_account("bob", "b@x")
+    db.apps.insert_app(_app(alice.id, "web", "00000000-0000-4000-8000-000000000001"))
+    with pytest.raises(Conflict):
+        db.apps.insert_app(_app(alice.id, "web", "00000000-0000-4000-8000-000000000002"))
+    db.apps.insert_app(_app(bob.id, "web", "00000000-0000-4000-8000-000000000003"))
+    assert db.apps.get_app(bob.id, "00000000-0000-4000-8000-000000000001") is None
+    assert db.apps.list_apps(alice.id, 0, 10).total == 1
+    loaded = db.apps.get_app(alice.id, "00000000-0000-4000-8000-000000000001")
+    assert loaded is not None and loaded.created_at.tzinfo is not None
+    db.close()

@@ -26,7 +26,11 @@ from shoal.core.clock import Clock, SystemClock
 from shoal.core.settings import Settings
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.apps import AppsService
+from shoal.engine.deployer import Deployer
+from shoal.engine.deployments import DeploymentsService
+from shoal.engine.logbuffer import LogBuffer
 from shoal.ingress.placeholder import build_ingress
+from shoal.runtime.registry import create_runtime
 from shoal.store import Database, open_database
 from shoal.tls import TlsFiles, ensure_server_tls
 
@@ -36,16 +40,25 @@ log = logging.getLogger("shoal")
 @dataclass
 class Platform:
     settings: Settings
+    clock: Clock
     database: Database
     accounts: AccountsService
     apps: AppsService
+    deployments: DeploymentsService
 
     def api(self, clock: Clock | None = None) -> ASGIApp:
-        clock = clock or SystemClock()
+        clock = clock or self.clock
         ingress = IngressAddress(scheme="http", port=self.settings.ingress.port)
-        ctx = ApiContext(apps=self.apps, accounts=self.accounts, ingress=ingress,
+        ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts, ingress=ingress,
                          max_body_bytes=self.settings.api.max_body_bytes)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
+
+    def deployer(self) -> Deployer:
+        """The engine, wired as the queue the use cases hand deployments to."""
+        logs = LogBuffer(self.database.deployments.append_logs, self.clock)
+        deployer = Deployer(self.database.deployments, create_runtime(self.settings), self.clock, logs)
+        self.apps.queue = self.deployments.queue = deployer
+        return deployer
 
     def close(self) -> None:
         self.database.close()
@@ -55,9 +68,10 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = open_database(settings.store_url)
-    return Platform(settings=settings, database=database,
+    return Platform(settings=settings, clock=clock, database=database,
                     accounts=AccountsService(database.accounts, clock),
-                    apps=AppsService(database.apps, clock, settings.ingress.apps_domain))
+                    apps=AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain),
+                    deployments=DeploymentsService(database.apps, database.deployments, clock))
 
 
 def write_admin_token(data_dir: Path, issued: IssuedToken) -> Path:
@@ -89,22 +103,26 @@ class _Listener(uvicorn.Server):
 def _listener(app: ASGIApp, host: str, port: int, tls: TlsFiles | None = None) -> _Listener:
     config = uvicorn.Config(app, host=host, port=port, lifespan="off", access_log=False, log_level="warning",
                             ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=2)
     return _Listener(config)
 
 
-async def _run(listeners: list[_Listener]) -> None:
+async def _run(listeners: list[_Listener], deployer: Deployer) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
         for listener in listeners:
             listener.should_exit = True
+        deployer.stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     async with asyncio.TaskGroup() as group:
+        engine = group.create_task(deployer.run())
+        await deployer.ready.wait()  # unfinished deployments are resumed before the API answers
         for listener in listeners:
             group.create_task(listener.serve())
+        await asyncio.wait([engine], return_when=asyncio.FIRST_COMPLETED)
 
 
 def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
@@ -115,11 +133,12 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
             path = write_admin_token(settings.data_dir, issued)
             announce(f"admin token written to {path}")
         tls = server_tls(settings)
+        deployer = platform.deployer()
         api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
         ingress = _listener(build_ingress(), settings.ingress.host, settings.ingress.port)
         announce(f"shoal API on https://{_hostport(settings.api.host, settings.api.port)} (CA: {tls.ca_cert})")
         announce(f"shoal ingress on http://{_hostport(settings.ingress.host, settings.ingress.port)}")
-        asyncio.run(_run([api, ingress]))
+        asyncio.run(_run([api, ingress], deployer))
     finally:
         platform.close()
 

@@ -77,7 +77,9 @@ def test_update_with_bad_input_leaves_the_app_unchanged(http: httpx.Client) -> N
     assert_error(http.put(f"/v2/apps/{app['id']}", json={"spec": service_spec(name), "update_all_source_versions": "y"}),
                  400, "bad_request", "update_all_source_versions", "boolean")
     assert_error(http.put(f"/v2/apps/{app['id']}", json={"spec": {"name": "UPPER"}}), 400, "invalid_argument", "name")
-    assert http.get(f"/v2/apps/{app['id']}").json()["app"] == app
+    after = http.get(f"/v2/apps/{app['id']}").json()["app"]
+    assert (after["spec"], after["updated_at"]) == (app["spec"], app["updated_at"])
+    assert http.get(f"/v2/apps/{app['id']}/deployments").json()["meta"]["total"] == 1
 
 
 @pytest.mark.parametrize("app_id", [

@@ -85,7 +85,7 @@ def test_read_only_token_cannot_write(server: LiveServer) -> None:
         assert raised.value.status_code == 403
         assert raised.value.response.json()["id"] == "forbidden"
         assert "scope" in raised.value.response.json()["message"]
-    assert writer.apps.get(app["id"])["app"] == app
+    assert writer.apps.get(app["id"])["app"]["spec"] == app["spec"]
 
 
 def test_scoped_tokens_get_exactly_their_scopes(server: LiveServer) -> None:

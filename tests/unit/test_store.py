@@ -20,12 +20,40 @@ def _app(account_id: str, name: str, app_id: str) -> App:
                updated_at=now)
 
 
-def test_migrations_are_idempotent_and_recorded(tmp_path: Path) -> None:
+def _upgrade_to(engine: sa.Engine, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from shoal.store.database import _MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_a_data_dir_from_the_first_schema_upgrades_with_its_apps(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
-    open_database(url).close()
+    old = sa.create_engine(url)
+    _upgrade_to(old, "0001")
+    with old.begin() as conn:
+        conn.execute(sa.text("insert into accounts values ('acct', 'admin', 'a@x', '2026-01-01 00:00:00')"))
+        conn.execute(sa.text(
+            "insert into apps (id, account_id, name, spec, region, ingress_host, tier_slug, project_id, created_at, "
+            "updated_at) values ('00000000-0000-4000-8000-000000000009', 'acct', 'old', '{\"name\": \"old\"}', "
+            "'ams', 'old-abcde.localhost', 'basic', 'p', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+    old.dispose()
+    db = open_database(url)
+    app = db.apps.get_app("acct", "00000000-0000-4000-8000-000000000009")
+    assert app is not None and app.spec == {"name": "old"} and app.active_deployment_id is None
+    with db.engine.connect() as conn:
+        head = conn.execute(sa.text("select version_num from alembic_version")).scalar_one()
+    db.close()
     db = open_database(url)  # a second start upgrades nothing and loses nothing
     with db.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == head
+    assert db.apps.get_app("acct", "00000000-0000-4000-8000-000000000009") is not None
     db.close()
 
 

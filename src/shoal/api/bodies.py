@@ -63,9 +63,16 @@ def decode(raw: bytes, content_type: str) -> object:
         raise BadRequest("error parsing request body: the document is nested too deeply") from exc
 
 
-async def read_object(request: Request, limit: int, allowed: set[str], required: set[str]) -> dict[str, Any]:
-    """A request body that must be an object with only the ``allowed`` fields and every ``required`` one."""
-    document = decode(await read_body(request, limit), request.headers.get("content-type", ""))
+async def read_object(request: Request, limit: int, allowed: set[str], required: set[str],
+                      optional_body: bool = False) -> dict[str, Any]:
+    """A request body that must be an object with only the ``allowed`` fields and every ``required`` one.
+
+    With ``optional_body`` an empty body or ``null`` means ``{}`` (godo sends ``null`` for some POSTs).
+    """
+    raw = await read_body(request, limit)
+    if optional_body and raw.strip() in (b"", b"null"):
+        return {}
+    document = decode(raw, request.headers.get("content-type", ""))
     if not isinstance(document, dict):
         raise BadRequest(f"error parsing request body: expected an object, got {_kind(document)}")
     unknown = sorted(str(k) for k in document if k not in allowed)
@@ -90,3 +97,12 @@ def optional_bool(document: dict[str, Any], key: str) -> bool:
 def _kind(value: object) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def optional_str_list(document: dict[str, Any], key: str) -> list[str]:
+    value = document.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"error parsing request body: field {key!r} must be an array of strings")
+    return value

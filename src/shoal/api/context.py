@@ -11,11 +11,13 @@ from shoal.api.wire import IngressAddress
 from shoal.domain.accounts import Principal
 from shoal.engine.accounts import AccountsService
 from shoal.engine.apps import AppsService
+from shoal.engine.deployments import DeploymentsService
 
 
 @dataclass(frozen=True)
 class ApiContext:
     apps: AppsService
+    deployments: DeploymentsService
     accounts: AccountsService
     ingress: IngressAddress
     max_body_bytes: int

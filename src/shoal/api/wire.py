@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.core.clock import rfc3339
+from shoal.domain import progress
 from shoal.domain.accounts import Account
-from shoal.domain.apps import App
+from shoal.domain.apps import AppView
+from shoal.domain.deployments import Deployment
+from shoal.domain.plan import DEPLOYMENT_LISTS
 from shoal.spec.catalog import default_region, find_region
 
 # The steps DigitalOcean reports for a domain, in order (do-app-platform.md §2.1). Until the
@@ -26,7 +29,8 @@ class IngressAddress:
         return f"{self.scheme}://{host}" if self.port == default_port else f"{self.scheme}://{host}:{self.port}"
 
 
-def app_wire(app: App, ingress: IngressAddress, with_project: bool = True) -> dict[str, Any]:
+def app_wire(view: AppView, ingress: IngressAddress, with_project: bool = True) -> dict[str, Any]:
+    app = view.app
     region = find_region(app.region) or default_region()
     wire: dict[str, Any] = {
         "id": app.id,
@@ -45,6 +49,41 @@ def app_wire(app: App, ingress: IngressAddress, with_project: bool = True) -> di
         wire["domains"] = domains
     if app.last_deployment_created_at:
         wire["last_deployment_created_at"] = rfc3339(app.last_deployment_created_at)
+    if app.last_deployment_active_at:
+        wire["last_deployment_active_at"] = rfc3339(app.last_deployment_active_at)
+    for key, dep in (("active_deployment", view.active), ("in_progress_deployment", view.in_progress),
+                     ("pending_deployment", view.pending), ("pinned_deployment", view.pinned)):
+        if dep is not None:
+            wire[key] = deployment_wire(dep)
+    if view.active is not None:
+        # Live once a deployment has gone live: the default ingress until custom domains are served.
+        live = ingress.url(app.ingress_host)
+        wire.update(live_url=live, live_url_base=live, live_domain=app.ingress_host)
+    return wire
+
+
+def deployment_wire(dep: Deployment) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "id": dep.id,
+        "spec": dep.spec,
+        "phase": dep.phase.value,
+        "phase_last_updated_at": rfc3339(dep.phase_last_updated_at),
+        "created_at": rfc3339(dep.created_at),
+        "updated_at": rfc3339(dep.updated_at),
+        "cause": dep.cause,
+        "cause_details": dep.cause_details,
+        "progress": progress.wire(dep.progress),
+        "tier_slug": dep.tier_slug,
+        "timing": {k: v for k, v in dep.timing.items() if not k.startswith("_")},
+    }
+    for entry in dep.components:
+        key = DEPLOYMENT_LISTS.get(entry["kind"])
+        if key:
+            wire.setdefault(key, []).append({"name": entry["name"], "source_commit_hash": entry["source_commit_hash"]})
+    if dep.cloned_from:
+        wire["cloned_from"] = dep.cloned_from
+    if dep.previous_deployment_id:
+        wire["previous_deployment_id"] = dep.previous_deployment_id
     return wire
 
 

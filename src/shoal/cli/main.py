@@ -13,7 +13,7 @@ from rich.table import Table
 
 from shoal.core.errors import ShoalError
 from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
-                                 IngressSettings, RateLimits, Settings, parse_listen)
+                                 IngressSettings, RateLimits, RuntimeSettings, Settings, parse_listen)
 
 app = typer.Typer(help="shoal: a self-hosted application platform that speaks the DigitalOcean Apps API.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -52,6 +52,9 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(help="The key of --tls-cert (PEM).")] = None,
     rate_limit_per_hour: Annotated[int, typer.Option(min=1, help="Requests per token per hour.")] = 5000,
     rate_limit_per_minute: Annotated[int, typer.Option(min=1, help="Requests per token per minute.")] = 250,
+    runtime: Annotated[str, typer.Option(help="Runtime backend: simulate (walks every step, builds nothing).")]
+    = "simulate",
+    simulate_step_seconds: Annotated[float, typer.Option(min=0, help="Delay of each simulated step.")] = 0.0,
 ) -> None:
     """Start the platform: the HTTPS API and the ingress, in one process."""
     from shoal.bootstrap import serve as run
@@ -66,6 +69,7 @@ def serve(
             api=ApiSettings(host=api_host, port=api_port, tls_cert=tls_cert, tls_key=tls_key,
                             rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute)),
             ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain),
+            runtime=RuntimeSettings(backend=runtime, simulate_step_seconds=simulate_step_seconds),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except ShoalError as exc:

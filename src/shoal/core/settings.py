@@ -53,11 +53,18 @@ class IngressSettings:
 
 
 @dataclass(frozen=True)
+class RuntimeSettings:
+    backend: str = "simulate"
+    simulate_step_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database_url: str | None = None
     api: ApiSettings = field(default_factory=ApiSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     bootstrap_token: str | None = None
 
     @property

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from shoal.domain.deployments import Deployment
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,9 @@ class App:
     updated_at: datetime
     last_deployment_created_at: datetime | None = None
     last_deployment_active_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    active_deployment_id: str | None = None
+    pinned_deployment_id: str | None = None
+    rollback_base_deployment_id: str | None = None  # what ``revert`` returns to after a pinned rollback
 
 
 @dataclass(frozen=True)
@@ -30,3 +34,14 @@ class Page:
 
     items: list[App]
     total: int
+
+
+@dataclass(frozen=True)
+class AppView:
+    """An app with the deployments its API object shows."""
+
+    app: App
+    active: Deployment | None = None
+    in_progress: Deployment | None = None
+    pending: Deployment | None = None
+    pinned: Deployment | None = None

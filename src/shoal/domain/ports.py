@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from shoal.domain.accounts import Account, Token
 from shoal.domain.apps import App, Page
+from shoal.domain.deployments import Deployment
+from shoal.domain.logs import LogLine
+from shoal.domain.plan import Component
 
 
 class AppStore(Protocol):
     """App persistence; every write is one transaction."""
 
-    def insert_app(self, app: App) -> None: ...
+    def insert_app(self, app: App, deployment: Deployment | None = None) -> None: ...
 
     def get_app(self, account_id: str, app_id: str) -> App | None: ...
 
@@ -21,7 +25,12 @@ class AppStore(Protocol):
     def list_apps(self, account_id: str, offset: int, limit: int) -> Page: ...
 
     def update_app_spec(self, account_id: str, app_id: str, spec: dict[str, Any], region: str,
-                        updated_at: datetime) -> App | None: ...
+                        updated_at: datetime, deployment: Deployment | None = None,
+                        pins: dict[str, str | None] | None = None) -> App | None: ...
+
+    def app_by_id(self, app_id: str) -> App | None: ...
+
+    def set_pins(self, app_id: str, pins: dict[str, str | None]) -> None: ...
 
     def delete_app(self, account_id: str, app_id: str) -> bool: ...
 
@@ -44,3 +53,106 @@ class AccountStore(Protocol):
     def revoke_token(self, token_id_prefix: str, when: datetime) -> Token | None: ...
 
     def count_tokens(self) -> int: ...
+
+
+class LogSink(Protocol):
+    """Where a runtime writes what a step prints: ``stage`` is BUILD, DEPLOY, RUN or RUN_RESTARTED."""
+
+    def __call__(self, stage: str, component: str, line: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeployTarget:
+    """What a runtime needs to know about the deployment it is working on."""
+
+    app_id: str
+    app_name: str
+    deployment_id: str
+    spec: dict[str, Any]
+    force_build: bool = False
+    previous_deployment_id: str | None = None
+
+
+class Runtime(Protocol):
+    """A backend that builds and runs components (``simulate``, ``local``, ``kubernetes``).
+
+    Every method is idempotent for the same deployment and component, because after a crash the
+    engine repeats the step it was in. Failures a user can act on raise ``StepFailed``.
+    """
+
+    name: str
+
+    async def fetch(self, target: DeployTarget, component: Component, log: LogSink) -> str: ...
+
+    async def build(self, target: DeployTarget, component: Component, log: LogSink) -> bool: ...
+
+    async def provision_database(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
+
+    async def run_job(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
+
+    async def start(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
+
+    async def wait_healthy(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
+
+    async def switch_traffic(self, target: DeployTarget, log: LogSink) -> None: ...
+
+    async def retire(self, app_id: str, deployment_id: str) -> None: ...
+
+    async def discard(self, app_id: str, deployment_id: str) -> None: ...
+
+    async def remove_app(self, app_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class DeploymentStore(Protocol):
+    def add_deployment(self, dep: Deployment, now: datetime) -> list[str]: ...
+
+    def get_deployment(self, app_id: str, deployment_id: str) -> Deployment | None: ...
+
+    def deployment_by_id(self, deployment_id: str) -> Deployment | None: ...
+
+    def deployments_by_ids(self, ids: set[str]) -> dict[str, Deployment]: ...
+
+    def newest_deployments(self, app_ids: list[str]) -> dict[str, list[Deployment]]: ...
+
+    def list_deployments(self, app_id: str, offset: int, limit: int,
+                         types: set[str] | None = None) -> tuple[list[Deployment], int]: ...
+
+    def save_deployment(self, dep: Deployment) -> Deployment | None: ...
+
+    def go_live(self, dep: Deployment, now: datetime) -> Deployment | None: ...
+
+    def unfinished_deployments(self) -> list[Deployment]: ...
+
+    def active_deployment_id(self, app_id: str) -> str | None: ...
+
+    def append_logs(self, lines: list[LogLine]) -> None: ...
+
+    def read_logs(self, deployment_id: str, stages: set[str], component: str | None = None,
+                  after_id: int = 0) -> list[tuple[int, LogLine]]: ...
+
+    def stages_logged(self, deployment_id: str) -> set[str]: ...
+
+
+class DeploymentQueue(Protocol):
+    """How use cases hand work to the deployer (callable from any thread)."""
+
+    def submit(self, app_id: str, deployment_id: str) -> None: ...
+
+    def cancel(self, app_id: str, deployment_id: str) -> None: ...
+
+    def remove(self, app_id: str) -> None: ...
+
+
+class NullQueue:
+    """The deployer's null twin: for tools that write state without running deployments."""
+
+    def submit(self, app_id: str, deployment_id: str) -> None:
+        return None
+
+    def cancel(self, app_id: str, deployment_id: str) -> None:
+        return None
+
+    def remove(self, app_id: str) -> None:
+        return None

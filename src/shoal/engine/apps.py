@@ -1,4 +1,8 @@
-"""App use cases, named after DigitalOcean's operations: create, get, list, update, delete, propose."""
+"""App use cases, named after DigitalOcean's operations: create, get, list, update, delete, propose.
+
+Create and update write the app and the deployment they cause in one transaction, then hand the
+deployment to the deployer.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.core.clock import Clock
-from shoal.core.errors import BadRequest, NotFound
+from shoal.core.errors import BadRequest, Conflict, NotFound
 from shoal.core.ids import ingress_suffix, is_uuid, new_uuid
 from shoal.domain.accounts import Account
-from shoal.domain.apps import App, Page
-from shoal.domain.ports import AppStore
+from shoal.domain.apps import App, AppView, Page
+from shoal.domain.deployments import IN_PROGRESS, Phase, Trigger
+from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue
+from shoal.engine.planning import new_deployment
 from shoal.spec import app_cost, check
 from shoal.spec.catalog import DEFAULT_REGION, INSTANCE_SIZES_BY_SLUG
 
-# DigitalOcean lets an account run three static-only apps for free.
-MAX_FREE_STATIC_APPS = 3
 _COMPUTE_KINDS = ("services", "workers", "jobs")
 
 
@@ -28,8 +32,6 @@ class Proposal:
     app_is_static: bool
     existing_static_apps: int
     app_cost: int
-    app_tier_upgrade_cost: int | None = None
-    app_tier_downgrade_cost: int | None = None
 
 
 def tier_of(spec: dict[str, Any]) -> str:
@@ -45,13 +47,22 @@ def is_static(spec: dict[str, Any]) -> bool:
     return bool(spec.get("static_sites")) and not any(spec.get(k) for k in (*_COMPUTE_KINDS, "functions"))
 
 
+def refuse_if_pinned(app: App) -> None:
+    if app.pinned_deployment_id:
+        raise Conflict(f"app {app.id} is pinned to deployment {app.pinned_deployment_id} by a rollback; "
+                       "commit or revert the rollback before deploying again")
+
+
 class AppsService:
-    def __init__(self, store: AppStore, clock: Clock, apps_domain: str) -> None:
+    def __init__(self, store: AppStore, deployments: DeploymentStore, clock: Clock, apps_domain: str,
+                 queue: DeploymentQueue | None = None) -> None:
         self._store = store
+        self._deployments = deployments
         self._clock = clock
         self._apps_domain = apps_domain
+        self.queue: DeploymentQueue = queue or NullQueue()
 
-    def create_app(self, account: Account, raw_spec: object, project_id: object = None) -> App:
+    def create_app(self, account: Account, raw_spec: object, project_id: object = None) -> AppView:
         spec = check(raw_spec)
         now = self._clock.now()
         app = App(
@@ -59,10 +70,13 @@ class AppsService:
             region=spec.get("region") or DEFAULT_REGION,
             ingress_host=f"{spec['name']}-{ingress_suffix()}.{self._apps_domain}",
             tier_slug=tier_of(spec), project_id=_project_id(project_id, account),
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, last_deployment_created_at=now,
         )
-        self._store.insert_app(app)
-        return app
+        dep = new_deployment(app, spec, Trigger("app created", action="CREATE_DEPLOYMENT"), account, now,
+                             app.tier_slug)
+        self._store.insert_app(app, dep)
+        self.queue.submit(app.id, dep.id)
+        return AppView(app=app, pending=dep)
 
     def get_app(self, account: Account, app_id: str) -> App:
         app = self._store.get_app(account.id, app_id) if is_uuid(app_id) else None
@@ -70,27 +84,54 @@ class AppsService:
             raise NotFound(f"app {app_id!r} not found")
         return app
 
-    def get_app_by_name(self, account: Account, name: str) -> App:
+    def get_app_view(self, account: Account, app_id: str) -> AppView:
+        return self.views([self.get_app(account, app_id)])[0]
+
+    def get_app_by_name(self, account: Account, name: str) -> AppView:
         app = self._store.get_app_by_name(account.id, name)
         if app is None:
             raise NotFound(f"app named {name!r} not found")
-        return app
+        return self.views([app])[0]
 
-    def list_apps(self, account: Account, page: int, per_page: int) -> Page:
-        return self._store.list_apps(account.id, (page - 1) * per_page, per_page)
+    def list_apps(self, account: Account, page: int, per_page: int) -> tuple[list[AppView], int]:
+        found = self._store.list_apps(account.id, (page - 1) * per_page, per_page)
+        return self.views(found.items), found.total
 
-    def update_app(self, account: Account, app_id: str, raw_spec: object) -> App:
-        self.get_app(account, app_id)
+    def views(self, apps: list[App]) -> list[AppView]:
+        """Apps with their deployments, read in two queries whatever the number of apps."""
+        recent = self._deployments.newest_deployments([a.id for a in apps])
+        pointers = {i for a in apps for i in (a.active_deployment_id, a.pinned_deployment_id) if i}
+        known = {d.id: d for deps in recent.values() for d in deps}
+        known.update(self._deployments.deployments_by_ids(pointers - set(known)))
+        views = []
+        for app in apps:
+            deps = recent.get(app.id, [])
+            views.append(AppView(
+                app=app,
+                active=known.get(app.active_deployment_id or ""),
+                in_progress=next((d for d in deps if d.phase in IN_PROGRESS), None),
+                pending=next((d for d in deps if d.phase != Phase.CANCELED), None),
+                pinned=known.get(app.pinned_deployment_id or ""),
+            ))
+        return views
+
+    def update_app(self, account: Account, app_id: str, raw_spec: object) -> AppView:
+        current = self.get_app(account, app_id)
+        refuse_if_pinned(current)
         spec = check(raw_spec)
-        app = self._store.update_app_spec(account.id, app_id, spec, spec.get("region") or DEFAULT_REGION,
-                                          self._clock.now())
+        now = self._clock.now()
+        dep = new_deployment(current, spec, Trigger("app spec updated", action="UPDATE_SPEC"), account, now,
+                             tier_of(spec))
+        app = self._store.update_app_spec(account.id, app_id, spec, spec.get("region") or DEFAULT_REGION, now, dep)
         if app is None:  # deleted between the read and the write
             raise NotFound(f"app {app_id!r} not found")
-        return app
+        self.queue.submit(app.id, dep.id)
+        return AppView(app=app, pending=dep, active=self.views([app])[0].active)
 
     def delete_app(self, account: Account, app_id: str) -> None:
         if not is_uuid(app_id) or not self._store.delete_app(account.id, app_id):
             raise NotFound(f"app {app_id!r} not found")
+        self.queue.remove(app_id)
 
     def propose(self, account: Account, raw_spec: object, app_id: object = None) -> Proposal:
         spec = check(raw_spec)
@@ -137,3 +178,4 @@ def _suggest(name: str, taken: set[str]) -> str:
         if candidate not in taken:
             return candidate
     return f"{stem[:23]}-{new_uuid()[:8]}"
+

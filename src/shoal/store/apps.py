@@ -10,6 +10,8 @@ from sqlalchemy.engine import Engine
 
 from shoal.core.errors import Conflict
 from shoal.domain.apps import App, Page
+from shoal.domain.deployments import Deployment
+from shoal.store.deployments import insert_deployment
 from shoal.store.tables import apps
 
 
@@ -18,14 +20,17 @@ def _app(row: Any) -> App:
                ingress_host=row.ingress_host, tier_slug=row.tier_slug, project_id=row.project_id,
                created_at=row.created_at, updated_at=row.updated_at,
                last_deployment_created_at=row.last_deployment_created_at,
-               last_deployment_active_at=row.last_deployment_active_at)
+               last_deployment_active_at=row.last_deployment_active_at,
+               active_deployment_id=row.active_deployment_id, pinned_deployment_id=row.pinned_deployment_id,
+               rollback_base_deployment_id=row.rollback_base_deployment_id)
 
 
 class SqlAppStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def insert_app(self, app: App) -> None:
+    def insert_app(self, app: App, deployment: Deployment | None = None) -> None:
+        """The app and its first deployment, together or not at all."""
         try:
             with self._engine.begin() as conn:
                 conn.execute(apps.insert().values(
@@ -34,6 +39,8 @@ class SqlAppStore:
                     created_at=app.created_at, updated_at=app.updated_at,
                     last_deployment_created_at=app.last_deployment_created_at,
                     last_deployment_active_at=app.last_deployment_active_at))
+                if deployment is not None:
+                    insert_deployment(conn, deployment, app.created_at)
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"an app with the name {app.name!r} already exists") from exc
 
@@ -59,14 +66,19 @@ class SqlAppStore:
         return Page(items=[_app(r) for r in rows], total=total)
 
     def update_app_spec(self, account_id: str, app_id: str, spec: dict[str, Any], region: str,
-                        updated_at: datetime) -> App | None:
+                        updated_at: datetime, deployment: Deployment | None = None,
+                        pins: dict[str, str | None] | None = None) -> App | None:
+        """New spec (and the deployment it causes, and rollback pins) in one transaction."""
         try:
             with self._engine.begin() as conn:
                 result = conn.execute(apps.update()
                                       .where(apps.c.id == app_id, apps.c.account_id == account_id)
-                                      .values(spec=spec, name=spec["name"], region=region, updated_at=updated_at))
+                                      .values(spec=spec, name=spec["name"], region=region, updated_at=updated_at,
+                                              **(pins or {})))
                 if result.rowcount == 0:
                     return None
+                if deployment is not None:
+                    insert_deployment(conn, deployment, updated_at)
                 row = conn.execute(sa.select(apps).where(apps.c.id == app_id)).one()
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"an app with the name {spec['name']!r} already exists") from exc
@@ -82,3 +94,12 @@ class SqlAppStore:
                                              apps.c.name.startswith(prefix, autoescape=True))
         with self._engine.connect() as conn:
             return {row.name for row in conn.execute(query)}
+
+    def app_by_id(self, app_id: str) -> App | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(apps).where(apps.c.id == app_id)).first()
+        return _app(row) if row else None
+
+    def set_pins(self, app_id: str, pins: dict[str, str | None]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(apps.update().where(apps.c.id == app_id).values(**pins))

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from shoal.core.errors import Unavailable
 from shoal.store.accounts import SqlAccountStore
 from shoal.store.apps import SqlAppStore
+from shoal.store.deployments import SqlDeploymentStore
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -23,6 +24,7 @@ class Database:
     engine: Engine
     apps: SqlAppStore
     accounts: SqlAccountStore
+    deployments: SqlDeploymentStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -71,4 +73,5 @@ def open_database(url: str) -> Database:
     except sa.exc.OperationalError as exc:
         raise Unavailable(f"cannot open the database at {engine.url.render_as_string(hide_password=True)}: "
                           f"{exc.orig}") from exc
-    return Database(engine=engine, apps=SqlAppStore(engine), accounts=SqlAccountStore(engine))
+    return Database(engine=engine, apps=SqlAppStore(engine), accounts=SqlAccountStore(engine),
+                    deployments=SqlDeploymentStore(engine))

@@ -26,12 +26,12 @@ async def apps_list(request: Request) -> Response:
     principal = authorized(request, "app:read")
     ctx = context(request)
     paging = page_request(request.query_params)
-    page = await run_in_threadpool(ctx.apps.list_apps, principal.account, paging.page, paging.per_page)
+    views, total = await run_in_threadpool(ctx.apps.list_apps, principal.account, paging.page, paging.per_page)
     with_projects = _truthy(request.query_params.get("with_projects"))
     return render(request, {
-        "apps": [app_wire(a, ctx.ingress, with_project=with_projects) for a in page.items],
-        "links": links(request.url, paging, page.total),
-        "meta": {"total": page.total},
+        "apps": [app_wire(v, ctx.ingress, with_project=with_projects) for v in views],
+        "links": links(request.url, paging, total),
+        "meta": {"total": total},
     })
 
 
@@ -53,7 +53,7 @@ async def apps_get(request: Request) -> Response:
     elif not app_id:
         return await apps_list(request)
     else:
-        app = await run_in_threadpool(ctx.apps.get_app, principal.account, app_id)
+        app = await run_in_threadpool(ctx.apps.get_app_view, principal.account, app_id)
     return render(request, {"app": app_wire(app, ctx.ingress)})
 
 

@@ -1,0 +1,1 @@
+"""Runtime backends behind ``shoal.domain.ports.Runtime``, chosen by name."""

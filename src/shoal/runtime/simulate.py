@@ -1,0 +1,114 @@
+"""The ``simulate`` runtime: walks every real step with realistic log lines, builds and runs nothing.
+
+For teams testing their DigitalOcean automation where the sources cannot be built. A component
+(or the app) with the env var ``SHOAL_SIMULATE_FAIL`` set to ``fetch``, ``build``, ``deploy``,
+``health`` or ``job`` (comma-separated for several) fails at that step with DigitalOcean's reason code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from shoal.domain.deployments import StepFailed
+from shoal.domain.plan import Component
+from shoal.domain.ports import DeployTarget, LogSink
+
+FAIL_VAR = "SHOAL_SIMULATE_FAIL"
+
+
+def _fail_points(target: DeployTarget, component: Component) -> set[str]:
+    envs: list[dict[str, Any]] = [*(target.spec.get("envs") or []), *(component.spec.get("envs") or [])]
+    values = [str(e.get("value", "")) for e in envs if e.get("key") == FAIL_VAR]
+    return {part.strip().lower() for value in values for part in value.split(",") if part.strip()}
+
+
+def _source(component: Component) -> tuple[str, str]:
+    spec = component.spec
+    for key in ("git", "github", "gitlab", "bitbucket"):
+        if isinstance(spec.get(key), dict):
+            source = spec[key]
+            return str(source.get("repo_clone_url") or source.get("repo") or ""), str(source.get("branch") or "main")
+    if isinstance(spec.get("image"), dict):
+        image = spec["image"]
+        return f"{image.get('registry_type', '')}/{image.get('repository', '')}", str(image.get("tag") or "latest")
+    return "", ""
+
+
+class SimulateRuntime:
+    name = "simulate"
+
+    def __init__(self, step_seconds: float = 0.0) -> None:
+        self._delay = step_seconds
+
+    async def _pause(self) -> None:
+        await asyncio.sleep(self._delay)
+
+    def _maybe_fail(self, point: str, target: DeployTarget, component: Component, code: str, message: str) -> None:
+        if point in _fail_points(target, component):
+            raise StepFailed(code, message)
+
+    async def fetch(self, target: DeployTarget, component: Component, log: LogSink) -> str:
+        repo, ref = _source(component)
+        await self._pause()
+        self._maybe_fail("fetch", target, component, "BuildJobFailed", f"could not fetch {repo or 'the source'}")
+        commit = hashlib.sha1(f"{repo}@{ref}".encode()).hexdigest()
+        if repo:
+            log("BUILD", component.name, f"Fetching {repo} ({ref})")
+            log("BUILD", component.name, f"Checked out commit {commit[:7]}")
+        return commit
+
+    async def build(self, target: DeployTarget, component: Component, log: LogSink) -> bool:
+        name = component.name
+        log("BUILD", name, "=> Initializing build")
+        log("BUILD", name, "=> Retrieving source code to /workspace")
+        await self._pause()
+        slug = component.spec.get("environment_slug") or "auto-detected"
+        log("BUILD", name, f"=> Detected buildpack: {slug}")
+        if component.spec.get("build_command"):
+            log("BUILD", name, f"Running custom build command: {component.spec['build_command']}")
+        self._maybe_fail("build", target, component, "BuildJobExitNonZero",
+                         f"the build of {name} exited with status 1 ({FAIL_VAR}=build)")
+        log("BUILD", name, "=> Build complete")
+        return False
+
+    async def provision_database(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        await self._pause()
+        log("DEPLOY", component.name, f"Provisioned {component.spec.get('engine', 'PG')} database {component.name}")
+
+    async def run_job(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        log("DEPLOY", component.name, f"Running job {component.name}: {component.spec.get('run_command', '')}".rstrip(": "))
+        await self._pause()
+        self._maybe_fail("job", target, component, "ContainerExitNonZero",
+                         f"job {component.name} exited with status 1 ({FAIL_VAR}=job)")
+        log("DEPLOY", component.name, f"Job {component.name} succeeded")
+
+    async def start(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        count = component.spec.get("instance_count") or 1
+        log("DEPLOY", component.name, f"Starting {count} instance(s) of {component.name}")
+        await self._pause()
+        self._maybe_fail("deploy", target, component, "ContainerExitNonZero",
+                         f"{component.name} exited with status 1 on start ({FAIL_VAR}=deploy)")
+
+    async def wait_healthy(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        await self._pause()
+        self._maybe_fail("health", target, component, "ContainerHealthChecksFailed",
+                         f"{component.name} failed its health checks ({FAIL_VAR}=health)")
+        log("DEPLOY", component.name, f"{component.name} is healthy")
+        log("RUN", component.name, f"{component.name} started (simulated)")
+
+    async def switch_traffic(self, target: DeployTarget, log: LogSink) -> None:
+        await self._pause()
+
+    async def retire(self, app_id: str, deployment_id: str) -> None:
+        return None
+
+    async def discard(self, app_id: str, deployment_id: str) -> None:
+        return None
+
+    async def remove_app(self, app_id: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

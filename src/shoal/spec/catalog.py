@@ -157,3 +157,5 @@ def find_region(slug: str) -> Region | None:
 
 def default_region() -> Region:
     return REGIONS_BY_SLUG[DEFAULT_REGION]
+# A dedicated egress IP is billed per app while assigned (reference §4.10, §7.1).
+DEDICATED_EGRESS_IP_USD_PER_MONTH = 25.0

@@ -1,0 +1,120 @@
+"""What check() returns: DigitalOcean's defaults and the routes → ingress rewrite (reference §4.12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.spec.spec_corpus import SPECS
+
+from shoal import spec
+
+
+def _check(text: str) -> dict[str, Any]:
+    return spec.check(spec.load_text(text))
+
+
+def test_minimal_service_gets_every_default() -> None:
+    assert _check((SPECS / "valid" / "minimal-service.yaml").read_text()) == {
+        "name": "sample-golang",
+        "region": "nyc",
+        "services": [{
+            "name": "web",
+            "github": {"repo": "digitalocean/sample-golang", "branch": "main"},
+            "instance_size_slug": "apps-s-1vcpu-0.5gb",
+            "instance_count": 1,
+            "http_port": 8080,
+        }],
+        "ingress": {"rules": [{"match": {"path": {"prefix": "/"}}, "component": {"name": "web"}}]},
+    }
+
+
+@pytest.mark.parametrize(("given", "slug"), [("ams3", "ams"), ("NYC1", "nyc"), ("fra", "fra"), (None, "nyc")])
+def test_region_is_resolved_to_a_slug(given: str | None, slug: str) -> None:
+    raw: dict[str, Any] = {"name": "app"}
+    if given:
+        raw["region"] = given
+    assert spec.check(raw)["region"] == slug
+
+
+def test_routes_and_cors_become_ingress_rules() -> None:
+    out = _check("""
+name: app
+services:
+  - name: api
+    github: {repo: a/b}
+    routes: [{path: /api, preserve_path_prefix: true}]
+    cors: {allow_origins: [{exact: "https://x.example.com"}]}
+static_sites:
+  - name: site
+    github: {repo: a/b}
+    routes: [{path: /}]
+""")
+    assert "routes" not in out["services"][0] and "cors" not in out["services"][0]
+    assert out["ingress"]["rules"] == [
+        {"match": {"path": {"prefix": "/api"}}, "component": {"name": "api", "preserve_path_prefix": True},
+         "cors": {"allow_origins": [{"exact": "https://x.example.com"}]}},
+        {"match": {"path": {"prefix": "/"}}, "component": {"name": "site"}},
+    ]
+
+
+def test_component_cors_without_routes_joins_the_rules_for_that_component() -> None:
+    out = _check("""
+name: app
+services:
+  - {name: api, github: {repo: a/b}, cors: {allow_methods: [GET]}}
+ingress:
+  rules: [{match: {path: {prefix: /}}, component: {name: api}}]
+""")
+    assert out["ingress"]["rules"][0]["cors"] == {"allow_methods": ["GET"]}
+
+
+def test_no_default_route_when_several_components_could_take_it() -> None:
+    out = _check("name: app\nservices:\n  - {name: aa, github: {repo: a/b}}\n  - {name: bb, github: {repo: a/b}}\n")
+    assert "ingress" not in out
+
+
+def test_private_service_keeps_no_http_port_and_gets_no_route() -> None:
+    out = _check("name: app\nservices:\n  - {name: aa, github: {repo: a/b}, internal_ports: [5000]}\n")
+    assert "http_port" not in out["services"][0] and "ingress" not in out
+
+
+def test_envs_jobs_static_sites_and_images_get_defaults() -> None:
+    out = _check("""
+name: app
+envs: [{key: A, scope: UNSET}]
+jobs:
+  - {name: jj, image: {registry_type: DOCR, repository: r}}
+  - {name: kk, kind: SCHEDULE, schedule: {cron: "0 * * * *"}, github: {repo: a/b}}
+static_sites: [{name: ss, github: {repo: a/b}}]
+""")
+    assert out["envs"] == [{"key": "A", "scope": "RUN_AND_BUILD_TIME", "type": "GENERAL"}]
+    assert out["jobs"][0]["kind"] == "POST_DEPLOY" and out["jobs"][0]["image"]["tag"] == "latest"
+    assert out["jobs"][1]["kind"] == "SCHEDULED"
+    assert out["static_sites"][0]["index_document"] == "index.html"
+
+
+def test_autoscaling_has_no_instance_count_and_a_cpu_target() -> None:
+    out = _check("""
+name: app
+workers:
+  - {name: ww, github: {repo: a/b}, instance_size_slug: apps-d-1vcpu-1gb,
+     autoscaling: {min_instance_count: 1, max_instance_count: 2, metrics: {cpu: {}}}}
+""")
+    worker = out["workers"][0]
+    assert "instance_count" not in worker and worker["autoscaling"]["metrics"]["cpu"]["percent"] == 80
+
+
+def test_lenient_spellings_are_normalised() -> None:
+    out = _check("""
+name: app
+domains: [{domain: app.example.com, minimum_tls_version: 1.3}]
+static_sites: [{name: ss, github: {repo: a/b}, routes: [{path: /, preserve_path_prefix: "true"}]}]
+""")
+    assert out["domains"][0]["minimum_tls_version"] == "1.3"
+    assert out["ingress"]["rules"][0]["component"]["preserve_path_prefix"] is True
+
+
+def test_nulls_mean_unset() -> None:
+    out = spec.check({"name": "app", "region": None, "services": None, "envs": [{"key": "A", "value": None}]})
+    assert out == {"name": "app", "region": "nyc", "envs": [{"key": "A", "scope": "RUN_AND_BUILD_TIME", "type": "GENERAL"}]}

@@ -69,3 +69,31 @@ def service_spec(name: str, **extra: Any) -> dict[str, Any]:
     return {"name": name,
             "services": [{"name": "web", "git": {"repo_clone_url": "https://example.com/repo.git", "branch": "main"},
                           **extra}]}
+
+
+def wait_for(predicate: Any, timeout: float = 30, interval: float = 0.05) -> Any:
+    """Poll until ``predicate()`` returns something truthy, and return it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+
+
+TERMINAL = {"ACTIVE", "ERROR", "CANCELED", "SUPERSEDED"}
+
+
+def wait_deployment(client: Any, app_id: str, deployment_id: str, phases: set[str] | None = None,
+                    timeout: float = 60) -> dict[str, Any]:
+    wanted = phases or TERMINAL
+
+    def phase() -> dict[str, Any] | None:
+        dep = client.apps.get_deployment(app_id, deployment_id)["deployment"]
+        return dep if dep["phase"] in wanted else None
+
+    return wait_for(phase, timeout)  # type: ignore[no-any-return]

@@ -27,8 +27,12 @@ from shoal.core.settings import Settings
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.apps import AppsService
 from shoal.engine.deployer import Deployer
+from shoal.core.signing import Signer
 from shoal.engine.deployments import DeploymentsService
+from shoal.engine.events import EventsService
+from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
+from shoal.engine.logs import LogsService
 from shoal.ingress.placeholder import build_ingress
 from shoal.runtime.registry import create_runtime
 from shoal.store import Database, open_database
@@ -49,14 +53,20 @@ class Platform:
     def api(self, clock: Clock | None = None) -> ASGIApp:
         clock = clock or self.clock
         ingress = IngressAddress(scheme="http", port=self.settings.ingress.port)
-        ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts, ingress=ingress,
+        db = self.database
+        ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
+                         logs=LogsService(self.deployments, db.deployments),
+                         events=EventsService(self.deployments, db.deployments, db.jobs, clock),
+                         insights=InsightsService(self.deployments, db.deployments, db.jobs),
+                         signer=Signer(secret_key(self.settings.data_dir)), ingress=ingress,
                          max_body_bytes=self.settings.api.max_body_bytes)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
     def deployer(self) -> Deployer:
         """The engine, wired as the queue the use cases hand deployments to."""
         logs = LogBuffer(self.database.deployments.append_logs, self.clock)
-        deployer = Deployer(self.database.deployments, create_runtime(self.settings), self.clock, logs)
+        deployer = Deployer(self.database.deployments, create_runtime(self.settings), self.clock, logs,
+                            self.database.jobs)
         self.apps.queue = self.deployments.queue = deployer
         return deployer
 
@@ -72,6 +82,20 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
                     accounts=AccountsService(database.accounts, clock),
                     apps=AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain),
                     deployments=DeploymentsService(database.apps, database.deployments, clock))
+
+
+def secret_key(data_dir: Path) -> bytes:
+    """The installation's secret (signs log links), made once and kept in the data dir (0600)."""
+    path = data_dir / "secret.key"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    return path.read_bytes()
 
 
 def write_admin_token(data_dir: Path, issued: IssuedToken) -> Path:

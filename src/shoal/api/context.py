@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starlette.requests import Request
+from starlette.websockets import WebSocket
 
 from shoal.api.guard import principal_of
 from shoal.api.wire import IngressAddress
 from shoal.domain.accounts import Principal
 from shoal.engine.accounts import AccountsService
 from shoal.engine.apps import AppsService
+from shoal.core.signing import Signer
 from shoal.engine.deployments import DeploymentsService
+from shoal.engine.events import EventsService
+from shoal.engine.insights import InsightsService
+from shoal.engine.logs import LogsService
 
 
 @dataclass(frozen=True)
@@ -19,11 +24,15 @@ class ApiContext:
     apps: AppsService
     deployments: DeploymentsService
     accounts: AccountsService
+    logs: LogsService
+    events: EventsService
+    insights: InsightsService
+    signer: Signer
     ingress: IngressAddress
     max_body_bytes: int
 
 
-def context(request: Request) -> ApiContext:
+def context(request: Request | WebSocket) -> ApiContext:
     return request.app.state.shoal  # type: ignore[no-any-return]
 
 

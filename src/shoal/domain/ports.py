@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from shoal.domain.accounts import Account, Token
 from shoal.domain.apps import App, Page
 from shoal.domain.deployments import Deployment
+from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import Component
 
@@ -156,3 +157,17 @@ class NullQueue:
 
     def remove(self, app_id: str) -> None:
         return None
+
+
+class JobStore(Protocol):
+    def save_invocation(self, inv: JobInvocation) -> None: ...
+
+    def get_invocation(self, app_id: str, invocation_id: str) -> JobInvocation | None: ...
+
+    def list_invocations(self, app_id: str, offset: int, limit: int, deployment_id: str | None = None,
+                         job_names: list[str] | None = None) -> tuple[list[JobInvocation], int]: ...
+
+    def alert_destinations(self, app_id: str) -> dict[str, tuple[list[str], list[dict[str, str]]]]: ...
+
+    def set_alert_destinations(self, alert_id: str, app_id: str, component: str, rule: str, spec: dict[str, Any],
+                               emails: list[str], slack_webhooks: list[dict[str, str]]) -> None: ...

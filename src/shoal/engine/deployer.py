@@ -19,9 +19,10 @@ from datetime import datetime
 
 from shoal.core.clock import Clock, rfc3339
 from shoal.domain import progress as steps
+from shoal.domain import jobs
 from shoal.domain.deployments import Deployment, Phase, StepFailed
 from shoal.domain.plan import Component, components
-from shoal.domain.ports import DeploymentStore, DeployTarget, LogSink, Runtime
+from shoal.domain.ports import DeploymentStore, DeployTarget, JobStore, LogSink, Runtime
 from shoal.engine.logbuffer import LogBuffer
 
 log = logging.getLogger("shoal.engine")
@@ -52,8 +53,10 @@ def _duration(start: str | None, end: str | None) -> str | None:
 
 
 class Deployer:
-    def __init__(self, store: DeploymentStore, runtime: Runtime, clock: Clock, logs: LogBuffer) -> None:
+    def __init__(self, store: DeploymentStore, runtime: Runtime, clock: Clock, logs: LogBuffer,
+                 job_store: JobStore) -> None:
         self._store = store
+        self._jobs = job_store
         self._runtime = runtime
         self._clock = clock
         self._logs = logs
@@ -217,14 +220,14 @@ class Deployer:
         elif group == "databases":
             await self._runtime.provision_database(target, parts[path[2]], sink)
         elif group == "pre_deploy":
-            await self._runtime.run_job(target, parts[path[2]], sink)
+            await self._run_job(target, parts[path[2]], group, sink)
         elif group == "components" and path[3] == "deploy":
             await self._runtime.start(target, parts[path[2]], sink)
         elif group == "components":
             await self._runtime.wait_healthy(target, parts[path[2]], sink)
         elif group == "post_deploy":
             dep = await self._go_live(dep, target, sink)
-            await self._runtime.run_job(target, parts[path[2]], sink)
+            await self._run_job(target, parts[path[2]], group, sink)
         elif group == "failed_deploy":
             pass  # only run when a deployment fails; skipped (SUCCESS) on a healthy one
         elif group == "finalize":
@@ -243,6 +246,22 @@ class Deployer:
             if entry["name"] == part.name:
                 entry["source_commit_hash"] = commit
         return dep
+
+    async def _run_job(self, target: DeployTarget, part: Component, group: str, sink: LogSink) -> None:
+        """Run a deploy-time job, recorded as a job invocation (one per deployment, step and job)."""
+        started = self._clock.now()
+        invocation = jobs.JobInvocation(
+            id=jobs.deploy_invocation_id(target.deployment_id, group, part.name), app_id=target.app_id,
+            deployment_id=target.deployment_id, job_name=part.name, phase=jobs.RUNNING,
+            trigger={"type": "UNKNOWN"}, created_at=started, started_at=started)
+        await asyncio.to_thread(self._jobs.save_invocation, invocation)
+        phase = jobs.FAILED
+        try:
+            await self._runtime.run_job(target, part, sink)
+            phase = jobs.SUCCEEDED
+        finally:
+            done = replace(invocation, phase=phase, completed_at=self._clock.now())
+            await asyncio.shield(asyncio.to_thread(self._jobs.save_invocation, done))
 
     async def _go_live(self, dep: Deployment, target: DeployTarget, sink: LogSink) -> Deployment:
         if await asyncio.to_thread(self._store.active_deployment_id, dep.app_id) == dep.id:
@@ -304,7 +323,7 @@ class Deployer:
             path = ("deploy", "failed_deploy", job["name"])
             steps.mark(dep.progress, path, steps.RUNNING, self._now())
             try:
-                await self._runtime.run_job(target, parts[job["name"]], sink)
+                await self._run_job(target, parts[job["name"]], "failed_deploy", sink)
                 steps.mark(dep.progress, path, steps.SUCCESS, self._now())
             except StepFailed as failure:
                 steps.mark(dep.progress, path, steps.ERROR, self._now(), failure.reason())

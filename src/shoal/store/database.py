@@ -15,6 +15,7 @@ from shoal.core.errors import Unavailable
 from shoal.store.accounts import SqlAccountStore
 from shoal.store.apps import SqlAppStore
 from shoal.store.deployments import SqlDeploymentStore
+from shoal.store.jobs import SqlJobStore
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -25,6 +26,7 @@ class Database:
     apps: SqlAppStore
     accounts: SqlAccountStore
     deployments: SqlDeploymentStore
+    jobs: SqlJobStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -74,4 +76,4 @@ def open_database(url: str) -> Database:
         raise Unavailable(f"cannot open the database at {engine.url.render_as_string(hide_password=True)}: "
                           f"{exc.orig}") from exc
     return Database(engine=engine, apps=SqlAppStore(engine), accounts=SqlAccountStore(engine),
-                    deployments=SqlDeploymentStore(engine))
+                    deployments=SqlDeploymentStore(engine), jobs=SqlJobStore(engine))

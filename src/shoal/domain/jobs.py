@@ -1,0 +1,30 @@
+"""Job invocations: one run of a job, by a deployment (PRE/POST/FAILED_DEPLOY) or by its schedule."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED, SKIPPED = (
+    "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED", "SKIPPED")
+FINISHED = frozenset({SUCCEEDED, FAILED, CANCELED, SKIPPED})
+
+
+@dataclass(frozen=True)
+class JobInvocation:
+    id: str
+    app_id: str
+    deployment_id: str
+    job_name: str
+    phase: str
+    trigger: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+def deploy_invocation_id(deployment_id: str, group: str, job_name: str) -> str:
+    """Stable per deployment, step and job, so a step repeated after a crash records one invocation."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"shoal:job:{deployment_id}:{group}:{job_name}"))

@@ -1,0 +1,87 @@
+"""Events and job invocations of an app.
+
+Every deployment is an event of type DEPLOYMENT (shoal has no autoscaler yet, so no AUTOSCALING
+events); an event's id is derived from its deployment's, so no separate table is needed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+
+from shoal.core.clock import Clock
+from shoal.core.errors import BadRequest, NotFound
+from shoal.core.ids import is_uuid
+from shoal.domain import jobs
+from shoal.domain.accounts import Account
+from shoal.domain.deployments import Deployment
+from shoal.domain.ports import DeploymentStore, JobStore
+from shoal.engine.deployments import DeploymentsService
+
+EVENT_TYPES = frozenset({"UNKNOWN", "DEPLOYMENT", "AUTOSCALING"})
+
+
+def event_id(deployment_id: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"shoal:event:{deployment_id}"))
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    deployment: Deployment
+
+
+class EventsService:
+    def __init__(self, deployments: DeploymentsService, store: DeploymentStore, job_store: JobStore,
+                 clock: Clock) -> None:
+        self._deployments = deployments
+        self._store = store
+        self._jobs = job_store
+        self._clock = clock
+
+    def list_events(self, account: Account, app_id: str, page: int, per_page: int,
+                    types: list[str]) -> tuple[list[Event], int]:
+        unknown = sorted(set(types) - EVENT_TYPES)
+        if unknown:
+            raise BadRequest(f"unknown event_types {', '.join(unknown)}; known: {', '.join(sorted(EVENT_TYPES))}")
+        if types and "DEPLOYMENT" not in types:
+            return [], 0
+        app = self._deployments.app(account, app_id)
+        deps, total = self._store.list_deployments(app.id, (page - 1) * per_page, per_page)
+        return [Event(event_id(d.id), d) for d in deps], total
+
+    def get_event(self, account: Account, app_id: str, wanted: str) -> Event:
+        app = self._deployments.app(account, app_id)
+        deps, _ = self._store.list_deployments(app.id, 0, 100_000)
+        for dep in deps:
+            if event_id(dep.id) == wanted:
+                return Event(wanted, dep)
+        raise NotFound(f"event {wanted!r} not found")
+
+    def cancel_event(self, account: Account, app_id: str, wanted: str) -> Event:
+        event = self.get_event(account, app_id, wanted)
+        dep = self._deployments.cancel_deployment(account, app_id, event.deployment.id)
+        return Event(event.id, dep)
+
+    def list_job_invocations(self, account: Account, app_id: str, page: int, per_page: int,
+                             deployment_id: str | None, job_names: list[str]) -> tuple[list[jobs.JobInvocation], int]:
+        app = self._deployments.app(account, app_id)
+        return self._jobs.list_invocations(app.id, (page - 1) * per_page, per_page, deployment_id or None,
+                                           job_names or None)
+
+    def get_job_invocation(self, account: Account, app_id: str, invocation_id: str,
+                           job_name: str | None = None) -> jobs.JobInvocation:
+        app = self._deployments.app(account, app_id)
+        found = self._jobs.get_invocation(app.id, invocation_id) if is_uuid(invocation_id) else None
+        if found is None or (job_name and found.job_name != job_name):
+            raise NotFound(f"job invocation {invocation_id!r} not found")
+        return found
+
+    def cancel_job_invocation(self, account: Account, app_id: str, invocation_id: str,
+                              job_name: str | None = None) -> jobs.JobInvocation:
+        found = self.get_job_invocation(account, app_id, invocation_id, job_name)
+        if found.phase in jobs.FINISHED:
+            return found
+        canceled = replace(found, phase=jobs.CANCELED, completed_at=self._clock.now())
+        self._jobs.save_invocation(canceled)
+        return canceled

@@ -1,0 +1,111 @@
+"""What an app's running parts look like: instances, health, alerts, bandwidth."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from shoal.core.errors import BadRequest, NotFound
+from shoal.domain.accounts import Account
+from shoal.domain.apps import App
+from shoal.domain.deployments import Phase
+from shoal.domain.plan import components
+from shoal.domain.ports import DeploymentStore, JobStore
+from shoal.engine.deployments import DeploymentsService
+
+COMPONENT_TYPES = {"service": "SERVICE", "worker": "WORKER", "job": "JOB"}
+
+
+def alert_id(app_id: str, component: str, rule: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"shoal:alert:{app_id}:{component}:{rule}"))
+
+
+class InsightsService:
+    def __init__(self, deployments: DeploymentsService, store: DeploymentStore, job_store: JobStore) -> None:
+        self._deployments = deployments
+        self._store = store
+        self._jobs = job_store
+
+    def instances(self, account: Account, app_id: str) -> list[dict[str, Any]]:
+        app = self._deployments.app(account, app_id)
+        active = self._store.get_deployment(app.id, app.active_deployment_id or "")
+        if active is None:
+            return []
+        found = []
+        for part in components(active.spec):
+            if part.kind not in ("service", "worker"):
+                continue
+            for i in range(int(part.spec.get("instance_count") or 1)):
+                found.append({"component_name": part.name, "component_type": COMPONENT_TYPES[part.kind],
+                              "instance_name": f"{app.name}-{part.name}-{active.id[:8]}-{i}",
+                              "instance_alias": f"{part.name}-{i}"})
+        return found
+
+    def health(self, account: Account, app_id: str) -> dict[str, Any]:
+        app = self._deployments.app(account, app_id)
+        active = self._store.get_deployment(app.id, app.active_deployment_id or "")
+        spec = active.spec if active else app.spec
+        healthy = active is not None and active.phase == Phase.ACTIVE
+        parts = [p for p in components(spec) if p.kind in ("service", "worker")]
+        return {"components": [{
+            "name": p.name, "cpu_usage_percent": 0, "memory_usage_percent": 0,
+            "replicas_desired": int(p.spec.get("instance_count") or 1),
+            "replicas_ready": int(p.spec.get("instance_count") or 1) if healthy else 0,
+            "state": "HEALTHY" if healthy else "UNKNOWN"} for p in parts], "functions_components": []}
+
+    def alerts(self, account: Account, app_id: str) -> list[dict[str, Any]]:
+        app = self._deployments.app(account, app_id)
+        destinations = self._jobs.alert_destinations(app.id)
+        found = []
+        for component, spec in _alert_specs(app):
+            rule = str(spec.get("rule", "UNSPECIFIED_RULE"))
+            ident = alert_id(app.id, component, rule)
+            emails, slack = destinations.get(ident, ([], []))
+            alert: dict[str, Any] = {"id": ident, "spec": spec, "emails": emails, "slack_webhooks": slack,
+                                     "phase": "ACTIVE", "progress": {"steps": [
+                                         {"name": "alert-configure-insight-alert", "status": "SUCCESS"}]}}
+            if component:
+                alert["component_name"] = component
+            found.append(alert)
+        return found
+
+    def assign_alert_destinations(self, account: Account, app_id: str, wanted: str, emails: list[str],
+                                  slack_webhooks: list[dict[str, str]]) -> dict[str, Any]:
+        app = self._deployments.app(account, app_id)
+        for component, spec in _alert_specs(app):
+            rule = str(spec.get("rule", "UNSPECIFIED_RULE"))
+            if alert_id(app.id, component, rule) == wanted:
+                self._jobs.set_alert_destinations(wanted, app.id, component, rule, spec, emails, slack_webhooks)
+                return next(a for a in self.alerts(account, app_id) if a["id"] == wanted)
+        raise NotFound(f"alert {wanted!r} not found")
+
+    def bandwidth(self, account: Account, app_ids: list[str], day: str | None) -> dict[str, Any]:
+        """Bytes out per app for one day; zero until the ingress counts bytes."""
+        if not app_ids:
+            raise BadRequest("app_ids must name at least one app")
+        if len(app_ids) > 100:
+            raise BadRequest("app_ids may name at most 100 apps")
+        for app_id in app_ids:
+            self._deployments.app(account, app_id)
+        when = _day(day)
+        return {"app_bandwidth_usage": [{"app_id": a, "bandwidth_bytes": "0"} for a in app_ids],
+                "date": f"{when.isoformat()}T00:00:00Z"}
+
+
+def _alert_specs(app: App) -> list[tuple[str, dict[str, Any]]]:
+    found = [("", a) for a in app.spec.get("alerts") or []]
+    for part in components(app.spec):
+        found += [(part.name, a) for a in part.spec.get("alerts") or []]
+    return found
+
+
+def _day(value: str | None) -> date:
+    if not value:
+        from datetime import UTC, datetime, timedelta
+
+        return (datetime.now(UTC) - timedelta(days=1)).date()
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise BadRequest(f"date {value!r} is not an RFC 3339 date") from exc

@@ -33,7 +33,8 @@ from shoal.engine.events import EventsService
 from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.logs import LogsService
-from shoal.ingress.placeholder import build_ingress
+from shoal.ingress.proxy import IngressProxy
+from shoal.ingress.table import RouteTable
 from shoal.runtime.registry import create_runtime
 from shoal.store import Database, open_database
 from shoal.tls import TlsFiles, ensure_server_tls
@@ -49,6 +50,7 @@ class Platform:
     accounts: AccountsService
     apps: AppsService
     deployments: DeploymentsService
+    routes: RouteTable
 
     def api(self, clock: Clock | None = None) -> ASGIApp:
         clock = clock or self.clock
@@ -81,7 +83,8 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
     return Platform(settings=settings, clock=clock, database=database,
                     accounts=AccountsService(database.accounts, clock),
                     apps=AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain),
-                    deployments=DeploymentsService(database.apps, database.deployments, clock))
+                    deployments=DeploymentsService(database.apps, database.deployments, clock),
+                    routes=RouteTable())
 
 
 def secret_key(data_dir: Path) -> bytes:
@@ -159,7 +162,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         tls = server_tls(settings)
         deployer = platform.deployer()
         api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
-        ingress = _listener(build_ingress(), settings.ingress.host, settings.ingress.port)
+        ingress = _listener(IngressProxy(platform.routes), settings.ingress.host, settings.ingress.port)
         announce(f"shoal API on https://{_hostport(settings.api.host, settings.api.port)} (CA: {tls.ca_cert})")
         announce(f"shoal ingress on http://{_hostport(settings.ingress.host, settings.ingress.port)}")
         asyncio.run(_run([api, ingress], deployer))

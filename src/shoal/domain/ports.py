@@ -12,6 +12,7 @@ from shoal.domain.deployments import Deployment
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import Component
+from shoal.domain.routing import Backend, Route
 
 
 class AppStore(Protocol):
@@ -72,6 +73,8 @@ class DeployTarget:
     spec: dict[str, Any]
     force_build: bool = False
     previous_deployment_id: str | None = None
+    hosts: tuple[str, ...] = ()  # where the ingress serves this app: its default host, then custom domains
+    commits: dict[str, str] | None = None  # component → commit already fetched (a restore rebuilds these)
 
 
 class Runtime(Protocol):
@@ -85,7 +88,7 @@ class Runtime(Protocol):
 
     async def fetch(self, target: DeployTarget, component: Component, log: LogSink) -> str: ...
 
-    async def build(self, target: DeployTarget, component: Component, log: LogSink) -> bool: ...
+    async def build(self, target: DeployTarget, component: Component, commit: str, log: LogSink) -> bool: ...
 
     async def provision_database(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
 
@@ -102,6 +105,9 @@ class Runtime(Protocol):
     async def discard(self, app_id: str, deployment_id: str) -> None: ...
 
     async def remove_app(self, app_id: str) -> None: ...
+
+    async def restore(self, target: DeployTarget, log: LogSink) -> None:
+        """Bring an active deployment back up after shoal itself restarted (reusing its builds)."""
 
     async def close(self) -> None: ...
 
@@ -127,6 +133,10 @@ class DeploymentStore(Protocol):
     def unfinished_deployments(self) -> list[Deployment]: ...
 
     def active_deployment_id(self, app_id: str) -> str | None: ...
+
+    def ingress_host(self, app_id: str) -> str | None: ...
+
+    def active_deployments(self) -> list[Deployment]: ...
 
     def append_logs(self, lines: list[LogLine]) -> None: ...
 
@@ -171,3 +181,11 @@ class JobStore(Protocol):
 
     def set_alert_destinations(self, alert_id: str, app_id: str, component: str, rule: str, spec: dict[str, Any],
                                emails: list[str], slack_webhooks: list[dict[str, str]]) -> None: ...
+
+
+class RoutePublisher(Protocol):
+    """The ingress's route table, as the runtime sees it."""
+
+    def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend]) -> None: ...
+
+    def withdraw(self, app_id: str) -> None: ...

@@ -75,6 +75,11 @@ class Deployer:
         async with asyncio.TaskGroup() as group:
             self._group = group
             group.create_task(self._logs.run(self._stop))
+            for dep in await asyncio.to_thread(self._store.active_deployments):
+                # Tracked like a pipeline, so a new deployment of the same app waits for it.
+                restoring = group.create_task(self._restore(dep))
+                self._tasks[dep.app_id] = (dep.id, restoring)
+                restoring.add_done_callback(lambda t, app_id=dep.app_id: self._forget(app_id, t))
             for dep in await asyncio.to_thread(self._store.unfinished_deployments):
                 log.info("resuming deployment %s of app %s (phase %s)", dep.id, dep.app_id, dep.phase)
                 self._start(dep.app_id, dep.id)
@@ -83,6 +88,17 @@ class Deployer:
             for _, task in self._tasks.values():
                 task.cancel()
         self._group = None
+        await self._runtime.close()  # shoal stopping stops every process it started
+
+    async def _restore(self, dep: Deployment) -> None:
+        """shoal restarted: bring the app's active deployment back up from its builds."""
+        try:
+            target = self._target(dep, await asyncio.to_thread(self._store.ingress_host, dep.app_id))
+            await self._runtime.restore(target, self._logs.sink(dep.id))
+        except StepFailed as failure:
+            self._logs.sink(dep.id)("RUN", "deploy", f"could not restart after shoal restarted: {failure.message}")
+        except Exception:
+            log.exception("could not restore the active deployment %s of app %s", dep.id, dep.app_id)
 
     def stop(self) -> None:
         if self._loop and self._stop:
@@ -176,7 +192,8 @@ class Deployer:
             if saved is None:
                 continue
             try:
-                done = await self._act(saved, path, self._logs.sink(saved.id))
+                host = await asyncio.to_thread(self._store.ingress_host, saved.app_id)
+                done = await self._act(saved, self._target(saved, host), path, self._logs.sink(saved.id))
             except _Stale:
                 continue
             except StepFailed as failure:
@@ -201,13 +218,16 @@ class Deployer:
             dep.timing.setdefault("_deploy_started", now.isoformat())
         return dep
 
-    def _target(self, dep: Deployment) -> DeployTarget:
+    def _target(self, dep: Deployment, host: str | None = None) -> DeployTarget:
+        domains = tuple(str(d.get("domain")) for d in dep.spec.get("domains") or [] if d.get("domain"))
         return DeployTarget(app_id=dep.app_id, app_name=str(dep.spec.get("name")), deployment_id=dep.id,
                             spec=dep.spec, force_build=dep.force_build,
-                            previous_deployment_id=dep.previous_deployment_id)
+                            previous_deployment_id=dep.previous_deployment_id,
+                            hosts=((host,) if host else ()) + domains,
+                            commits={c["name"]: c["source_commit_hash"] for c in dep.components
+                                     if c.get("source_commit_hash")})
 
-    async def _act(self, dep: Deployment, path: Path, sink: LogSink) -> Deployment:
-        target = self._target(dep)
+    async def _act(self, dep: Deployment, target: DeployTarget, path: Path, sink: LogSink) -> Deployment:
         parts = {c.name: c for c in components(dep.spec)}
         stage, group = path[0], path[1]
         if stage == "build" and group == "components":
@@ -241,7 +261,7 @@ class Deployer:
             sink("BUILD", part.name, "PreviousBuildReused: restarting with the build of the active deployment")
             return dep
         commit = await self._runtime.fetch(target, part, sink)
-        await self._runtime.build(target, part, sink)
+        await self._runtime.build(target, part, commit, sink)
         for entry in dep.components:
             if entry["name"] == part.name:
                 entry["source_commit_hash"] = commit
@@ -275,7 +295,7 @@ class Deployer:
 
     async def _finish(self, dep: Deployment) -> None:
         now = self._clock.now()
-        target = self._target(dep)
+        target = self._target(dep, await asyncio.to_thread(self._store.ingress_host, dep.app_id))
         dep = replace(dep, progress=copy.deepcopy(dep.progress), timing=dict(dep.timing))
         dep = await self._go_live(dep, target, self._logs.sink(dep.id))
         dep.timing.setdefault("_deploy_ended", now.isoformat())
@@ -317,7 +337,7 @@ class Deployer:
     async def _run_failed_deploy_jobs(self, dep: Deployment, sink: LogSink) -> None:
         if not steps.has(dep.progress, ("deploy", "failed_deploy")):
             return
-        target = self._target(dep)
+        target = self._target(dep, await asyncio.to_thread(self._store.ingress_host, dep.app_id))
         parts = {c.name: c for c in components(dep.spec)}
         for job in steps.find(dep.progress, ("deploy", "failed_deploy"))["steps"]:
             path = ("deploy", "failed_deploy", job["name"])

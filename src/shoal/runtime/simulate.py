@@ -59,7 +59,7 @@ class SimulateRuntime:
             log("BUILD", component.name, f"Checked out commit {commit[:7]}")
         return commit
 
-    async def build(self, target: DeployTarget, component: Component, log: LogSink) -> bool:
+    async def build(self, target: DeployTarget, component: Component, commit: str, log: LogSink) -> bool:
         name = component.name
         log("BUILD", name, "=> Initializing build")
         log("BUILD", name, "=> Retrieving source code to /workspace")
@@ -108,6 +108,9 @@ class SimulateRuntime:
         return None
 
     async def remove_app(self, app_id: str) -> None:
+        return None
+
+    async def restore(self, target: DeployTarget, log: LogSink) -> None:
         return None
 
     async def close(self) -> None:

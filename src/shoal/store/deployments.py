@@ -179,3 +179,12 @@ class SqlDeploymentStore:
     def active_deployment_id(self, app_id: str) -> str | None:
         with self._engine.connect() as conn:
             return conn.execute(sa.select(apps.c.active_deployment_id).where(apps.c.id == app_id)).scalar()
+
+    def ingress_host(self, app_id: str) -> str | None:
+        with self._engine.connect() as conn:
+            return conn.execute(sa.select(apps.c.ingress_host).where(apps.c.id == app_id)).scalar()
+
+    def active_deployments(self) -> list[Deployment]:
+        query = sa.select(deployments).join_from(deployments, apps, apps.c.active_deployment_id == deployments.c.id)
+        with self._engine.connect() as conn:
+            return [_deployment(r) for r in conn.execute(query)]

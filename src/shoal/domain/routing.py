@@ -1,0 +1,107 @@
+"""Routing: the normalised spec's ``ingress.rules`` as routes the ingress can match (pure).
+
+Longest prefix wins; a prefix ``/api`` matches ``/api``, ``/api/`` and below but not ``/apis``.
+By default the matched prefix is stripped before forwarding; ``preserve_path_prefix`` keeps it and
+``rewrite`` replaces it (do-app-platform.md §4.9).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Redirect:
+    uri: str | None = None
+    authority: str | None = None
+    port: int | None = None
+    scheme: str = "https"
+    code: int = 302
+
+
+@dataclass(frozen=True)
+class Route:
+    prefix: str
+    component: str | None = None
+    preserve_path_prefix: bool = False
+    rewrite: str | None = None
+    redirect: Redirect | None = None
+    authority: str | None = None  # match.authority.exact
+    cors: dict[str, Any] | None = field(default=None, compare=False)
+
+    def matches(self, path: str, host: str) -> bool:
+        if self.authority and self.authority.lower() != host.lower():
+            return False
+        prefix = self.prefix.rstrip("/")
+        return not prefix or path == prefix or path.startswith(prefix + "/")
+
+    def forward_path(self, path: str) -> str:
+        """The path the component sees for a request to ``path``."""
+        if self.preserve_path_prefix:
+            return path
+        rest = path[len(self.prefix.rstrip("/")):]
+        if self.rewrite is not None:
+            return (self.rewrite.rstrip("/") + rest) if rest else self.rewrite
+        return rest if rest.startswith("/") else "/" + rest
+
+
+def _truthy(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _route(rule: dict[str, Any]) -> Route:
+    match = rule.get("match") or {}
+    prefix = str(((match.get("path") or {}).get("prefix")) or "/")
+    authority = (match.get("authority") or {}).get("exact")
+    component = rule.get("component") or {}
+    redirect = rule.get("redirect")
+    return Route(
+        prefix=prefix,
+        component=component.get("name"),
+        preserve_path_prefix=_truthy(component.get("preserve_path_prefix")),
+        rewrite=component.get("rewrite"),
+        redirect=Redirect(uri=redirect.get("uri"), authority=redirect.get("authority"), port=redirect.get("port"),
+                          scheme=redirect.get("scheme") or "https",
+                          code=int(redirect.get("redirect_code") or 302)) if redirect else None,
+        authority=authority,
+        cors=rule.get("cors"),
+    )
+
+
+def routes_for(spec: dict[str, Any]) -> list[Route]:
+    """Routes of a normalised spec, most specific first (authority-bound, then longest prefix)."""
+    routes = [_route(r) for r in (spec.get("ingress") or {}).get("rules") or []]
+    return sorted(routes, key=lambda r: (r.authority is None, -len(r.prefix.rstrip("/"))))
+
+
+def match(routes: list[Route], path: str, host: str) -> Route | None:
+    return next((r for r in routes if r.matches(path, host)), None)
+
+
+@dataclass
+class Upstream:
+    """A service's instances: where requests for it may go."""
+
+    addresses: list[tuple[str, int]]
+    _turn: itertools.count = field(default_factory=itertools.count, repr=False)  # type: ignore[type-arg]
+
+    def order(self) -> list[tuple[str, int]]:
+        """Addresses in round-robin order starting with the next one's turn."""
+        if not self.addresses:
+            return []
+        start = next(self._turn) % len(self.addresses)
+        return self.addresses[start:] + self.addresses[:start]
+
+
+@dataclass(frozen=True)
+class StaticSite:
+    root: Path
+    index_document: str = "index.html"
+    error_document: str | None = None
+    catchall_document: str | None = None
+
+
+Backend = Upstream | StaticSite

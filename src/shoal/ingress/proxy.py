@@ -1,0 +1,149 @@
+"""The ingress proxy: every request to an app passes here — matched by Host and path, then
+forwarded to a healthy instance, served from a static site's files, or redirected.
+
+Bodies stream both ways (nothing is held in memory). A request whose connection to an instance
+is refused is tried on the next instance: nothing was sent, so any method is safe to retry.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import AsyncIterator
+
+import httpx
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from shoal.domain.routing import Redirect, Route, match
+from shoal.ingress.table import RouteTable, StaticSite, Upstream
+
+HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+                        b"trailers", b"transfer-encoding", b"upgrade", b"host"})
+
+
+def _page(status: int, title: str, detail: str) -> Response:
+    body = f"<!doctype html><title>{status} {title}</title><h1>{title}</h1><p>{html.escape(detail)}</p>\n"
+    return Response(body, status_code=status, media_type="text/html")
+
+
+def _host(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value.decode("latin-1")
+            return host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return ""
+
+
+def redirect_response(redirect: Redirect, scope: Scope, host: str) -> Response:
+    path = redirect.uri or scope["path"]
+    authority = redirect.authority or host
+    port = f":{redirect.port}" if redirect.port else ""
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = f"{redirect.scheme}://{authority}{port}{path}" + (f"?{query}" if query and not redirect.uri else "")
+    return RedirectResponse(target, status_code=redirect.code)
+
+
+def static_response(site: StaticSite, path: str) -> Response:
+    root = site.root.resolve()
+    candidate = (root / path.lstrip("/")).resolve()
+    if root != candidate and root not in candidate.parents:
+        return _page(404, "Not Found", "no such file")
+    if candidate.is_dir():
+        candidate = candidate / site.index_document
+    if candidate.is_file():
+        return FileResponse(candidate)
+    if site.catchall_document and (root / site.catchall_document).is_file():
+        return FileResponse(root / site.catchall_document)
+    error = root / (site.error_document or "404.html")
+    if error.is_file():
+        return FileResponse(error, status_code=404)
+    return _page(404, "Not Found", f"{path} is not part of this site")
+
+
+class IngressProxy:
+    def __init__(self, table: RouteTable, client: httpx.AsyncClient | None = None) -> None:
+        self._table = table
+        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5), follow_redirects=False,
+                                                   limits=httpx.Limits(max_connections=1000,
+                                                                       max_keepalive_connections=200))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        response = await self._route(scope, receive, send)
+        if response is not None:
+            await response(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> Response | None:
+        host = _host(scope)
+        app = self._table.lookup(host)
+        if app is None:
+            return _page(404, "No app here", f"No app is live at {host or 'this address'}.")
+        path = scope["path"]
+        route = match(app.routes, path, host)
+        if route is None:
+            return _page(404, "Not Found", f"No route of this app matches {path}.")
+        if route.redirect is not None:
+            return redirect_response(route.redirect, scope, host)
+        backend = app.backends.get(route.component or "")
+        if isinstance(backend, StaticSite):
+            return static_response(backend, route.forward_path(path))
+        if not isinstance(backend, Upstream) or not backend.addresses:
+            return _page(503, "Service Unavailable", f"{route.component} has no healthy instance right now.")
+        return await self._forward(scope, receive, send, route, backend, host)
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, route: Route, upstream: Upstream,
+                       host: str) -> Response | None:
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        client_ip = (scope.get("client") or ("", 0))[0]
+        headers += [(b"host", host.encode()), (b"x-forwarded-for", client_ip.encode()),
+                    (b"x-forwarded-proto", scope.get("scheme", "http").encode()),
+                    (b"x-forwarded-host", host.encode())]
+        target = route.forward_path(scope["path"])
+        query = scope.get("query_string", b"")
+        raw_path = target.encode() + (b"?" + query if query else b"")
+        has_body = any(k == b"transfer-encoding" or (k == b"content-length" and v != b"0")
+                       for k, v in scope["headers"])
+        body = _body(receive) if has_body else None
+        for address in upstream.order():
+            request = self._client.build_request(scope["method"], f"http://{address[0]}:{address[1]}",
+                                                 headers=headers, content=body)
+            request.url = request.url.copy_with(raw_path=raw_path)
+            try:
+                upstream_response = await self._client.send(request, stream=True)
+            except httpx.ConnectError:
+                continue  # refused before anything was sent: the next instance can take it
+            except httpx.HTTPError as exc:
+                return _page(502, "Bad Gateway", f"{route.component} failed to answer: {type(exc).__name__}")
+            await self._relay(upstream_response, send)
+            return None
+        return _page(502, "Bad Gateway", f"no instance of {route.component} accepted the connection")
+
+    @staticmethod
+    async def _relay(response: httpx.Response, send: Send) -> None:
+        try:
+            headers = [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+

@@ -1,0 +1,1 @@
+"""The ``local`` runtime: fetches, builds and runs components as processes on this machine."""

@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=100)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = LiveServer(Path(tmp) / "data", extra_args=["--runtime", "simulate", "--rate-limit-per-minute",
+        server = LiveServer(Path(tmp) / "data", extra_args=["--rate-limit-per-minute",
                                                             UNLIMITED, "--rate-limit-per-hour", UNLIMITED]).start()
         try:
             alone = [time_to_active(server, i) for i in range(args.sequential)]

@@ -50,9 +50,10 @@ def fresh_server_factory(tmp_path: Path) -> Iterator[Any]:
     """Start extra servers with their own data dirs and flags; all are stopped at the end."""
     started: list[LiveServer] = []
 
-    def make(*extra_args: str, database_url: str | None = None, data_dir: Path | None = None) -> LiveServer:
+    def make(*extra_args: str, database_url: str | None = None, data_dir: Path | None = None,
+             runtime: str = "simulate") -> LiveServer:
         live = LiveServer(data_dir=data_dir or tmp_path / f"data{len(started)}", database_url=database_url,
-                          extra_args=list(extra_args))
+                          extra_args=list(extra_args), runtime=runtime)
         started.append(live)
         return live.start()
 

@@ -32,6 +32,7 @@ class LiveServer:
     data_dir: Path
     database_url: str | None = None
     extra_args: list[str] = field(default_factory=list)
+    runtime: str = "simulate"
     token: str = field(default_factory=new_token_value)
     api_port: int = field(default_factory=free_port)
     ingress_port: int = field(default_factory=free_port)
@@ -51,7 +52,8 @@ class LiveServer:
 
     def _args(self) -> list[str]:
         args = [sys.executable, "-m", "shoal", "serve", "--data-dir", str(self.data_dir),
-                "--api-listen", f"127.0.0.1:{self.api_port}", "--ingress-listen", f"127.0.0.1:{self.ingress_port}"]
+                "--api-listen", f"127.0.0.1:{self.api_port}", "--ingress-listen", f"127.0.0.1:{self.ingress_port}",
+                "--runtime", self.runtime]
         if self.database_url:
             args += ["--database-url", self.database_url]
         return args + self.extra_args

@@ -67,8 +67,8 @@ class Platform:
     def deployer(self) -> Deployer:
         """The engine, wired as the queue the use cases hand deployments to."""
         logs = LogBuffer(self.database.deployments.append_logs, self.clock)
-        deployer = Deployer(self.database.deployments, create_runtime(self.settings), self.clock, logs,
-                            self.database.jobs)
+        runtime = create_runtime(self.settings, self.routes, self.database.jobs)
+        deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs)
         self.apps.queue = self.deployments.queue = deployer
         return deployer
 

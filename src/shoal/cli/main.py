@@ -52,8 +52,8 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(help="The key of --tls-cert (PEM).")] = None,
     rate_limit_per_hour: Annotated[int, typer.Option(min=1, help="Requests per token per hour.")] = 5000,
     rate_limit_per_minute: Annotated[int, typer.Option(min=1, help="Requests per token per minute.")] = 250,
-    runtime: Annotated[str, typer.Option(help="Runtime backend: simulate (walks every step, builds nothing).")]
-    = "simulate",
+    runtime: Annotated[str, typer.Option(help="Runtime backend: local (builds and runs apps on this machine) or "
+                                               "simulate (walks every step, builds nothing).")] = "local",
     simulate_step_seconds: Annotated[float, typer.Option(min=0, help="Delay of each simulated step.")] = 0.0,
 ) -> None:
     """Start the platform: the HTTPS API and the ingress, in one process."""

@@ -11,6 +11,8 @@ from shoal.core.errors import BadRequest
 DEFAULT_API_LISTEN = "127.0.0.1:8443"
 DEFAULT_INGRESS_LISTEN = "127.0.0.1:8000"
 DEFAULT_APPS_DOMAIN = "localhost"
+# Only these reach app processes and builds: an app must not see shoal's own secrets.
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "PYENV_ROOT", "SSL_CERT_FILE")
 
 
 def default_data_dir() -> Path:
@@ -54,7 +56,7 @@ class IngressSettings:
 
 @dataclass(frozen=True)
 class RuntimeSettings:
-    backend: str = "simulate"
+    backend: str = "local"
     simulate_step_seconds: float = 0.0
 
 
@@ -66,6 +68,7 @@ class Settings:
     ingress: IngressSettings = field(default_factory=IngressSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     bootstrap_token: str | None = None
+    host_env: dict[str, str] = field(default_factory=dict)  # what app processes inherit (PATH, HOME, LANG...)
 
     @property
     def tls_dir(self) -> Path:
@@ -84,6 +87,7 @@ class Settings:
             "data_dir": resolved_dir.expanduser().resolve(),
             "database_url": env.get("SHOAL_DATABASE_URL") or None,
             "bootstrap_token": env.get("SHOAL_BOOTSTRAP_TOKEN") or None,
+            "host_env": {k: env[k] for k in INHERITED_ENV if k in env},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -28,3 +28,7 @@ class JobInvocation:
 def deploy_invocation_id(deployment_id: str, group: str, job_name: str) -> str:
     """Stable per deployment, step and job, so a step repeated after a crash records one invocation."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"shoal:job:{deployment_id}:{group}:{job_name}"))
+
+
+def new_invocation_id() -> str:
+    return str(uuid.uuid4())

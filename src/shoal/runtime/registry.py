@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from shoal.core.errors import BadRequest
 from shoal.core.settings import Settings
-from shoal.domain.ports import Runtime
+from shoal.domain.ports import JobStore, RoutePublisher, Runtime
 
 
 def _simulate(settings: Settings) -> Runtime:
@@ -15,11 +15,20 @@ def _simulate(settings: Settings) -> Runtime:
     return SimulateRuntime(step_seconds=settings.runtime.simulate_step_seconds)
 
 
-BACKENDS: dict[str, Callable[[Settings], Runtime]] = {"simulate": _simulate}
+def _local(settings: Settings, routes: RoutePublisher, job_store: JobStore) -> Runtime:
+    from shoal.runtime.local.runtime import LocalRuntime
+
+    return LocalRuntime(settings.data_dir, routes, job_store, dict(settings.host_env))
 
 
-def create_runtime(settings: Settings) -> Runtime:
+BACKENDS: dict[str, Callable[[Settings, RoutePublisher, JobStore], Runtime]] = {
+    "simulate": lambda settings, routes, job_store: _simulate(settings),
+    "local": _local,
+}
+
+
+def create_runtime(settings: Settings, routes: RoutePublisher, job_store: JobStore) -> Runtime:
     factory = BACKENDS.get(settings.runtime.backend)
     if factory is None:
         raise BadRequest(f"unknown runtime {settings.runtime.backend!r}; choose one of: {', '.join(sorted(BACKENDS))}")
-    return factory(settings)
+    return factory(settings, routes, job_store)

@@ -28,7 +28,7 @@ import shutil
 import signal
 import sys
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -70,10 +70,15 @@ class BuildResult:
 
 
 class Builder:
-    """Builds components under ``root``, keeping the last few builds of each for reuse and rollback."""
+    """Builds components under ``root``, keeping the last few builds of each for reuse and rollback.
 
-    def __init__(self, root: Path) -> None:
+    ``in_use`` names the ``app_dir``s of builds something still runs; pruning never removes those
+    (after two failed deployments the version still serving may be older than the last three builds).
+    """
+
+    def __init__(self, root: Path, in_use: Callable[[], Iterable[Path]] = tuple) -> None:
         self._root = root
+        self._in_use = in_use
         # Builds of one component are serialised, so pruning never removes a build in progress.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -105,7 +110,7 @@ class Builder:
                 await _run(["/bin/sh", "-c", command], app_dir, env, log, command)
             root = _checked_static_root(kind, spec, app_dir, component)
             await asyncio.to_thread(_write_marker, build_dir, {"stack": stack, "env": run_env, "commit": commit})
-            await asyncio.to_thread(_prune, home, build_dir)
+            await asyncio.to_thread(_prune, home, build_dir, frozenset(self._in_use()))
             log("=> Build complete")
             return BuildResult(app_dir, run_command(kind, spec, app_dir, stack), run_env, root, False, stack)
 
@@ -316,9 +321,11 @@ def _write_marker(build_dir: Path, data: dict[str, Any]) -> None:
     os.replace(partial, build_dir / MARKER)  # atomic: a marker is either whole or absent
 
 
-def _prune(home: Path, current: Path) -> None:
-    """Keep ``current`` and the newest finished builds (``KEEP_BUILDS`` in all); drop the rest."""
-    others = [d for d in home.iterdir() if d.is_dir() and d != current]
+def _prune(home: Path, current: Path, in_use: frozenset[Path]) -> None:
+    """Keep ``current`` and the newest finished builds (``KEEP_BUILDS`` in all) and any build in
+    use; drop the rest."""
+    busy = {home / path.relative_to(home).parts[0] for path in in_use if path.is_relative_to(home)}
+    others = [d for d in home.iterdir() if d.is_dir() and d != current and d not in busy]
     finished = sorted((d for d in others if (d / MARKER).is_file()),
                       key=lambda d: (d / MARKER).stat().st_mtime, reverse=True)
     keep = set(finished[:KEEP_BUILDS - 1])

@@ -1,0 +1,465 @@
+"""The process supervisor of the local runtime: spawn, health-check, restart with back-off.
+
+Role: keep each component instance running the way a DigitalOcean container runs. A command
+runs under ``/bin/sh -c`` (``run_command`` semantics) in its own session, so the whole process
+group — ``npm`` and the ``node`` it starts, ``sh`` and its background jobs — lives and dies
+together. Output is merged, split into lines and handed to ``on_output``; an unexpected exit
+is reported to ``on_exit`` with the last lines (the runtime turns those into ``RUN_RESTARTED``
+logs, reference §6) and restarted after an exponential back-off. A liveness probe that fails
+``failure_threshold`` times in a row counts as a crash (§4.3). Stopping sends SIGTERM to the
+group and SIGKILL after the grace period (§4.2).
+
+It must not build sources, compose environments or decide what runs: callers hand it complete
+``ProcessSpec``s. Every background task belongs to the supervisor and ends by ``stop``/``stop_all``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from shoal.runtime.local.health import Probe, watch
+
+log = logging.getLogger(__name__)
+
+State = Literal["starting", "running", "backoff", "stopped", "exited"]
+Ending = Literal["exit", "stop", "liveness", "timeout"]
+
+TAIL_LINES = 50
+MAX_LINE_BYTES = 64 * 1024  # longer lines are split rather than buffered without bound
+GROUP_POLL_SECONDS = 0.05
+# After SIGKILL the pipe closes at once unless a process escaped the group (setsid) and kept it.
+OUTPUT_DRAIN_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Restart delays: ``initial`` doubling up to ``maximum``; a run of ``reset_after`` seconds forgives."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    reset_after: float = 60.0
+
+    def delay(self, crashes: int) -> float:
+        """Delay before the restart that follows the ``crashes``-th crash in a row (1-based)."""
+        return float(min(self.maximum, self.initial * 2 ** max(0, crashes - 1)))
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What to run for one instance; the caller builds the complete environment."""
+
+    name: str  # unique in the supervisor, e.g. "<app>-web-<dep8>-0"
+    command: str  # run with /bin/sh -c
+    cwd: Path
+    env: Mapping[str, str]  # the complete environment, PATH included
+    readiness: Probe | None = None
+    liveness: Probe | None = None
+    grace_period_seconds: float = 120  # SIGTERM, then SIGKILL after this
+    restart: bool = True  # False for one-shot processes started with start()
+
+
+@dataclass(eq=False)
+class Instance:
+    """The live view of one supervised process; fields are updated in place by the supervisor."""
+
+    name: str
+    spec: ProcessSpec
+    pid: int | None = None
+    restart_count: int = 0
+    ready: bool = False
+    last_exit_code: int | None = None  # shell convention: 128 + signal for a signalled death
+    last_ending: Ending | None = None  # why the last process ended
+    state: State = "starting"
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES), repr=False)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _stop_grace: float | None = field(default=None, init=False, repr=False)
+    _done: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _exits: int = field(default=0, init=False, repr=False)
+    _readiness_failed: bool = field(default=False, init=False, repr=False)
+
+    def _touch(self) -> None:
+        # Wake everyone waiting for a change (wait_ready) and arm a fresh event for the next one.
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+
+class _ChildProtocol(asyncio.SubprocessProtocol):
+    """Splits merged output into lines and tells when the process and its pipe are gone.
+
+    A protocol rather than ``Process.wait()``: on Python 3.11 ``wait()`` also waits for the
+    pipe to close, which a grandchild holding stdout can postpone forever.
+    """
+
+    def __init__(self, emit: Callable[[bytes], None]) -> None:
+        self._emit = emit
+        self._pending = b""
+        self.exited = asyncio.Event()
+        self.output_closed = asyncio.Event()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        for line in lines:
+            self._emit(line)
+        while len(self._pending) >= MAX_LINE_BYTES:
+            self._emit(self._pending[:MAX_LINE_BYTES])
+            self._pending = self._pending[MAX_LINE_BYTES:]
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+        self.output_closed.set()
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+
+@dataclass
+class _Child:
+    transport: asyncio.SubprocessTransport
+    protocol: _ChildProtocol
+    pid: int  # also the process group id (start_new_session)
+    started_at: float
+
+    @property
+    def exit_code(self) -> int:
+        code = self.transport.get_returncode()
+        assert code is not None, "exit_code read before the process exited"
+        return 128 - code if code < 0 else code  # -15 → 143, as a shell or container reports it
+
+
+async def _spawn(spec: ProcessSpec, emit: Callable[[bytes], None]) -> _Child:
+    loop = asyncio.get_running_loop()
+    protocol = _ChildProtocol(emit)
+    transport, _ = await loop.subprocess_exec(
+        lambda: protocol, "/bin/sh", "-c", spec.command,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=spec.cwd, env=dict(spec.env), start_new_session=True,
+    )
+    return _Child(transport, protocol, transport.get_pid(), loop.time())
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no procfs: zombies count as alive, so a stop may wait out its grace
+        return True
+    # Orphaned grandchildren are reaped by PID 1, which in a container may never do it.
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()  # state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+async def _terminate(child: _Child, grace: float) -> None:
+    """SIGTERM the whole group; SIGKILL whatever remains after ``grace`` seconds."""
+    _signal_group(child.pid, signal.SIGTERM)
+    clean = False
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(grace):
+            await child.protocol.exited.wait()
+            while await asyncio.to_thread(_group_alive, child.pid):
+                await asyncio.sleep(GROUP_POLL_SECONDS)
+            clean = True
+    if not clean:
+        _signal_group(child.pid, signal.SIGKILL)
+    await child.protocol.exited.wait()
+
+
+async def _first(events: Mapping[Ending, asyncio.Event], deadline: float | None) -> Ending:
+    """The name of the first event set, or "timeout" once the loop time passes ``deadline``."""
+    waiters = {asyncio.create_task(event.wait()): name for name, event in events.items()}
+    try:
+        timeout = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiters:
+            task.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+    return waiters[done.pop()] if done else "timeout"
+
+
+class Supervisor:
+    """Owns every process it starts and every task watching them."""
+
+    def __init__(self, on_output: Callable[[str, str], None],
+                 on_exit: Callable[[str, int, list[str]], None] | None = None, *,
+                 backoff: Backoff = Backoff(), settle_seconds: float = 1.0) -> None:
+        """``on_output(name, line)`` gets every output line; ``on_exit(name, code, last_lines)``
+        every exit of a started process that ``stop`` did not ask for. ``settle_seconds`` is how
+        long a process without a readiness probe must stay up to count as ready."""
+        self._on_output = on_output
+        self._on_exit = on_exit
+        self._backoff = backoff
+        self._settle_seconds = settle_seconds
+        self._instances: dict[str, Instance] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def __aenter__(self) -> Supervisor:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop_all()
+
+    def instances(self) -> list[Instance]:
+        return list(self._instances.values())
+
+    async def start(self, spec: ProcessSpec) -> Instance:
+        """Spawn ``spec`` now and supervise it in the background; OSError if it cannot start."""
+        inst = await self._register(spec)
+        child = await self._spawn(inst)
+        self._tasks[spec.name] = asyncio.create_task(self._supervise(inst, child), name=f"supervise {spec.name}")
+        return inst
+
+    async def run_once(self, spec: ProcessSpec, timeout: float | None = None) -> int:
+        """Run a one-shot process to completion and return its exit code (128 + signal if signalled).
+
+        Output streams through ``on_output``; ``on_exit`` is not called. When ``timeout`` passes
+        the group is terminated (SIGTERM, SIGKILL after the grace period) and TimeoutError is
+        raised. Cancelling terminates the group the same way before the cancellation propagates;
+        ``stop(name)`` ends it too and the signalled exit code is returned.
+        """
+        inst = await self._register(spec)
+        try:
+            child = await self._spawn(inst)
+            deadline = None if timeout is None else child.started_at + timeout
+            ending = await self._lifetime(inst, child, deadline)
+        finally:
+            inst.state = "exited"
+            inst._done.set()
+            inst._touch()
+            if self._instances.get(spec.name) is inst:
+                del self._instances[spec.name]
+        if ending == "timeout":
+            raise TimeoutError(f"{spec.name} did not finish within {timeout} s")
+        assert inst.last_exit_code is not None
+        return inst.last_exit_code
+
+    async def wait_ready(self, name: str, timeout: float, *, max_crashes: int = 3) -> bool:
+        """Wait until the instance passes readiness; False on failed readiness or on timeout.
+
+        Also False when the process exits ``max_crashes`` times while waiting, or exits for good.
+        """
+        inst = self._instances.get(name)
+        if inst is None:
+            raise KeyError(f"no supervised instance named {name!r}")
+        loop = asyncio.get_running_loop()
+        deadline, exits_before = loop.time() + timeout, inst._exits
+        while True:
+            if inst.ready:
+                return True
+            if (inst._readiness_failed or inst.state in ("stopped", "exited")
+                    or inst._exits - exits_before >= max_crashes):
+                return False
+            changed = inst._changed
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await changed.wait()
+            if loop.time() >= deadline:
+                return inst.ready
+
+    async def stop(self, name: str, grace: float | None = None) -> None:
+        """Stop without restarting (group SIGTERM, SIGKILL after ``grace`` or the spec's); idempotent."""
+        inst = self._instances.get(name)
+        if inst is None:
+            return
+        if not inst._stop.is_set():
+            inst._stop_grace = grace
+            inst._stop.set()
+        # Shielded: a caller that gives up waiting must not leave the process half-stopped.
+        await asyncio.shield(inst._done.wait())
+        task = self._tasks.pop(name, None)
+        if self._instances.get(name) is inst:
+            del self._instances[name]
+        if task is not None:
+            await task  # already finished; re-raises a supervision bug instead of hiding it
+
+    async def stop_all(self, grace: float | None = None) -> None:
+        """Stop every instance, in parallel."""
+        async with asyncio.TaskGroup() as group:
+            for name in list(self._instances):
+                group.create_task(self.stop(name, grace))
+
+    async def _register(self, spec: ProcessSpec) -> Instance:
+        old = self._instances.get(spec.name)
+        if old is not None and not old._done.is_set():
+            raise ValueError(f"an instance named {spec.name!r} is already running")
+        if old is not None:
+            await self.stop(spec.name)  # an exited one-shot: collect its task
+        inst = Instance(spec.name, spec)
+        self._instances[spec.name] = inst
+        return inst
+
+    async def _spawn(self, inst: Instance) -> _Child:
+        """Spawn the first process of an instance; on failure the name is free again."""
+        try:
+            return await self._spawn_next(inst)
+        except BaseException:
+            inst.state = "exited"
+            inst._done.set()  # a concurrent stop() must not wait forever
+            if self._instances.get(inst.name) is inst:
+                del self._instances[inst.name]
+            raise
+
+    async def _spawn_next(self, inst: Instance) -> _Child:
+        # The tail is per process and output may arrive before anyone awaits the child.
+        inst.tail.clear()
+        child = await _spawn(inst.spec, lambda raw: self._emit(inst, raw))
+        inst.pid, inst.ready, inst._readiness_failed, inst.state = child.pid, False, False, "starting"
+        inst._touch()
+        return child
+
+    async def _supervise(self, inst: Instance, child: _Child) -> None:
+        """Run, watch and restart one instance until it is stopped (or, one-shot, exits)."""
+        crashes = 0
+        try:
+            while True:
+                await self._lifetime(inst, child, None)
+                if inst._stop.is_set():
+                    inst.state = "stopped"
+                    return
+                assert inst.last_exit_code is not None
+                self._report_exit(inst, inst.last_exit_code)
+                if not inst.spec.restart:
+                    inst.state = "exited"
+                    return
+                uptime = asyncio.get_running_loop().time() - child.started_at
+                crashes = 1 if uptime >= self._backoff.reset_after else crashes + 1
+                restarted, crashes = await self._restart(inst, crashes)
+                if restarted is None:
+                    inst.state = "stopped"
+                    return
+                child = restarted
+        finally:
+            if inst.state not in ("stopped", "exited"):
+                inst.state = "stopped"  # cancelled, or a restart failed to spawn
+            inst._done.set()
+            inst._touch()
+
+    async def _restart(self, inst: Instance, crashes: int) -> tuple[_Child | None, int]:
+        """Wait out the back-off and spawn again; None when a stop came first."""
+        while True:
+            inst.state = "backoff"
+            inst._touch()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._backoff.delay(crashes)):
+                    await inst._stop.wait()
+            if inst._stop.is_set():
+                return None, crashes
+            try:
+                child = await self._spawn_next(inst)
+            except OSError as exc:  # e.g. the working directory vanished: keep trying, like a crash
+                self._emit(inst, f"shoal: cannot start {inst.name}: {exc}".encode())
+                inst.last_exit_code, crashes = 127, crashes + 1
+                self._report_exit(inst, 127)
+                continue
+            inst.restart_count += 1
+            return child, crashes
+
+    async def _lifetime(self, inst: Instance, child: _Child, deadline: float | None) -> Ending:
+        """Watch one process from spawn to death; afterwards nothing of its group runs."""
+        liveness_failed = asyncio.Event()
+        ending: Ending | None = None
+        settled = False  # True once the whole group is known to be dead
+        try:
+            async with asyncio.TaskGroup() as monitors:
+                readiness = monitors.create_task(self._watch_readiness(inst))
+                liveness = None
+                if inst.spec.liveness is not None:
+                    liveness = monitors.create_task(
+                        watch(inst.spec.liveness, lambda ok: None if ok else liveness_failed.set()))
+                ending = await _first({"exit": child.protocol.exited, "stop": inst._stop,
+                                       "liveness": liveness_failed}, deadline)
+                readiness.cancel()
+                if liveness is not None:
+                    liveness.cancel()
+            if ending == "exit":
+                # Like a container: when the main process is gone, nothing it started may stay.
+                _signal_group(child.pid, signal.SIGKILL)
+            else:
+                await _terminate(child, self._grace(inst))
+            settled = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(child.protocol.output_closed.wait(), OUTPUT_DRAIN_SECONDS)
+        except asyncio.CancelledError:
+            await _terminate(child, self._grace(inst))
+            settled = True
+            raise
+        finally:
+            if not settled:
+                _signal_group(child.pid, signal.SIGKILL)  # a bug, or cancelled again while terminating
+            child.transport.close()
+            inst.pid, inst.ready = None, False
+            if child.transport.get_returncode() is not None:
+                inst.last_exit_code = child.exit_code
+            inst.last_ending = ending
+            inst._exits += 1
+            inst._touch()
+        return ending
+
+    async def _watch_readiness(self, inst: Instance) -> None:
+        if inst.spec.readiness is None:
+            await asyncio.sleep(self._settle_seconds)
+            self._set_ready(inst, True)
+            return
+        await watch(inst.spec.readiness, lambda ok: self._set_ready(inst, ok))
+
+    def _set_ready(self, inst: Instance, ok: bool) -> None:
+        inst.ready, inst._readiness_failed = ok, not ok
+        if ok and inst.state == "starting":
+            inst.state = "running"
+        inst._touch()
+
+    def _grace(self, inst: Instance) -> float:
+        if inst._stop.is_set() and inst._stop_grace is not None:
+            return inst._stop_grace
+        return inst.spec.grace_period_seconds
+
+    def _emit(self, inst: Instance, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").removesuffix("\r")
+        inst.tail.append(line)
+        try:
+            self._on_output(inst.name, line)
+        except Exception:  # a broken sink must not take the process down with it
+            log.exception("on_output failed for %s", inst.name)
+
+    def _report_exit(self, inst: Instance, code: int) -> None:
+        if self._on_exit is None:
+            return
+        try:
+            self._on_exit(inst.name, code, list(inst.tail))
+        except Exception:
+            log.exception("on_exit failed for %s", inst.name)

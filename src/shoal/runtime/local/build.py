@@ -238,7 +238,8 @@ def _pipfile_requirements(app_dir: Path, log: Log) -> list[str]:
     try:
         if (app_dir / "Pipfile.lock").is_file():
             locked: Any = json.loads((app_dir / "Pipfile.lock").read_text(encoding="utf-8")).get("default", {})
-            entries = {name: (spec.get("version", "") if isinstance(spec, dict) else "") for name, spec in locked.items()}
+            entries = {name: (spec.get("version", "") if isinstance(spec, dict) else "")
+                       for name, spec in locked.items()}
         else:
             entries = tomllib.loads((app_dir / "Pipfile").read_text(encoding="utf-8")).get("packages", {})
     except (OSError, ValueError) as exc:
@@ -258,7 +259,8 @@ def _pipfile_requirements(app_dir: Path, log: Log) -> list[str]:
 
 async def _build_node(app_dir: Path, env: dict[str, str], build_command: str, log: Log) -> None:
     locked = (app_dir / "package-lock.json").is_file() or (app_dir / "npm-shrinkwrap.json").is_file()
-    await _run(["npm", "ci"] if locked else ["npm", "install"], app_dir, env, log, "npm ci" if locked else "npm install")
+    install = ["npm", "ci"] if locked else ["npm", "install"]
+    await _run(install, app_dir, env, log, " ".join(install))
     # A build_command of "npm run build" would run the script twice; it runs once, after this.
     if "build" in package_scripts(app_dir) and build_command.strip() != "npm run build":
         await _run(["npm", "run", "build"], app_dir, env, log, "npm run build")
@@ -270,7 +272,8 @@ def _checked_static_root(kind: str, spec: Mapping[str, Any], app_dir: Path, comp
     output_dir = spec.get("output_dir")
     root = static_root(app_dir, str(output_dir) if output_dir else None)
     if root is None or not root.is_dir():
-        wanted = f"output_dir {output_dir!r}" if output_dir else "none of _static, dist, public, build (nor an index.html)"
+        wanted = (f"output_dir {output_dir!r}" if output_dir
+                  else "none of _static, dist, public, build (nor an index.html)")
         raise StepFailed("BuildJobFailed", f"static site {component} has no files to serve: {wanted} was found "
                          "after the build")
     return root

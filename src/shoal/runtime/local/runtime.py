@@ -60,7 +60,7 @@ class LocalRuntime:
     def __init__(self, data_dir: Path, routes: RoutePublisher, job_store: JobStore,
                  host_env: dict[str, str]) -> None:
         self._sources = SourceCache(data_dir / "cache" / "git")
-        self._builder = Builder(data_dir / "builds")
+        self._builder = Builder(data_dir / "builds", in_use=self._app_dirs_in_use)
         self._checkouts = data_dir / "checkouts"
         self._routes = routes
         self._jobs = job_store
@@ -73,6 +73,11 @@ class LocalRuntime:
         self._targets: dict[str, tuple[DeployTarget, LogSink]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._scheduler_task: asyncio.Task[None] | None = None
+
+    def _app_dirs_in_use(self) -> list[Path]:
+        """Builds that running instances use: pruning old builds must never remove these."""
+        return [entry.build.app_dir for state in self._apps.values() for dep in state.deployments.values()
+                for entry in dep.values()]
 
     # -- logs from processes ---------------------------------------------------------------------
 

@@ -156,7 +156,8 @@ async def _run_git(args: list[str], env: Mapping[str, str] | None = None) -> tup
             "git", *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env={**_quiet_env(), **(env or {})})
     except FileNotFoundError as exc:
-        raise StepFailed("BuildJobFailed", "git is not installed on this machine; it is needed to fetch sources") from exc
+        raise StepFailed("BuildJobFailed",
+                         "git is not installed on this machine; it is needed to fetch sources") from exc
     try:
         out, err = await proc.communicate()
     except asyncio.CancelledError:

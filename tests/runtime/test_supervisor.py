@@ -98,7 +98,7 @@ async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
 def alive(proc: psutil.Process) -> bool:
     # Orphans reparented to a PID 1 that never reaps stay zombies: dead for our purposes.
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 

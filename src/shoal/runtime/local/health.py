@@ -29,6 +29,7 @@ LIVENESS_DEFAULTS: Mapping[str, float] = {
     "success_threshold": 1, "failure_threshold": 18,
 }
 _MAX_STATUS_LINE = 8192
+STARTUP_POLL = 0.2
 
 
 @dataclass(frozen=True)
@@ -149,16 +150,28 @@ class Streak:
 async def watch(probe: Probe, report: Callable[[bool], None], host: str = "127.0.0.1") -> None:
     """Probe forever on the probe's schedule, calling ``report`` whenever the verdict changes.
 
+    Until the first verdict the probe looks again every ``STARTUP_POLL`` seconds, so an instance
+    that comes up in 300 ms is ready in about that time rather than a whole period later; a
+    failure still counts only once per period, so ``failure_threshold`` keeps its meaning.
     Runs until cancelled; the owner cancels it when the process it watches goes away.
     """
     loop = asyncio.get_running_loop()
     streak = Streak(probe.success_threshold, probe.failure_threshold)
     next_at = loop.time() + probe.initial_delay_seconds
+    period_end = next_at + probe.period_seconds
     while True:
         await asyncio.sleep(max(0.0, next_at - loop.time()))
+        ok = await probe_once(probe, host)
+        if streak.verdict is None and not ok:
+            if loop.time() >= period_end:
+                period_end += probe.period_seconds
+                if (verdict := streak.record(False)) is not None:
+                    report(verdict)
+            next_at = loop.time() + min(STARTUP_POLL, probe.period_seconds)
+            continue
         # Periods count from the start of each probe, like the kubelet, so a slow
         # response does not stretch the schedule.
-        next_at += probe.period_seconds
-        verdict = streak.record(await probe_once(probe, host))
+        next_at = max(next_at, loop.time() - probe.period_seconds) + probe.period_seconds
+        verdict = streak.record(ok)
         if verdict is not None:
             report(verdict)

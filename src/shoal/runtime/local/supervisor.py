@@ -258,7 +258,7 @@ class Supervisor:
             deadline = None if timeout is None else child.started_at + timeout
             ending = await self._lifetime(inst, child, deadline)
         finally:
-            inst.state = "exited"
+            inst.state = "stopped" if inst._stop.is_set() else "exited"
             inst._done.set()
             inst._touch()
             if self._instances.get(spec.name) is inst:

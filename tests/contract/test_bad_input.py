@@ -109,3 +109,10 @@ def test_unknown_routes_and_methods_have_the_error_shape(http: httpx.Client) -> 
     assert_error(http.get("/v2/nothing-here"), 404, "not_found")
     response = http.patch("/v2/apps")
     assert response.status_code == 405 and response.json()["id"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET, HEAD, POST"
+    assert http.patch("/v2/apps/00000000-0000-4000-8000-000000000000").headers["allow"] == "DELETE, GET, HEAD, PUT"
+
+
+def test_huge_pages_and_bad_booleans(http: httpx.Client) -> None:
+    assert_error(http.get("/v2/apps", params={"page": str(2**62)}), 400, "bad_request", "page")
+    assert_error(http.get("/v2/apps", params={"with_projects": "maybe"}), 400, "bad_request", "with_projects")

@@ -164,10 +164,17 @@ def _leaves(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
-def _instance_pids(server: LiveServer, marker: str) -> list[int]:
+def _instance_pids(server: LiveServer, marker: str, app_id: str) -> list[int]:
+    """Processes of one app's instances (their working dir is inside that app's builds)."""
     assert server.process is not None
-    shoal = psutil.Process(server.process.pid)
-    return [p.pid for p in shoal.children(recursive=True) if marker in " ".join(p.cmdline())]
+    found = []
+    for child in psutil.Process(server.process.pid).children(recursive=True):
+        try:
+            if marker in " ".join(child.cmdline()) and app_id in child.cwd():
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def test_a_killed_instance_restarts_and_the_app_keeps_answering(local: Any) -> None:
@@ -180,14 +187,15 @@ def test_a_killed_instance_restarts_and_the_app_keeps_answering(local: Any) -> N
     created = client.apps.create(body={"spec": spec})["app"]
     wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=180)
     app = client.apps.get(created["id"])["app"]
-    before = _instance_pids(server, "app.py")
+    before = _instance_pids(server, "app.py", created["id"])
+    assert len(before) >= 2
     os.kill(before[0], signal.SIGKILL)
     for _ in range(10):  # the other instance takes the traffic meanwhile
         assert ingress(server, app).status_code == 200
     restarted = wait_for(lambda: history(server, client.apps.get_logs_active_deployment(
         created["id"], "web", type="RUN_RESTARTED")), timeout=20)
     assert "exited with status 137" in restarted
-    wait_for(lambda: len(_instance_pids(server, "app.py")) >= len(before), timeout=30)
+    wait_for(lambda: len(_instance_pids(server, "app.py", created["id"])) >= len(before), timeout=30)
 
 
 def test_a_new_commit_is_deployed_and_an_unchanged_build_is_reused(local: Any) -> None:
@@ -228,7 +236,7 @@ def test_stopping_shoal_leaves_no_process_behind(tmp_path: Path) -> None:
     client = server.client()
     repo = monorepo(tmp_path / "repo")
     spec = {"name": unique_name("bye"), "services": [{"name": "web", **source(repo, "web")}],
-            "workers": [{"name": "w", **source(repo, "tasks"), "run_command": "sh worker.sh",
+            "workers": [{"name": "bg", **source(repo, "tasks"), "run_command": "sh worker.sh",
                          "envs": [{"key": "MARKS", "value": str(tmp_path)}]}]}
     created = client.apps.create(body={"spec": spec})["app"]
     wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=180)

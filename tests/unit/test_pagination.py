@@ -10,7 +10,7 @@ from shoal.core.errors import BadRequest
 def test_defaults_and_bounds() -> None:
     assert page_request(QueryParams("")) == PageRequest(1, 20)
     assert page_request(QueryParams("page=3&per_page=200")) == PageRequest(3, 200)
-    for bad in ("per_page=0", "per_page=201", "per_page=abc", "page=0", "page=-2"):
+    for bad in ("per_page=0", "per_page=201", "per_page=abc", "page=0", "page=-2", "page=4611686018427387904"):
         with pytest.raises(BadRequest):
             page_request(QueryParams(bad))
 

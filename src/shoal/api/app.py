@@ -6,8 +6,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Scope
 
 from shoal.api.context import ApiContext
 from shoal.api.errors import error_body
@@ -26,7 +26,18 @@ def all_routes() -> list[BaseRoute]:
 
 async def _error(request: Request, exc: Exception) -> Response:
     status, body, headers = error_body(exc, request.scope.get(REQUEST_ID_KEY, ""))
+    if status == 405:
+        # Several routes share a path (one per method): name every method the path has.
+        headers["allow"] = ", ".join(sorted(_allowed(request.app.routes, request.scope)))
     return json_response(body, status, headers)
+
+
+def _allowed(routes: list[BaseRoute], scope: Scope) -> set[str]:
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.matches(scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return methods
 
 
 def build_api(ctx: ApiContext, limiter: RateLimiter) -> ASGIApp:

@@ -6,7 +6,7 @@ It answers 401 and 429 itself; every other response, success or error, leaves th
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -96,5 +96,6 @@ def _with_headers(send: Send, request_id: str, quota: Quota) -> Callable[[Messag
     return wrapped
 
 
-def principal_of(scope: dict[str, Any]) -> Principal:
-    return scope[PRINCIPAL_KEY]  # type: ignore[no-any-return]
+def principal_of(scope: Scope) -> Principal:
+    principal: Principal = scope[PRINCIPAL_KEY]
+    return principal

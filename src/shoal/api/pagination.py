@@ -12,6 +12,7 @@ from shoal.core.errors import BadRequest
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 200
+MAX_PAGE = 2**31 - 1  # keeps offsets inside what every database's integers hold
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,19 @@ def _int_param(params: QueryParams, name: str, default: int, low: int, high: int
     return value
 
 
+def bool_param(params: QueryParams, name: str) -> bool:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return False
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise BadRequest(f"query parameter {name!r} must be true or false, got {raw!r}")
+
+
 def page_request(params: QueryParams) -> PageRequest:
-    return PageRequest(page=_int_param(params, "page", 1, 1, None),
+    return PageRequest(page=_int_param(params, "page", 1, 1, MAX_PAGE),
                        per_page=_int_param(params, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE))
 
 

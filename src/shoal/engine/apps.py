@@ -14,7 +14,7 @@ from shoal.core.clock import Clock
 from shoal.core.errors import BadRequest, Conflict, NotFound
 from shoal.core.ids import ingress_suffix, is_uuid, new_uuid
 from shoal.domain.accounts import Account
-from shoal.domain.apps import App, AppView, Page
+from shoal.domain.apps import App, AppView
 from shoal.domain.deployments import IN_PROGRESS, Phase, Trigger
 from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue
 from shoal.engine.planning import new_deployment

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
 from dataclasses import replace
 from datetime import datetime
@@ -79,7 +80,7 @@ class Deployer:
                 # Tracked like a pipeline, so a new deployment of the same app waits for it.
                 restoring = group.create_task(self._restore(dep))
                 self._tasks[dep.app_id] = (dep.id, restoring)
-                restoring.add_done_callback(lambda t, app_id=dep.app_id: self._forget(app_id, t))
+                restoring.add_done_callback(functools.partial(self._forget, dep.app_id))
             for dep in await asyncio.to_thread(self._store.unfinished_deployments):
                 log.info("resuming deployment %s of app %s (phase %s)", dep.id, dep.app_id, dep.phase)
                 self._start(dep.app_id, dep.id)

@@ -19,6 +19,7 @@ TYPE_STAGES: dict[str, frozenset[str]] = {
     "RUN_RESTARTED": frozenset({"RUN_RESTARTED"}),
     "UNSPECIFIED": frozenset({"BUILD", "DEPLOY", "RUN"}),
     "JOB_INVOCATION": frozenset({"DEPLOY", "RUN", "JOB_INVOCATION"}),
+    "AUTOSCALE_EVENT": frozenset({"AUTOSCALE_EVENT"}),
 }
 
 
@@ -76,6 +77,8 @@ class LogsService:
         if component and component not in names:
             raise NotFound(f"component {component!r} is not part of deployment {dep.id}")
         stages = TYPE_STAGES[kind]
+        if kind == "AUTOSCALE_EVENT":
+            raise BadRequest("no AUTOSCALE_EVENT logs: shoal does not autoscale, so no autoscaling event ran")
         if not _stage_ran(dep, stages):
             raise BadRequest(f"no {kind} logs: that stage has not run for deployment {dep.id}")
         return LogSelection(app_id=dep.app_id, deployment_id=dep.id, stages=stages, component=component or None,

@@ -29,7 +29,7 @@ def _page(status: int, title: str, detail: str) -> Response:
 def _host(scope: Scope) -> str:
     for key, value in scope["headers"]:
         if key == b"host":
-            host = value.decode("latin-1")
+            host: str = value.decode("latin-1")
             return host.rsplit(":", 1)[0] if not host.endswith("]") else host
     return ""
 

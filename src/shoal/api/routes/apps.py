@@ -11,15 +11,11 @@ from starlette.routing import Route
 
 from shoal.api.bodies import optional_bool, read_object
 from shoal.api.context import authorized, context
-from shoal.api.pagination import links, page_request
+from shoal.api.pagination import bool_param, links, page_request
 from shoal.api.responses import render
 from shoal.api.wire import app_wire
 from shoal.core.errors import BadRequest
 from shoal.engine.apps import Proposal
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes")
 
 
 async def apps_list(request: Request) -> Response:
@@ -27,7 +23,7 @@ async def apps_list(request: Request) -> Response:
     ctx = context(request)
     paging = page_request(request.query_params)
     views, total = await run_in_threadpool(ctx.apps.list_apps, principal.account, paging.page, paging.per_page)
-    with_projects = _truthy(request.query_params.get("with_projects"))
+    with_projects = bool_param(request.query_params, "with_projects")
     return render(request, {
         "apps": [app_wire(v, ctx.ingress, with_project=with_projects) for v in views],
         "links": links(request.url, paging, total),

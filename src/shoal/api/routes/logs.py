@@ -93,7 +93,7 @@ async def apps_get_event_logs(request: Request) -> Response:
 
 
 def _selection(request: Request | WebSocket) -> LogSelection:
-    payload = context(request).signer.verify(request.query_params.get("token", ""))  # type: ignore[arg-type]
+    payload = context(request).signer.verify(request.query_params.get("token", ""))
     return LogSelection(app_id=payload["a"], deployment_id=payload["d"], stages=frozenset(payload["s"]),
                         component=payload.get("c"), tail_lines=payload.get("t"), live=True)
 
@@ -106,7 +106,7 @@ async def logs_history(request: Request) -> Response:
 
 async def _follow(request: Request | WebSocket, selection: LogSelection) -> AsyncIterator[str]:
     """Stored lines, then new ones as they are written, until the stage can grow no more."""
-    logs = context(request).logs  # type: ignore[arg-type]
+    logs = context(request).logs
     last = 0
     while True:
         open_before = await run_in_threadpool(logs.still_open, selection)

@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import subprocess
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from types import TracebackType
 from typing import Literal
 
 from shoal.runtime.local.health import Probe, watch
+from shoal.runtime.local.process import Child, signal_group, spawn, terminate
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +35,6 @@ State = Literal["starting", "running", "backoff", "stopped", "exited"]
 Ending = Literal["exit", "stop", "liveness", "timeout"]
 
 TAIL_LINES = 50
-MAX_LINE_BYTES = 64 * 1024  # longer lines are split rather than buffered without bound
-GROUP_POLL_SECONDS = 0.05
 # After SIGKILL the pipe closes at once unless a process escaped the group (setsid) and kept it.
 OUTPUT_DRAIN_SECONDS = 2.0
 
@@ -93,109 +90,6 @@ class Instance:
         # Wake everyone waiting for a change (wait_ready) and arm a fresh event for the next one.
         self._changed.set()
         self._changed = asyncio.Event()
-
-
-class _ChildProtocol(asyncio.SubprocessProtocol):
-    """Splits merged output into lines and tells when the process and its pipe are gone.
-
-    A protocol rather than ``Process.wait()``: on Python 3.11 ``wait()`` also waits for the
-    pipe to close, which a grandchild holding stdout can postpone forever.
-    """
-
-    def __init__(self, emit: Callable[[bytes], None]) -> None:
-        self._emit = emit
-        self._pending = b""
-        self.exited = asyncio.Event()
-        self.output_closed = asyncio.Event()
-
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        *lines, self._pending = (self._pending + data).split(b"\n")
-        for line in lines:
-            self._emit(line)
-        while len(self._pending) >= MAX_LINE_BYTES:
-            self._emit(self._pending[:MAX_LINE_BYTES])
-            self._pending = self._pending[MAX_LINE_BYTES:]
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if self._pending:
-            self._emit(self._pending)
-            self._pending = b""
-        self.output_closed.set()
-
-    def process_exited(self) -> None:
-        self.exited.set()
-
-
-@dataclass
-class _Child:
-    transport: asyncio.SubprocessTransport
-    protocol: _ChildProtocol
-    pid: int  # also the process group id (start_new_session)
-    started_at: float
-
-    @property
-    def exit_code(self) -> int:
-        code = self.transport.get_returncode()
-        assert code is not None, "exit_code read before the process exited"
-        return 128 - code if code < 0 else code  # -15 → 143, as a shell or container reports it
-
-
-async def _spawn(spec: ProcessSpec, emit: Callable[[bytes], None]) -> _Child:
-    loop = asyncio.get_running_loop()
-    protocol = _ChildProtocol(emit)
-    transport, _ = await loop.subprocess_exec(
-        lambda: protocol, "/bin/sh", "-c", spec.command,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        cwd=spec.cwd, env=dict(spec.env), start_new_session=True,
-    )
-    return _Child(transport, protocol, transport.get_pid(), loop.time())
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still running (zombies do not count)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # no procfs: zombies count as alive, so a stop may wait out its grace
-        return True
-    # Orphaned grandchildren are reaped by PID 1, which in a container may never do it.
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()  # state, ppid, pgrp, ...
-        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
-
-
-async def _terminate(child: _Child, grace: float) -> None:
-    """SIGTERM the whole group; SIGKILL whatever remains after ``grace`` seconds."""
-    _signal_group(child.pid, signal.SIGTERM)
-    clean = False
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(grace):
-            await child.protocol.exited.wait()
-            while await asyncio.to_thread(_group_alive, child.pid):
-                await asyncio.sleep(GROUP_POLL_SECONDS)
-            clean = True
-    if not clean:
-        _signal_group(child.pid, signal.SIGKILL)
-    await child.protocol.exited.wait()
 
 
 async def _first(events: Mapping[Ending, asyncio.Event], deadline: float | None) -> Ending:
@@ -323,7 +217,7 @@ class Supervisor:
         self._instances[spec.name] = inst
         return inst
 
-    async def _spawn(self, inst: Instance) -> _Child:
+    async def _spawn(self, inst: Instance) -> Child:
         """Spawn the first process of an instance; on failure the name is free again."""
         try:
             return await self._spawn_next(inst)
@@ -334,15 +228,15 @@ class Supervisor:
                 del self._instances[inst.name]
             raise
 
-    async def _spawn_next(self, inst: Instance) -> _Child:
+    async def _spawn_next(self, inst: Instance) -> Child:
         # The tail is per process and output may arrive before anyone awaits the child.
         inst.tail.clear()
-        child = await _spawn(inst.spec, lambda raw: self._emit(inst, raw))
+        child = await spawn(inst.spec.command, inst.spec.cwd, inst.spec.env, lambda raw: self._emit(inst, raw))
         inst.pid, inst.ready, inst._readiness_failed, inst.state = child.pid, False, False, "starting"
         inst._touch()
         return child
 
-    async def _supervise(self, inst: Instance, child: _Child) -> None:
+    async def _supervise(self, inst: Instance, child: Child) -> None:
         """Run, watch and restart one instance until it is stopped (or, one-shot, exits)."""
         crashes = 0
         try:
@@ -369,7 +263,7 @@ class Supervisor:
             inst._done.set()
             inst._touch()
 
-    async def _restart(self, inst: Instance, crashes: int) -> tuple[_Child | None, int]:
+    async def _restart(self, inst: Instance, crashes: int) -> tuple[Child | None, int]:
         """Wait out the back-off and spawn again; None when a stop came first."""
         while True:
             inst.state = "backoff"
@@ -389,7 +283,7 @@ class Supervisor:
             inst.restart_count += 1
             return child, crashes
 
-    async def _lifetime(self, inst: Instance, child: _Child, deadline: float | None) -> Ending:
+    async def _lifetime(self, inst: Instance, child: Child, deadline: float | None) -> Ending:
         """Watch one process from spawn to death; afterwards nothing of its group runs."""
         liveness_failed = asyncio.Event()
         ending: Ending | None = None
@@ -408,19 +302,19 @@ class Supervisor:
                     liveness.cancel()
             if ending == "exit":
                 # Like a container: when the main process is gone, nothing it started may stay.
-                _signal_group(child.pid, signal.SIGKILL)
+                signal_group(child.pid, signal.SIGKILL)
             else:
-                await _terminate(child, self._grace(inst))
+                await terminate(child, self._grace(inst))
             settled = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(child.protocol.output_closed.wait(), OUTPUT_DRAIN_SECONDS)
         except asyncio.CancelledError:
-            await _terminate(child, self._grace(inst))
+            await terminate(child, self._grace(inst))
             settled = True
             raise
         finally:
             if not settled:
-                _signal_group(child.pid, signal.SIGKILL)  # a bug, or cancelled again while terminating
+                signal_group(child.pid, signal.SIGKILL)  # a bug, or cancelled again while terminating
             child.transport.close()
             inst.pid, inst.ready = None, False
             if child.transport.get_returncode() is not None:

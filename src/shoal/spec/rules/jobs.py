@@ -7,7 +7,7 @@ import zoneinfo
 from collections.abc import Iterator
 from functools import lru_cache
 
-from croniter import croniter  # type: ignore[import-untyped]
+from croniter import croniter
 
 from shoal.spec.problems import Problem
 from shoal.spec.rules.view import Json, entries, obj, text

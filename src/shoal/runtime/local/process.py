@@ -1,0 +1,123 @@
+"""Process groups: spawning a command in its own session, reading its output, ending the group.
+
+Every instance runs as the leader of a new session, so signalling its group reaches ``sh``,
+``npm`` and whatever they started; nothing a component starts outlives its stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_LINE_BYTES = 64 * 1024  # longer lines are split rather than buffered without bound
+GROUP_POLL_SECONDS = 0.05
+
+
+class ChildProtocol(asyncio.SubprocessProtocol):
+    """Splits merged output into lines and tells when the process and its pipe are gone.
+
+    A protocol rather than ``Process.wait()``: on Python 3.11 ``wait()`` also waits for the
+    pipe to close, which a grandchild holding stdout can postpone forever.
+    """
+
+    def __init__(self, emit: Callable[[bytes], None]) -> None:
+        self._emit = emit
+        self._pending = b""
+        self.exited = asyncio.Event()
+        self.output_closed = asyncio.Event()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        for line in lines:
+            self._emit(line)
+        while len(self._pending) >= MAX_LINE_BYTES:
+            self._emit(self._pending[:MAX_LINE_BYTES])
+            self._pending = self._pending[MAX_LINE_BYTES:]
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+        self.output_closed.set()
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+
+@dataclass
+class Child:
+    transport: asyncio.SubprocessTransport
+    protocol: ChildProtocol
+    pid: int  # also the process group id (start_new_session)
+    started_at: float
+
+    @property
+    def exit_code(self) -> int:
+        code = self.transport.get_returncode()
+        assert code is not None, "exit_code read before the process exited"
+        return 128 - code if code < 0 else code  # -15 → 143, as a shell or container reports it
+
+
+async def spawn(command: str, cwd: Path, env: Mapping[str, str], emit: Callable[[bytes], None]) -> Child:
+    """Start ``command`` under ``/bin/sh -c`` as the leader of a new session (its own process group)."""
+    loop = asyncio.get_running_loop()
+    protocol = ChildProtocol(emit)
+    transport, _ = await loop.subprocess_exec(
+        lambda: protocol, "/bin/sh", "-c", command,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=cwd, env=dict(env), start_new_session=True,
+    )
+    return Child(transport, protocol, transport.get_pid(), loop.time())
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no procfs: zombies count as alive, so a stop may wait out its grace
+        return True
+    # Orphaned grandchildren are reaped by PID 1, which in a container may never do it.
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()  # state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+async def terminate(child: Child, grace: float) -> None:
+    """SIGTERM the whole group; SIGKILL whatever remains after ``grace`` seconds."""
+    signal_group(child.pid, signal.SIGTERM)
+    clean = False
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(grace):
+            await child.protocol.exited.wait()
+            while await asyncio.to_thread(group_alive, child.pid):
+                await asyncio.sleep(GROUP_POLL_SECONDS)
+            clean = True
+    if not clean:
+        signal_group(child.pid, signal.SIGKILL)
+    await child.protocol.exited.wait()

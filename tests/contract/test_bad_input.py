@@ -111,6 +111,7 @@ def test_unknown_routes_and_methods_have_the_error_shape(http: httpx.Client) -> 
     assert response.status_code == 405 and response.json()["id"] == "method_not_allowed"
     assert response.headers["allow"] == "GET, HEAD, POST"
     assert http.patch("/v2/apps/00000000-0000-4000-8000-000000000000").headers["allow"] == "DELETE, GET, HEAD, PUT"
+    assert http.options("/v2/apps/regions").headers["allow"] == "GET, HEAD"  # not the {id} route's methods
 
 
 def test_huge_pages_and_bad_booleans(http: httpx.Client) -> None:

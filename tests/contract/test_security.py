@@ -7,7 +7,7 @@ import time
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
-from tests.conftest import service_spec, unique_name
+from tests.conftest import service_spec, unique_name, wait_for
 from tests.live import LiveServer, new_token_value
 
 
@@ -43,8 +43,9 @@ def test_revoked_token_is_refused(server: LiveServer) -> None:
     assert token_id[:8] in listing and token not in listing  # values are never stored, so never listed
     server.shoal("token", "revoke", token_id)
     with server.http(token) as http:
-        response = http.get("/v2/apps")
-    assert response.status_code == 401 and "revoked" in response.json()["message"]
+        # The server re-checks a token at least once a second.
+        response = wait_for(lambda: (r := http.get("/v2/apps")).status_code == 401 and r, timeout=10)
+    assert "revoked" in response.json()["message"]
 
 
 def test_expired_token_is_refused(server: LiveServer) -> None:

@@ -27,17 +27,18 @@ def all_routes() -> list[BaseRoute]:
 async def _error(request: Request, exc: Exception) -> Response:
     status, body, headers = error_body(exc, request.scope.get(REQUEST_ID_KEY, ""))
     if status == 405:
-        # Several routes share a path (one per method): name every method the path has.
+        # Several routes share a path template (one per method): name every method it has.
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
         headers["allow"] = ", ".join(sorted(_allowed(request.app.routes, request.scope)))
     return json_response(body, status, headers)
 
 
 def _allowed(routes: list[BaseRoute], scope: Scope) -> set[str]:
-    methods: set[str] = set()
-    for route in routes:
-        if isinstance(route, Route) and route.matches(scope)[0] != Match.NONE:
-            methods |= route.methods or set()
-    return methods
+    """Methods of the path template that routing picked (``/v2/apps/regions``, not ``/v2/apps/{id}``)."""
+    matching = [r for r in routes if isinstance(r, Route) and r.matches(scope)[0] != Match.NONE]
+    if not matching:
+        return set()
+    return {m for r in matching if r.path == matching[0].path for m in (r.methods or set())}
 
 
 def build_api(ctx: ApiContext, limiter: RateLimiter) -> ASGIApp:

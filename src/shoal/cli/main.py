@@ -34,6 +34,9 @@ try:
 except ImportError:  # pragma: no cover - the spec commands are optional at import time
     pass
 
+from shoal.cli.apps_cmd import apps_app
+app.add_typer(apps_app, name="apps")
+
 
 def _fail(exc: ShoalError) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc.message}")

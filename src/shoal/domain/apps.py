@@ -26,6 +26,7 @@ class App:
     active_deployment_id: str | None = None
     pinned_deployment_id: str | None = None
     rollback_base_deployment_id: str | None = None  # what ``revert`` returns to after a pinned rollback
+    revision: int = 0  # bumped by every change of the app or its deployments
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ from shoal.domain.accounts import ADMIN_ACCOUNT, Account, Principal, Token, pars
 from shoal.domain.ports import AccountStore
 
 
+AUTH_CACHE_SECONDS = 1.0
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     """A token as shown once, at creation: the secret value is never stored or shown again."""
@@ -25,11 +28,26 @@ class AccountsService:
     def __init__(self, store: AccountStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._recent: dict[str, tuple[Principal, float]] = {}
 
     def authenticate(self, token_value: str) -> Principal:
+        """The token's principal. A token seen in the last second is not looked up again, so a
+        revocation (made by ``shoal token revoke`` in another process) takes effect within a second."""
         if not is_token_shaped(token_value):
             raise Unauthorized("Unable to authenticate you: the token is not a DigitalOcean-style token (dop_v1_...).")
-        found = self._store.token_by_hash(hash_token(token_value))
+        token_hash = hash_token(token_value)
+        recent = self._recent.get(token_hash)
+        now = self._clock.monotonic()
+        if recent is not None and now - recent[1] < AUTH_CACHE_SECONDS and recent[0].token.is_usable(self._clock.now()):
+            return recent[0]
+        principal = self._lookup(token_hash)
+        if len(self._recent) > 10_000:
+            self._recent.clear()
+        self._recent[token_hash] = (principal, now)
+        return principal
+
+    def _lookup(self, token_hash: str) -> Principal:
+        found = self._store.token_by_hash(token_hash)
         if found is None:
             raise Unauthorized("Unable to authenticate you: unknown token.")
         token, account = found

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 from starlette.responses import FileResponse, RedirectResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from shoal.domain.routing import Redirect, Route, match
+from shoal.domain.routing import Redirect, Route
+from shoal.ingress.cors import CorsPolicy, merge_headers, preflight, simple_headers
 from shoal.ingress.table import RouteTable, StaticSite, Upstream
 
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
@@ -75,19 +76,27 @@ class IngressProxy:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
             return
-        response = await self._route(scope, receive, send)
+        cors: list[tuple[str, str]] = []
+        response = await self._route(scope, receive, _with_cors(send, cors), cors)
         if response is not None:
-            await response(scope, receive, send)
+            await response(scope, receive, _with_cors(send, cors))
 
-    async def _route(self, scope: Scope, receive: Receive, send: Send) -> Response | None:
+    async def _route(self, scope: Scope, receive: Receive, send: Send, cors: list[tuple[str, str]]) -> Response | None:
         host = _host(scope)
         app = self._table.lookup(host)
         if app is None:
             return _page(404, "No app here", f"No app is live at {host or 'this address'}.")
+        if app.offline_page is not None:
+            return Response(app.offline_page, status_code=503, media_type="text/html", headers={"retry-after": "300"})
         path = scope["path"]
-        route = match(app.routes, path, host)
-        if route is None:
+        found = app.match(path, host)
+        if found is None:
             return _page(404, "Not Found", f"No route of this app matches {path}.")
+        route, policy = found
+        if policy is not None:
+            answered = _cors(policy, scope, cors)
+            if answered is not None:
+                return answered
         if route.redirect is not None:
             return redirect_response(route.redirect, scope, host)
         backend = app.backends.get(route.component or "")
@@ -134,6 +143,38 @@ class IngressProxy:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def _cors(policy: CorsPolicy, scope: Scope, cors: list[tuple[str, str]]) -> Response | None:
+    """Answer a CORS preflight here (the app never sees it); otherwise note the headers to add."""
+    origin = _header(scope, b"origin")
+    if scope["method"] == "OPTIONS":
+        headers = preflight(policy, origin, _header(scope, b"access-control-request-method"),
+                            _header(scope, b"access-control-request-headers"))
+        if headers is not None:
+            response = Response(status_code=204)
+            response.raw_headers = merge_headers(response.raw_headers, headers)
+            return response
+    cors.extend(simple_headers(policy, origin))
+    return None
+
+
+def _with_cors(send: Send, cors: list[tuple[str, str]]) -> Send:
+    """``send`` that adds the route's CORS headers to whatever response goes out."""
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start" and cors:
+            message = {**message, "headers": merge_headers(message.get("headers", []), cors)}
+        await send(message)
+
+    return wrapped
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:

@@ -5,9 +5,10 @@ Publishing swaps in a new immutable snapshot, so a request always sees one consi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shoal.domain.routing import Backend, Route, StaticSite, Upstream
+from shoal.ingress.cors import CorsPolicy
 
 __all__ = ["AppRoutes", "Backend", "RouteTable", "StaticSite", "Upstream"]
 
@@ -17,6 +18,15 @@ class AppRoutes:
     app_id: str
     routes: list[Route]
     backends: dict[str, Backend]
+    offline_page: str | None = None  # set while the app is in maintenance: every request gets it with 503
+    # One compiled CORS policy per route (None where the rule has none), built once per publish.
+    cors: list[CorsPolicy | None] = field(default_factory=list)
+
+    def match(self, path: str, host: str) -> tuple[Route, CorsPolicy | None] | None:
+        for route, policy in zip(self.routes, self.cors or [None] * len(self.routes), strict=True):
+            if route.matches(path, host):
+                return route, policy
+        return None
 
 
 class RouteTable:
@@ -24,8 +34,10 @@ class RouteTable:
         self._by_host: dict[str, AppRoutes] = {}
         self._hosts_of: dict[str, tuple[str, ...]] = {}
 
-    def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend]) -> None:
-        entry = AppRoutes(app_id, routes, backends)
+    def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
+                offline_page: str | None = None) -> None:
+        policies = [CorsPolicy.from_spec(r.cors) if r.cors else None for r in routes]
+        entry = AppRoutes(app_id, routes, backends, offline_page, policies)
         table = {h: e for h, e in self._by_host.items() if e.app_id != app_id}
         table.update({h.lower(): entry for h in hosts})
         self._by_host = table

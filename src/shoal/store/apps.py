@@ -22,7 +22,7 @@ def _app(row: Any) -> App:
                last_deployment_created_at=row.last_deployment_created_at,
                last_deployment_active_at=row.last_deployment_active_at,
                active_deployment_id=row.active_deployment_id, pinned_deployment_id=row.pinned_deployment_id,
-               rollback_base_deployment_id=row.rollback_base_deployment_id)
+               rollback_base_deployment_id=row.rollback_base_deployment_id, revision=row.revision)
 
 
 class SqlAppStore:
@@ -74,7 +74,7 @@ class SqlAppStore:
                 result = conn.execute(apps.update()
                                       .where(apps.c.id == app_id, apps.c.account_id == account_id)
                                       .values(spec=spec, name=spec["name"], region=region, updated_at=updated_at,
-                                              **(pins or {})))
+                                              revision=apps.c.revision + 1, **(pins or {})))
                 if result.rowcount == 0:
                     return None
                 if deployment is not None:
@@ -102,4 +102,4 @@ class SqlAppStore:
 
     def set_pins(self, app_id: str, pins: dict[str, str | None]) -> None:
         with self._engine.begin() as conn:
-            conn.execute(apps.update().where(apps.c.id == app_id).values(**pins))
+            conn.execute(apps.update().where(apps.c.id == app_id).values(revision=apps.c.revision + 1, **pins))

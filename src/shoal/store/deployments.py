@@ -54,8 +54,13 @@ def insert_deployment(conn: Connection, dep: Deployment, now: datetime) -> list[
             version=deployments.c.version + 1))
     conn.execute(deployments.insert().values(id=dep.id, app_id=dep.app_id, account_id=dep.account_id, seq=seq,
                                              version=0, created_at=dep.created_at, **_values(dep)))
-    conn.execute(apps.update().where(apps.c.id == dep.app_id).values(last_deployment_created_at=dep.created_at))
+    conn.execute(apps.update().where(apps.c.id == dep.app_id).values(last_deployment_created_at=dep.created_at,
+                                                                      revision=apps.c.revision + 1))
     return older
+
+
+def _bump(conn: Connection, app_id: str) -> None:
+    conn.execute(apps.update().where(apps.c.id == app_id).values(revision=apps.c.revision + 1))
 
 
 class SqlDeploymentStore:
@@ -115,6 +120,8 @@ class SqlDeploymentStore:
             result = conn.execute(deployments.update()
                                   .where(deployments.c.id == dep.id, deployments.c.version == dep.version)
                                   .values(version=dep.version + 1, **_values(dep)))
+            if result.rowcount:
+                _bump(conn, dep.app_id)
         return replace(dep, version=dep.version + 1) if result.rowcount else None
 
     def go_live(self, dep: Deployment, now: datetime) -> Deployment | None:
@@ -132,7 +139,8 @@ class SqlDeploymentStore:
                              .values(phase=Phase.SUPERSEDED.value, phase_last_updated_at=now, updated_at=now,
                                      version=deployments.c.version + 1))
             conn.execute(apps.update().where(apps.c.id == dep.app_id)
-                         .values(active_deployment_id=dep.id, last_deployment_active_at=now))
+                         .values(active_deployment_id=dep.id, last_deployment_active_at=now,
+                                 revision=apps.c.revision + 1))
         return replace(dep, version=dep.version + 1)
 
     def unfinished_deployments(self) -> list[Deployment]:

@@ -67,6 +67,7 @@ apps = sa.Table(
     sa.Column("active_deployment_id", sa.String(36), nullable=True),
     sa.Column("pinned_deployment_id", sa.String(36), nullable=True),
     sa.Column("rollback_base_deployment_id", sa.String(36), nullable=True),
+    sa.Column("revision", sa.Integer(), nullable=False, server_default="0"),
     sa.UniqueConstraint("account_id", "name", name="uq_apps_account_name"),
     sa.Index("ix_apps_account_created", "account_id", "created_at", "id"),
 )

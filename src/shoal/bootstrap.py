@@ -27,6 +27,8 @@ from shoal.core.settings import Settings
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.apps import AppsService
 from shoal.engine.deployer import Deployer
+from shoal.core.secrets import SecretBox
+from shoal.spec.sealing import plaintexts
 from shoal.core.signing import Signer
 from shoal.engine.deployments import DeploymentsService
 from shoal.engine.events import EventsService
@@ -47,6 +49,7 @@ class Platform:
     settings: Settings
     clock: Clock
     database: Database
+    box: SecretBox
     accounts: AccountsService
     apps: AppsService
     deployments: DeploymentsService
@@ -67,8 +70,10 @@ class Platform:
     def deployer(self) -> Deployer:
         """The engine, wired as the queue the use cases hand deployments to."""
         logs = LogBuffer(self.database.deployments.append_logs, self.clock)
-        runtime = create_runtime(self.settings, self.routes, self.database.jobs)
-        deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs)
+        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box)
+        ingress = IngressAddress(scheme="http", port=self.settings.ingress.port)
+        deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs,
+                            url_of=ingress.url, secrets=lambda dep: plaintexts(dep.spec, self.box, dep.account_id))
         self.apps.queue = self.deployments.queue = deployer
         return deployer
 
@@ -80,16 +85,19 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = open_database(settings.store_url)
-    return Platform(settings=settings, clock=clock, database=database,
+    box = SecretBox(settings.secret_key or secret_key(settings.data_dir, "secrets.key"))
+    return Platform(settings=settings, clock=clock, database=database, box=box,
                     accounts=AccountsService(database.accounts, clock),
-                    apps=AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain),
+                    apps=AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain,
+                                     box=box),
                     deployments=DeploymentsService(database.apps, database.deployments, clock),
                     routes=RouteTable())
 
 
-def secret_key(data_dir: Path) -> bytes:
-    """The installation's secret (signs log links), made once and kept in the data dir (0600)."""
-    path = data_dir / "secret.key"
+def secret_key(data_dir: Path, name: str = "secret.key") -> bytes:
+    """An installation secret (``secret.key`` signs log links, ``secrets.key`` seals app secrets),
+    made once and kept in the data dir (0600)."""
+    path = data_dir / name
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -34,7 +34,7 @@ def run(server: LiveServer, *args: str, target: bool = True) -> subprocess.Compl
     cmd = [sys.executable, "-m", "shoal", "apps", *args]
     if target:
         cmd += ["--api-url", server.url, "--token", server.token, "--ca-cert", server.ca]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=_ENV)
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60, env=_ENV)
 
 
 def ok(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
@@ -85,7 +85,7 @@ def test_help_names_the_flags(command: str) -> None:
 
 
 def test_apps_help_documents_exit_codes() -> None:
-    done = subprocess.run([sys.executable, "-m", "shoal", "apps", "--help"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "shoal", "apps", "--help"], check=False, capture_output=True, text=True,
                           env={**_ENV, "COLUMNS": "200"}, timeout=60)
     assert "Exit codes" in done.stdout and "3 deployment failed" in done.stdout
 
@@ -221,11 +221,11 @@ def test_delete(live: LiveServer, tmp_path: Path) -> None:
 
 def test_errors_read_well(live: LiveServer, tmp_path: Path) -> None:
     bad_token = subprocess.run([sys.executable, "-m", "shoal", "apps", "list", "--api-url", live.url, "--ca-cert",
-                                live.ca, "--token", "dop_v1_" + "0" * 64], capture_output=True, text=True,
+                                live.ca, "--token", "dop_v1_" + "0" * 64], check=False, capture_output=True, text=True,
                                env=_ENV, timeout=60)
     assert bad_token.returncode == 4 and "shoal token create" in bad_token.stderr
     down = subprocess.run([sys.executable, "-m", "shoal", "apps", "list", "--api-url", "https://127.0.0.1:1",
-                           "--token", live.token], capture_output=True, text=True, env=_ENV, timeout=60)
+                           "--token", live.token], check=False, capture_output=True, text=True, env=_ENV, timeout=60)
     assert down.returncode == 4 and "https://127.0.0.1:1" in down.stderr and "shoal serve" in down.stderr
     missing = run(live, "get", "no-such-app")
     assert missing.returncode == 1 and missing.stderr.startswith("error:")
@@ -235,6 +235,6 @@ def test_errors_read_well(live: LiveServer, tmp_path: Path) -> None:
 def test_local_server_defaults_from_the_data_dir(live: LiveServer) -> None:
     """No token: the admin token and CA come from the data dir (only for a loopback URL)."""
     done = subprocess.run([sys.executable, "-m", "shoal", "apps", "regions", "--api-url", live.url, "--data-dir",
-                           str(live.data_dir)], capture_output=True, text=True, env=_ENV, timeout=60)
+                           str(live.data_dir)], check=False, capture_output=True, text=True, env=_ENV, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)

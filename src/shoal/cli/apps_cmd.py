@@ -13,12 +13,29 @@ from typing import Annotated, Any
 
 import typer
 
-from shoal.cli.apps_deployments import AppArg, Wait, deployments_app, restart, rollback_app, started_deployment, \
-    wait_deployment
+from shoal.cli.apps_deployments import (
+    AppArg,
+    Wait,
+    deployments_app,
+    restart,
+    rollback_app,
+    started_deployment,
+    wait_deployment,
+)
 from shoal.cli.apps_logs import logs
 from shoal.cli.apps_session import Session, connected
-from shoal.cli.output import EXIT_CODES_HELP, EXIT_USAGE, CliError, alerts_table, apps_table, emit, err, \
-    instance_sizes_table, regions_table, spec_yaml
+from shoal.cli.output import (
+    EXIT_CODES_HELP,
+    EXIT_USAGE,
+    CliError,
+    alerts_table,
+    apps_table,
+    emit,
+    err,
+    instance_sizes_table,
+    regions_table,
+    spec_yaml,
+)
 from shoal.cli.spec_file import read_spec_file
 
 apps_app = typer.Typer(

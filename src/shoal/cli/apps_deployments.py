@@ -7,15 +7,21 @@ or the phase is ERROR, CANCELED or SUPERSEDED, with the failing step's reason pr
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
-
 from typer.core import TyperGroup
 
 from shoal.cli.apps_session import Session, connected
-from shoal.cli.output import EXIT_DEPLOY_FAILED, CliError, deployments_table, emit, err, progress_text, \
-    rollback_check_table
+from shoal.cli.output import (
+    EXIT_DEPLOY_FAILED,
+    CliError,
+    deployments_table,
+    emit,
+    err,
+    progress_text,
+    rollback_check_table,
+)
 
 POLL_SECONDS = (0.1, 2.0)  # first and longest pause between polls: quick on a fast server, kind to a slow one
 FAILED_PHASES = {"ERROR", "CANCELED", "SUPERSEDED"}
@@ -145,7 +151,7 @@ def deployments_cancel(session: Session, app: AppArg, deployment: DeploymentArg)
 
 @connected
 def restart(session: Session, app: AppArg, wait: Wait = False,
-            components: Annotated[Optional[str], typer.Option(
+            components: Annotated[str | None, typer.Option(
                 "--components", help="Comma-separated components to restart (default: all).")] = None) -> None:
     """Restart the app's running components without rebuilding (a new deployment)."""
     app_id = session.app_id(app)

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from enum import Enum
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -126,15 +126,15 @@ def _follow(session: Session, app_id: str, deployment: str, component: str | Non
 
 @connected
 def logs(session: Session, app: AppArg,
-         component: Annotated[Optional[str], typer.Argument(help="Component (default: all of them).")] = None,
+         component: Annotated[str | None, typer.Argument(help="Component (default: all of them).")] = None,
          log_type: Annotated[LogType, typer.Option("--type", help="build, deploy, run or run_restarted.")]
          = LogType.run,
          follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines as they come.")]
          = False,
-         deployment: Annotated[Optional[str], typer.Option(
+         deployment: Annotated[str | None, typer.Option(
              "--deployment", help="Deployment id (default: the active one; for build/deploy, the one in "
              "progress).")] = None,
-         tail: Annotated[Optional[int], typer.Option("--tail", min=0, help="Only the last N lines.")] = None,
+         tail: Annotated[int | None, typer.Option("--tail", min=0, help="Only the last N lines.")] = None,
          ) -> None:
     """Print an app's logs (stdout, plain text, `<component> <time> <line>`)."""
     app_id = session.app_id(app)

@@ -15,27 +15,39 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
-from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceNotFoundError,
-                                   ServiceRequestError, ServiceResponseError)
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 
-from shoal.cli.output import EXIT_API, EXIT_CONNECT, CliError, Format, pick_format, report
+from shoal.cli.output import (
+    EXIT_API,
+    EXIT_CONNECT,
+    CliError,
+    Format,
+    pick_format,
+    report,
+)
 from shoal.cli.spec_file import SpecFile, problem_lines
 from shoal.cli.target import Target, TargetError, resolve_target
 
-ApiUrl = Annotated[Optional[str], typer.Option("--api-url", envvar="SHOAL_API_URL", show_envvar=True,
+ApiUrl = Annotated[str | None, typer.Option("--api-url", envvar="SHOAL_API_URL", show_envvar=True,
                                                help="API endpoint (default: https://127.0.0.1:8443).")]
-Token = Annotated[Optional[str], typer.Option("--token", "-t", envvar=["SHOAL_TOKEN", "DIGITALOCEAN_TOKEN"],
+Token = Annotated[str | None, typer.Option("--token", "-t", envvar=["SHOAL_TOKEN", "DIGITALOCEAN_TOKEN"],
                                               show_envvar=True, help="API token (default: the local "
                                               "server's admin token).")]
-CaCert = Annotated[Optional[Path], typer.Option("--ca-cert", envvar="SHOAL_CA_CERT", show_envvar=True,
+CaCert = Annotated[Path | None, typer.Option("--ca-cert", envvar="SHOAL_CA_CERT", show_envvar=True,
                                                 help="CA to trust (PEM) (default: the local server's CA, "
                                                 "else the system's).")]
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="SHOAL_DATA_DIR", show_envvar=True,
+DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="SHOAL_DATA_DIR", show_envvar=True,
                                                  help="Local server's state directory.")]
-OutputOpt = Annotated[Optional[Format], typer.Option("--output", "-o", help="table, json or yaml "
+OutputOpt = Annotated[Format | None, typer.Option("--output", "-o", help="table, json or yaml "
                                                      "(default: table on a terminal, json otherwise).")]
 
 _COMMON = [
@@ -45,7 +57,7 @@ _COMMON = [
     inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DataDir),
     inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=OutputOpt),
 ]
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
 @dataclass

@@ -63,9 +63,7 @@ def emit(data: Any, fmt: Format, table: Callable[[Any], Table | str] | None = No
     """Print ``data`` in ``fmt``; ``table`` renders it for people (a Table, or preformatted text)."""
     if fmt is Format.json:
         print(json.dumps(data, indent=2))
-    elif fmt is Format.yaml:
-        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
-    elif table is None:
+    elif fmt is Format.yaml or table is None:
         print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
     else:
         rendered = table(data)

@@ -69,6 +69,7 @@ class Settings:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     bootstrap_token: str | None = None
     host_env: dict[str, str] = field(default_factory=dict)  # what app processes inherit (PATH, HOME, LANG...)
+    secret_key: bytes | None = None  # SHOAL_SECRET_KEY (64 hex digits); else DATA_DIR/secrets.key
 
     @property
     def tls_dir(self) -> Path:
@@ -88,6 +89,19 @@ class Settings:
             "database_url": env.get("SHOAL_DATABASE_URL") or None,
             "bootstrap_token": env.get("SHOAL_BOOTSTRAP_TOKEN") or None,
             "host_env": {k: env[k] for k in INHERITED_ENV if k in env},
+            "secret_key": _secret_key(env.get("SHOAL_SECRET_KEY")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _secret_key(value: str | None) -> bytes | None:
+    if not value:
+        return None
+    try:
+        key = bytes.fromhex(value.strip())
+    except ValueError as exc:
+        raise BadRequest("SHOAL_SECRET_KEY must be 64 hex digits (32 bytes)") from exc
+    if len(key) != 32:
+        raise BadRequest("SHOAL_SECRET_KEY must be 64 hex digits (32 bytes)")
+    return key

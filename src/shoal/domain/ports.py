@@ -74,6 +74,8 @@ class DeployTarget:
     force_build: bool = False
     previous_deployment_id: str | None = None
     hosts: tuple[str, ...] = ()  # where the ingress serves this app: its default host, then custom domains
+    account_id: str = ""  # the owner: secrets are sealed under it
+    app_url: str = ""  # ${APP_URL}: where the app answers (its primary domain or default ingress)
     commits: dict[str, str] | None = None  # component → commit already fetched (a restore rebuilds these)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.core.clock import Clock
+from shoal.core.secrets import SecretBox
 from shoal.core.errors import BadRequest, Conflict, NotFound
 from shoal.core.ids import ingress_suffix, is_uuid, new_uuid
 from shoal.domain.accounts import Account
@@ -20,6 +21,7 @@ from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQ
 from shoal.engine.planning import new_deployment
 from shoal.spec import app_cost, check
 from shoal.spec.catalog import DEFAULT_REGION, INSTANCE_SIZES_BY_SLUG
+from shoal.spec.sealing import seal
 
 _COMPUTE_KINDS = ("services", "workers", "jobs")
 VIEW_CACHE_SIZE = 20_000
@@ -33,6 +35,7 @@ class Proposal:
     app_is_static: bool
     existing_static_apps: int
     app_cost: int
+    warnings: list[str]
 
 
 def tier_of(spec: dict[str, Any]) -> str:
@@ -48,6 +51,16 @@ def is_static(spec: dict[str, Any]) -> bool:
     return bool(spec.get("static_sites")) and not any(spec.get(k) for k in (*_COMPUTE_KINDS, "functions"))
 
 
+SERVED_PG_MAJOR = "16"  # the embedded PostgreSQL (pgserver) that serves dev databases
+
+
+def database_warnings(spec: dict[str, Any]) -> list[str]:
+    """Dev databases shoal will serve with another major version than asked (never a refusal)."""
+    return [f"databases {d['name']}: PostgreSQL {d['version']} was requested; shoal's dev databases are served "
+            f"by PostgreSQL {SERVED_PG_MAJOR}" for d in spec.get("databases") or []
+            if not d.get("production") and d.get("version") and str(d["version"]).split(".")[0] != SERVED_PG_MAJOR]
+
+
 def refuse_if_pinned(app: App) -> None:
     if app.pinned_deployment_id:
         raise Conflict(f"app {app.id} is pinned to deployment {app.pinned_deployment_id} by a rollback; "
@@ -56,8 +69,9 @@ def refuse_if_pinned(app: App) -> None:
 
 class AppsService:
     def __init__(self, store: AppStore, deployments: DeploymentStore, clock: Clock, apps_domain: str,
-                 queue: DeploymentQueue | None = None) -> None:
+                 queue: DeploymentQueue | None = None, box: SecretBox | None = None) -> None:
         self._store = store
+        self._box = box
         self._deployments = deployments
         self._clock = clock
         self._apps_domain = apps_domain
@@ -66,8 +80,14 @@ class AppsService:
         # app or its deployments bumps it), so a read costs one indexed row lookup.
         self._views: dict[str, AppView] = {}
 
-    def create_app(self, account: Account, raw_spec: object, project_id: object = None) -> AppView:
+    def _checked(self, account: Account, raw_spec: object) -> dict[str, Any]:
+        """The normalised spec with its secrets sealed (scoped to the account, so a spec read back
+        from any of its apps, or from propose, is accepted again as it is)."""
         spec = check(raw_spec)
+        return seal(spec, self._box, account.id) if self._box is not None else spec
+
+    def create_app(self, account: Account, raw_spec: object, project_id: object = None) -> AppView:
+        spec = self._checked(account, raw_spec)
         now = self._clock.now()
         app = App(
             id=new_uuid(), account_id=account.id, name=spec["name"], spec=spec,
@@ -131,7 +151,7 @@ class AppsService:
     def update_app(self, account: Account, app_id: str, raw_spec: object) -> AppView:
         current = self.get_app(account, app_id)
         refuse_if_pinned(current)
-        spec = check(raw_spec)
+        spec = self._checked(account, raw_spec)
         now = self._clock.now()
         dep = new_deployment(current, spec, Trigger("app spec updated", action="UPDATE_SPEC"), account, now,
                              tier_of(spec))
@@ -147,7 +167,7 @@ class AppsService:
         self.queue.remove(app_id)
 
     def propose(self, account: Account, raw_spec: object, app_id: object = None) -> Proposal:
-        spec = check(raw_spec)
+        spec = self._checked(account, raw_spec)
         existing = None
         if app_id not in (None, ""):
             if not isinstance(app_id, str):
@@ -163,6 +183,7 @@ class AppsService:
             app_name_suggestion=None if available else _suggest(spec["name"], taken),
             app_is_static=is_static(spec), existing_static_apps=static_apps,
             app_cost=round(app_cost(spec)),
+            warnings=database_warnings(spec),
         )
 
     def _static_apps(self, account: Account) -> list[str]:

@@ -15,6 +15,7 @@ import contextlib
 import copy
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -55,8 +56,11 @@ def _duration(start: str | None, end: str | None) -> str | None:
 
 class Deployer:
     def __init__(self, store: DeploymentStore, runtime: Runtime, clock: Clock, logs: LogBuffer,
-                 job_store: JobStore) -> None:
+                 job_store: JobStore, url_of: Callable[[str], str] = lambda host: f"http://{host}",
+                 secrets: Callable[[Deployment], list[str]] = lambda dep: []) -> None:
         self._store = store
+        self._url_of = url_of
+        self._secrets = secrets
         self._jobs = job_store
         self._runtime = runtime
         self._clock = clock
@@ -94,6 +98,7 @@ class Deployer:
     async def _restore(self, dep: Deployment) -> None:
         """shoal restarted: bring the app's active deployment back up from its builds."""
         try:
+            self._logs.mask(dep.id, self._secrets(dep))
             target = self._target(dep, await asyncio.to_thread(self._store.ingress_host, dep.app_id))
             await self._runtime.restore(target, self._logs.sink(dep.id))
         except StepFailed as failure:
@@ -182,6 +187,7 @@ class Deployer:
             dep = await asyncio.to_thread(self._store.deployment_by_id, deployment_id)
             if dep is None or dep.terminal:
                 return
+            self._logs.mask(dep.id, self._secrets(dep))
             path = next_leaf(dep.progress)
             if path is None:
                 with contextlib.suppress(_Stale):
@@ -221,10 +227,12 @@ class Deployer:
 
     def _target(self, dep: Deployment, host: str | None = None) -> DeployTarget:
         domains = tuple(str(d.get("domain")) for d in dep.spec.get("domains") or [] if d.get("domain"))
+        primary = next((str(d["domain"]) for d in dep.spec.get("domains") or [] if d.get("type") == "PRIMARY"), None)
         return DeployTarget(app_id=dep.app_id, app_name=str(dep.spec.get("name")), deployment_id=dep.id,
                             spec=dep.spec, force_build=dep.force_build,
                             previous_deployment_id=dep.previous_deployment_id,
-                            hosts=((host,) if host else ()) + domains,
+                            hosts=((host,) if host else ()) + domains, account_id=dep.account_id,
+                            app_url=self._url_of(primary or host or ""),
                             commits={c["name"]: c["source_commit_hash"] for c in dep.components
                                      if c.get("source_commit_hash")})
 

@@ -16,21 +16,32 @@ from shoal.domain.logs import LogLine
 from shoal.domain.ports import LogSink
 
 FLUSH_SECONDS = 0.2
+MIN_MASKED = 4
 log = logging.getLogger("shoal.engine")
 
 
 class LogBuffer:
-    def __init__(self, write: Callable[[list[LogLine]], None], clock: Clock,
-                 mask: Callable[[str], str] = lambda line: line) -> None:
+    def __init__(self, write: Callable[[list[LogLine]], None], clock: Clock) -> None:
         self._write = write
         self._clock = clock
-        self._mask = mask
+        self._secrets: dict[str, list[str]] = {}
         self._pending: list[LogLine] = []
         self._lock = threading.Lock()
 
+    def mask(self, deployment_id: str, secrets: list[str]) -> None:
+        """Hide these plaintexts in every line of the deployment from now on (longest first, so a
+        secret containing another is hidden whole). Very short values would mask ordinary text."""
+        self._secrets[deployment_id] = sorted({s for s in secrets if len(s) >= MIN_MASKED}, key=len, reverse=True)
+
+    def _masked(self, deployment_id: str, line: str) -> str:
+        for secret in self._secrets.get(deployment_id, ()):
+            line = line.replace(secret, "[secret]")
+        return line
+
     def sink(self, deployment_id: str) -> LogSink:
         def log(stage: str, component: str, line: str) -> None:
-            entry = LogLine(deployment_id, stage, component, self._clock.now(), self._mask(line.rstrip("\n")))
+            text = self._masked(deployment_id, line.rstrip("\n"))
+            entry = LogLine(deployment_id, stage, component, self._clock.now(), text)
             with self._lock:
                 self._pending.append(entry)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shoal.core.errors import BadRequest
+from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.domain.ports import JobStore, RoutePublisher, Runtime
 
@@ -15,20 +16,20 @@ def _simulate(settings: Settings) -> Runtime:
     return SimulateRuntime(step_seconds=settings.runtime.simulate_step_seconds)
 
 
-def _local(settings: Settings, routes: RoutePublisher, job_store: JobStore) -> Runtime:
+def _local(settings: Settings, routes: RoutePublisher, job_store: JobStore, box: SecretBox) -> Runtime:
     from shoal.runtime.local.runtime import LocalRuntime
 
-    return LocalRuntime(settings.data_dir, routes, job_store, dict(settings.host_env))
+    return LocalRuntime(settings.data_dir, routes, job_store, dict(settings.host_env), box)
 
 
-BACKENDS: dict[str, Callable[[Settings, RoutePublisher, JobStore], Runtime]] = {
-    "simulate": lambda settings, routes, job_store: _simulate(settings),
+BACKENDS: dict[str, Callable[[Settings, RoutePublisher, JobStore, SecretBox], Runtime]] = {
+    "simulate": lambda settings, routes, job_store, box: _simulate(settings),
     "local": _local,
 }
 
 
-def create_runtime(settings: Settings, routes: RoutePublisher, job_store: JobStore) -> Runtime:
+def create_runtime(settings: Settings, routes: RoutePublisher, job_store: JobStore, box: SecretBox) -> Runtime:
     factory = BACKENDS.get(settings.runtime.backend)
     if factory is None:
         raise BadRequest(f"unknown runtime {settings.runtime.backend!r}; choose one of: {', '.join(sorted(BACKENDS))}")
-    return factory(settings, routes, job_store)
+    return factory(settings, routes, job_store, box)

@@ -94,6 +94,8 @@ def proposal_wire(proposal: Proposal) -> dict[str, Any]:
     }
     if proposal.app_name_suggestion:
         wire["app_name_suggestion"] = proposal.app_name_suggestion
+    if proposal.warnings:
+        wire["warnings"] = proposal.warnings  # shoal's addition: what will run differently than asked
     return wire
 
 

@@ -1,0 +1,71 @@
+"""Sealing secrets in a normalised spec: ``type: SECRET`` env values and image registry credentials
+are stored and shown only as ``EV[1:...:...]`` (do-app-platform.md §5.3).
+
+A value sent back as it was read (an ``EV[...]`` this server made) is kept as it is; a plaintext is
+encrypted. Encryption is deterministic per scope (the owning account), so re-submitting a spec read
+from the API changes nothing and creates no new ciphertext.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from shoal.core.errors import InvalidArgument
+from shoal.core.secrets import SecretBox, is_encrypted
+from shoal.spec.problems import Problem, SpecInvalid
+
+_COMPONENT_LISTS = ("services", "static_sites", "workers", "jobs", "functions")
+
+
+def _secret_slots(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(path, holder, key) for every secret value in the spec."""
+    lists = [("envs", spec.get("envs") or [])]
+    for kind in _COMPONENT_LISTS:
+        for i, component in enumerate(spec.get(kind) or []):
+            lists.append((f"{kind}[{i}].envs", component.get("envs") or []))
+            image = component.get("image")
+            if isinstance(image, dict) and image.get("registry_credentials"):
+                yield f"{kind}[{i}].image.registry_credentials", image, "registry_credentials"
+    for path, envs in lists:
+        for j, var in enumerate(envs):
+            if var.get("type") == "SECRET" and isinstance(var.get("value"), str) and var["value"] != "":
+                yield f"{path}[{j}].value", var, "value"
+
+
+def seal(spec: dict[str, Any], box: SecretBox, scope: str) -> dict[str, Any]:
+    """A copy of ``spec`` with every secret encrypted; EV values this server cannot open are problems."""
+    sealed = copy.deepcopy(spec)
+    problems = []
+    for path, holder, key in _secret_slots(sealed):
+        value = holder[key]
+        if is_encrypted(value):
+            try:
+                box.decrypt(scope, value)
+            except InvalidArgument as exc:
+                problems.append(Problem(path, exc.message))
+        else:
+            holder[key] = box.encrypt(scope, value)
+    if problems:
+        raise SpecInvalid(problems)
+    return sealed
+
+
+def reveal(spec: dict[str, Any], box: SecretBox, scope: str) -> Callable[[str], str]:
+    """A function giving the plaintext of a sealed value (other values pass through)."""
+    def plaintext(value: str) -> str:
+        return box.decrypt(scope, value) if is_encrypted(value) else value
+
+    return plaintext
+
+
+def plaintexts(spec: dict[str, Any], box: SecretBox, scope: str) -> list[str]:
+    """Every secret's plaintext, for masking them in logs."""
+    found = []
+    for _, holder, key in _secret_slots(spec):
+        try:
+            found.append(box.decrypt(scope, holder[key]) if is_encrypted(holder[key]) else holder[key])
+        except InvalidArgument:
+            continue
+    return found

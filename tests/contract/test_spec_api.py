@@ -21,6 +21,11 @@ def test_propose_accepts_valid_specs_and_returns_them_normalised(client: Any, pa
     expected = spec.check(raw)
     # Secrets may come back encrypted, so compare everything else and only the keys of secrets.
     assert _without_secret_values(proposal["spec"]) == _without_secret_values(expected)
+    # Registry credentials are sealed like secrets: back as EV[...], never in plaintext.
+    for kind in ("services", "workers", "jobs"):
+        for component in proposal["spec"].get(kind) or []:
+            credentials = (component.get("image") or {}).get("registry_credentials")
+            assert credentials is None or credentials.startswith("EV[1:")
     assert float(proposal["app_cost"]) == pytest.approx(spec.app_cost(expected))
 
 
@@ -42,7 +47,7 @@ def _without_secret_values(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get("type") == "SECRET":
             return {k: v for k, v in value.items() if k != "value"}
-        return {k: _without_secret_values(v) for k, v in value.items()}
+        return {k: _without_secret_values(v) for k, v in value.items() if k != "registry_credentials"}
     if isinstance(value, list):
         return [_without_secret_values(v) for v in value]
     return value

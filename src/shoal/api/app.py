@@ -47,4 +47,5 @@ def build_api(ctx: ApiContext, limiter: RateLimiter) -> ASGIApp:
     app.router.redirect_slashes = False
     app.state.shoal = ctx
     return ApiGuard(app, ctx.accounts.authenticate, limiter,
-                    is_public=lambda path: path.startswith(logs.PUBLIC_PREFIX))
+                    is_public=lambda path: path.startswith(logs.PUBLIC_PREFIX),
+                    recall=ctx.accounts.recently_authenticated)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.websockets import WebSocket
@@ -30,6 +30,7 @@ class ApiContext:
     signer: Signer
     ingress: IngressAddress
     max_body_bytes: int
+    app_bodies: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # encoded apps by revision
 
 
 def context(request: Request | WebSocket) -> ApiContext:

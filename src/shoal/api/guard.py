@@ -22,6 +22,7 @@ PRINCIPAL_KEY = "shoal.principal"
 REQUEST_ID_KEY = "shoal.request_id"
 
 Authenticate = Callable[[str], Principal]
+Recall = Callable[[str], Principal | None]
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> str:
@@ -36,9 +37,11 @@ def bearer_token(headers: list[tuple[bytes, bytes]]) -> str:
 
 class ApiGuard:
     def __init__(self, app: ASGIApp, authenticate: Authenticate, limiter: RateLimiter,
-                 is_public: Callable[[str], bool] = lambda path: False) -> None:
+                 is_public: Callable[[str], bool] = lambda path: False,
+                 recall: Recall = lambda token: None) -> None:
         self._app = app
         self._authenticate = authenticate
+        self._recall = recall
         self._limiter = limiter
         self._is_public = is_public
 
@@ -61,7 +64,9 @@ class ApiGuard:
             return self._limiter.hit(self._client_key(scope))
         try:
             token = bearer_token(scope["headers"])
-            principal = await run_in_threadpool(self._authenticate, token)
+            principal = self._recall(token)  # a token seen within the second: no I/O, no thread
+            if principal is None:
+                principal = await run_in_threadpool(self._authenticate, token)
         except Unauthorized as exc:
             # Failed attempts count against the caller's address, so guessing tokens is rate limited too.
             exc.quota = self._limiter.hit(self._client_key(scope))  # type: ignore[attr-defined]

@@ -23,6 +23,13 @@ def render(request: Request, payload: Any, status: int = 200) -> Response:
     return json_response(payload, status)
 
 
+def encode(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_body(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
+
+
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return Response(encode(payload), status_code=status, media_type="application/json", headers=headers)

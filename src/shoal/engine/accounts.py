@@ -36,15 +36,21 @@ class AccountsService:
         if not is_token_shaped(token_value):
             raise Unauthorized("Unable to authenticate you: the token is not a DigitalOcean-style token (dop_v1_...).")
         token_hash = hash_token(token_value)
-        recent = self._recent.get(token_hash)
-        now = self._clock.monotonic()
-        if recent is not None and now - recent[1] < AUTH_CACHE_SECONDS and recent[0].token.is_usable(self._clock.now()):
-            return recent[0]
+        principal = self.recently_authenticated(token_value, token_hash)
+        if principal is not None:
+            return principal
         principal = self._lookup(token_hash)
         if len(self._recent) > 10_000:
             self._recent.clear()
-        self._recent[token_hash] = (principal, now)
+        self._recent[token_hash] = (principal, self._clock.monotonic())
         return principal
+
+    def recently_authenticated(self, token_value: str, token_hash: str | None = None) -> Principal | None:
+        """The principal of a token checked less than a second ago (no I/O: callable on the event loop)."""
+        recent = self._recent.get(token_hash or hash_token(token_value))
+        if recent is None or self._clock.monotonic() - recent[1] >= AUTH_CACHE_SECONDS:
+            return None
+        return recent[0] if recent[0].token.is_usable(self._clock.now()) else None
 
     def _lookup(self, token_hash: str) -> Principal:
         found = self._store.token_by_hash(token_hash)

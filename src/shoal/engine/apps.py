@@ -21,7 +21,7 @@ from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQ
 from shoal.engine.planning import new_deployment
 from shoal.spec import app_cost, check
 from shoal.spec.catalog import DEFAULT_REGION, INSTANCE_SIZES_BY_SLUG
-from shoal.spec.sealing import seal
+from shoal.spec.sealing import foreign_secrets, seal
 
 _COMPUTE_KINDS = ("services", "workers", "jobs")
 VIEW_CACHE_SIZE = 20_000
@@ -76,9 +76,11 @@ class AppsService:
         self._clock = clock
         self._apps_domain = apps_domain
         self.queue: DeploymentQueue = queue or NullQueue()
-        # Assembled views by app id; reused while the app's revision stands (every change of the
-        # app or its deployments bumps it), so a read costs one indexed row lookup.
+        # Assembled views by app id, dropped when the store reports a change of the app or its
+        # deployments (``forget``); a cached read touches no database.
         self._views: dict[str, AppView] = {}
+        self._epoch = 0  # counts reported changes
+        self._changed_at: dict[str, int] = {}  # app → epoch of its last reported change
 
     def _checked(self, account: Account, raw_spec: object) -> dict[str, Any]:
         """The normalised spec with its secrets sealed (scoped to the account, so a spec read back
@@ -108,28 +110,47 @@ class AppsService:
             raise NotFound(f"app {app_id!r} not found")
         return app
 
+    def forget(self, app_id: str) -> None:
+        """The app or one of its deployments changed (called by the store after commit)."""
+        self._epoch += 1
+        self._changed_at[app_id] = self._epoch
+        self._views.pop(app_id, None)
+
+    def cached_view(self, account: Account, app_id: str) -> AppView | None:
+        """The app's view if it is cached (no I/O, so callable on the event loop)."""
+        view = self._views.get(app_id)
+        return view if view is not None and view.app.account_id == account.id else None
+
     def get_app_view(self, account: Account, app_id: str) -> AppView:
-        return self.views([self.get_app(account, app_id)])[0]
+        epoch = self._epoch
+        return self.cached_view(account, app_id) or self.views([self.get_app(account, app_id)], epoch)[0]
 
     def get_app_by_name(self, account: Account, name: str) -> AppView:
+        epoch = self._epoch
         app = self._store.get_app_by_name(account.id, name)
         if app is None:
             raise NotFound(f"app named {name!r} not found")
-        return self.views([app])[0]
+        return self.views([app], epoch)[0]
 
     def list_apps(self, account: Account, page: int, per_page: int) -> tuple[list[AppView], int]:
+        epoch = self._epoch
         found = self._store.list_apps(account.id, (page - 1) * per_page, per_page)
-        return self.views(found.items), found.total
+        return self.views(found.items, epoch), found.total
 
-    def views(self, apps: list[App]) -> list[AppView]:
-        """Apps with their deployments: cached ones as they are, the rest in two queries."""
-        stale = [a for a in apps if (cached := self._views.get(a.id)) is None or cached.app != a]
-        if stale:
-            if len(self._views) > VIEW_CACHE_SIZE:
-                self._views.clear()
-            for view in self._assemble(stale):
-                self._views[view.app.id] = view
-        return [self._views[a.id] for a in apps]
+    def views(self, apps: list[App], epoch: int) -> list[AppView]:
+        """Apps with their deployments: cached ones as they are, the rest in two queries.
+
+        ``epoch`` is the change count from before ``apps`` were read: a view assembled from rows
+        that a reported change may have overtaken is answered but not cached.
+        """
+        cached = {a.id: v for a in apps if (v := self._views.get(a.id)) is not None and v.app == a}
+        fresh = {v.app.id: v for v in self._assemble([a for a in apps if a.id not in cached])}
+        if len(self._views) > VIEW_CACHE_SIZE:
+            self._views.clear()
+        for app_id, view in fresh.items():
+            if self._changed_at.get(app_id, 0) <= epoch:
+                self._views[app_id] = view
+        return [cached.get(a.id) or fresh[a.id] for a in apps]
 
     def _assemble(self, apps: list[App]) -> list[AppView]:
         recent = self._deployments.newest_deployments([a.id for a in apps])
@@ -159,7 +180,7 @@ class AppsService:
         if app is None:  # deleted between the read and the write
             raise NotFound(f"app {app_id!r} not found")
         self.queue.submit(app.id, dep.id)
-        return AppView(app=app, pending=dep, active=self.views([app])[0].active)
+        return AppView(app=app, pending=dep, active=self.views([app], self._epoch)[0].active)
 
     def delete_app(self, account: Account, app_id: str) -> None:
         if not is_uuid(app_id) or not self._store.delete_app(account.id, app_id):
@@ -183,7 +204,10 @@ class AppsService:
             app_name_suggestion=None if available else _suggest(spec["name"], taken),
             app_is_static=is_static(spec), existing_static_apps=static_apps,
             app_cost=round(app_cost(spec)),
-            warnings=database_warnings(spec),
+            warnings=database_warnings(spec) + [
+                f"{path}: this secret was encrypted by another server (e.g. DigitalOcean) and cannot be decrypted "
+                "here; set its plaintext value, or deployments that need it will fail"
+                for path in (foreign_secrets(spec, self._box, account.id) if self._box is not None else [])],
         )
 
     def _static_apps(self, account: Account) -> list[str]:

@@ -1,9 +1,11 @@
 """Sealing secrets in a normalised spec: ``type: SECRET`` env values and image registry credentials
 are stored and shown only as ``EV[1:...:...]`` (do-app-platform.md §5.3).
 
-A value sent back as it was read (an ``EV[...]`` this server made) is kept as it is; a plaintext is
-encrypted. Encryption is deterministic per scope (the owning account), so re-submitting a spec read
-from the API changes nothing and creates no new ciphertext.
+A value sent back as it was read (an ``EV[...]``) is kept as it is; a plaintext is encrypted.
+Encryption is deterministic per scope (the owning account), so re-submitting a spec read from the
+API changes nothing and creates no new ciphertext. An ``EV[...]`` this server cannot open (a spec
+exported from DigitalOcean carries DigitalOcean's) is kept too — the spec is valid there — and
+reported by ``foreign_secrets``; a deployment needing its plaintext fails with a clear reason.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any
 
 from shoal.core.errors import InvalidArgument
 from shoal.core.secrets import SecretBox, is_encrypted
-from shoal.spec.problems import Problem, SpecInvalid
 
 _COMPONENT_LISTS = ("services", "static_sites", "workers", "jobs", "functions")
 
@@ -35,21 +36,23 @@ def _secret_slots(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], s
 
 
 def seal(spec: dict[str, Any], box: SecretBox, scope: str) -> dict[str, Any]:
-    """A copy of ``spec`` with every secret encrypted; EV values this server cannot open are problems."""
+    """A copy of ``spec`` with every plaintext secret encrypted."""
     sealed = copy.deepcopy(spec)
-    problems = []
-    for path, holder, key in _secret_slots(sealed):
-        value = holder[key]
-        if is_encrypted(value):
-            try:
-                box.decrypt(scope, value)
-            except InvalidArgument as exc:
-                problems.append(Problem(path, exc.message))
-        else:
-            holder[key] = box.encrypt(scope, value)
-    if problems:
-        raise SpecInvalid(problems)
+    for _, holder, key in _secret_slots(sealed):
+        if not is_encrypted(holder[key]):
+            holder[key] = box.encrypt(scope, holder[key])
     return sealed
+
+
+def foreign_secrets(spec: dict[str, Any], box: SecretBox, scope: str) -> list[str]:
+    """Paths of ``EV[...]`` values this server cannot decrypt (made by another server, or altered)."""
+    found = []
+    for path, holder, key in _secret_slots(spec):
+        try:
+            box.decrypt(scope, holder[key])
+        except InvalidArgument:
+            found.append(path)
+    return found
 
 
 def reveal(spec: dict[str, Any], box: SecretBox, scope: str) -> Callable[[str], str]:

@@ -12,6 +12,7 @@ from shoal.core.errors import Conflict
 from shoal.domain.apps import App, Page
 from shoal.domain.deployments import Deployment
 from shoal.store.deployments import insert_deployment
+from shoal.store.changes import ChangeFeed
 from shoal.store.tables import apps
 
 
@@ -26,8 +27,9 @@ def _app(row: Any) -> App:
 
 
 class SqlAppStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, changes: ChangeFeed) -> None:
         self._engine = engine
+        self.changes = changes
 
     def insert_app(self, app: App, deployment: Deployment | None = None) -> None:
         """The app and its first deployment, together or not at all."""
@@ -82,11 +84,13 @@ class SqlAppStore:
                 row = conn.execute(sa.select(apps).where(apps.c.id == app_id)).one()
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"an app with the name {spec['name']!r} already exists") from exc
+        self.changes.emit(app_id)
         return _app(row)
 
     def delete_app(self, account_id: str, app_id: str) -> bool:
         with self._engine.begin() as conn:
             result = conn.execute(apps.delete().where(apps.c.id == app_id, apps.c.account_id == account_id))
+        self.changes.emit(app_id)
         return bool(result.rowcount)
 
     def app_names(self, account_id: str, prefix: str) -> set[str]:
@@ -103,3 +107,4 @@ class SqlAppStore:
     def set_pins(self, app_id: str, pins: dict[str, str | None]) -> None:
         with self._engine.begin() as conn:
             conn.execute(apps.update().where(apps.c.id == app_id).values(revision=apps.c.revision + 1, **pins))
+        self.changes.emit(app_id)

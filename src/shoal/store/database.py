@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from shoal.core.errors import Unavailable
 from shoal.store.accounts import SqlAccountStore
 from shoal.store.apps import SqlAppStore
+from shoal.store.changes import ChangeFeed
 from shoal.store.deployments import SqlDeploymentStore
 from shoal.store.jobs import SqlJobStore
 
@@ -27,6 +28,7 @@ class Database:
     accounts: SqlAccountStore
     deployments: SqlDeploymentStore
     jobs: SqlJobStore
+    changes: ChangeFeed
 
     def close(self) -> None:
         self.engine.dispose()
@@ -75,5 +77,6 @@ def open_database(url: str) -> Database:
     except sa.exc.OperationalError as exc:
         raise Unavailable(f"cannot open the database at {engine.url.render_as_string(hide_password=True)}: "
                           f"{exc.orig}") from exc
-    return Database(engine=engine, apps=SqlAppStore(engine), accounts=SqlAccountStore(engine),
-                    deployments=SqlDeploymentStore(engine), jobs=SqlJobStore(engine))
+    changes = ChangeFeed()
+    return Database(engine=engine, apps=SqlAppStore(engine, changes), accounts=SqlAccountStore(engine),
+                    deployments=SqlDeploymentStore(engine, changes), jobs=SqlJobStore(engine), changes=changes)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from shoal.domain.deployments import IN_PROGRESS, TERMINAL, Deployment, Phase
 from shoal.domain.logs import LogLine
+from shoal.store.changes import ChangeFeed
 from shoal.store.tables import apps, deployment_logs, deployments
 
 _OPEN = [p.value for p in Phase if p not in TERMINAL]
@@ -64,12 +65,15 @@ def _bump(conn: Connection, app_id: str) -> None:
 
 
 class SqlDeploymentStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, changes: ChangeFeed) -> None:
         self._engine = engine
+        self._changes = changes
 
     def add_deployment(self, dep: Deployment, now: datetime) -> list[str]:
         with self._engine.begin() as conn:
-            return insert_deployment(conn, dep, now)
+            superseded = insert_deployment(conn, dep, now)
+        self._changes.emit(dep.app_id)
+        return superseded
 
     def get_deployment(self, app_id: str, deployment_id: str) -> Deployment | None:
         with self._engine.connect() as conn:
@@ -122,7 +126,10 @@ class SqlDeploymentStore:
                                   .values(version=dep.version + 1, **_values(dep)))
             if result.rowcount:
                 _bump(conn, dep.app_id)
-        return replace(dep, version=dep.version + 1) if result.rowcount else None
+        if not result.rowcount:
+            return None
+        self._changes.emit(dep.app_id)
+        return replace(dep, version=dep.version + 1)
 
     def go_live(self, dep: Deployment, now: datetime) -> Deployment | None:
         """Make ``dep`` the app's active deployment and retire the previous one, in one transaction."""
@@ -141,6 +148,7 @@ class SqlDeploymentStore:
             conn.execute(apps.update().where(apps.c.id == dep.app_id)
                          .values(active_deployment_id=dep.id, last_deployment_active_at=now,
                                  revision=apps.c.revision + 1))
+        self._changes.emit(dep.app_id)
         return replace(dep, version=dep.version + 1)
 
     def unfinished_deployments(self) -> list[Deployment]:

@@ -10,11 +10,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shoal.api.bodies import optional_bool, read_object
-from shoal.api.context import authorized, context
+from shoal.api.context import ApiContext, authorized, context
 from shoal.api.pagination import bool_param, links, page_request
-from shoal.api.responses import render
+from shoal.api.responses import encode, json_body, render, wants_yaml
 from shoal.api.wire import app_wire
 from shoal.core.errors import BadRequest
+from shoal.domain.apps import AppView
 from shoal.engine.apps import Proposal
 
 
@@ -49,8 +50,26 @@ async def apps_get(request: Request) -> Response:
     elif not app_id:
         return await apps_list(request)
     else:
-        app = await run_in_threadpool(ctx.apps.get_app_view, principal.account, app_id)
+        view = ctx.apps.cached_view(principal.account, app_id)  # the common case: no I/O, no thread
+        if view is None:
+            view = await run_in_threadpool(ctx.apps.get_app_view, principal.account, app_id)
+        if not wants_yaml(request.headers.get("accept", "")):
+            return json_body(cached_body(view, ctx))
+        app = view
     return render(request, {"app": app_wire(app, ctx.ingress)})
+
+
+def cached_body(view: AppView, ctx: ApiContext) -> bytes:
+    """The encoded ``{"app": ...}`` of a view, kept while the app's revision stands."""
+    bodies = ctx.app_bodies
+    found = bodies.get(view.app.id)
+    if found is not None and found[0] == view.app.revision:
+        return found[1]
+    body = encode({"app": app_wire(view, ctx.ingress)})
+    if len(bodies) > 20_000:
+        bodies.clear()
+    bodies[view.app.id] = (view.app.revision, body)
+    return body
 
 
 async def apps_update(request: Request) -> Response:

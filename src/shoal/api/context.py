@@ -30,7 +30,7 @@ class ApiContext:
     signer: Signer
     ingress: IngressAddress
     max_body_bytes: int
-    app_bodies: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # encoded apps by revision
+    app_bodies: dict[tuple[str, bool], tuple[int, bytes]] = field(default_factory=dict)  # encoded, by revision
 
 
 def context(request: Request | WebSocket) -> ApiContext:

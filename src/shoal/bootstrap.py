@@ -26,6 +26,7 @@ from shoal.core.clock import Clock, SystemClock
 from shoal.core.settings import Settings
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.apps import AppsService
+from shoal.engine.clusters import ClustersService
 from shoal.engine.deployer import Deployer
 from shoal.core.secrets import SecretBox
 from shoal.spec.sealing import plaintexts
@@ -67,10 +68,19 @@ class Platform:
                          max_body_bytes=self.settings.api.max_body_bytes)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
+    def clusters(self) -> ClustersService:
+        return ClustersService(self.database.clusters, self.box, self.clock)
+
     def deployer(self) -> Deployer:
         """The engine, wired as the queue the use cases hand deployments to."""
         logs = LogBuffer(self.database.deployments.append_logs, self.clock)
-        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box)
+        clusters = ClustersService(self.database.clusters, self.box, self.clock)
+
+        def cluster(name: str) -> tuple[str, str] | None:
+            found = clusters.lookup(name)
+            return (found.engine, found.url) if found else None
+
+        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, cluster)
         ingress = IngressAddress(scheme="http", port=self.settings.ingress.port)
         deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs,
                             url_of=ingress.url, secrets=lambda dep: plaintexts(dep.spec, self.box, dep.account_id))

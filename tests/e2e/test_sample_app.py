@@ -160,3 +160,30 @@ def get_when_up(server: LiveServer, host: str, path: str) -> str:
         return response.text if response.status_code == 200 else None
 
     return str(wait_for(attempt, timeout=120, interval=0.5))
+
+
+def test_production_databases_bind_to_registered_clusters(sample: Any) -> None:
+    server, repo, _ = sample
+    client = server.client()
+    src = {"git": {"repo_clone_url": str(repo), "branch": "main"}}
+    spec = {"name": unique_name("prod"),
+            "databases": [{"name": "main", "engine": "PG", "production": True, "cluster_name": "prod-pg"}],
+            "services": [{"name": "web", **src, "source_dir": "web", "run_command": "python3 app.py",
+                          "envs": [{"key": "DATABASE_URL", "value": "${main.DATABASE_URL}"},
+                                   {"key": "DB_NAME", "value": "${main.DATABASE}"},
+                                   {"key": "API_KEY", "value": "unused", "type": "SECRET"}]}]}
+    created = client.apps.create(body={"spec": spec})["app"]
+    failed = wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=120)
+    assert failed["phase"] == "ERROR"
+    assert "DatabaseNotFound" in str(failed["progress"]) and "prod-pg" in str(failed["progress"])
+
+    url = "postgresql://app:s3cret@127.0.0.1:5999/appdb?sslmode=disable"
+    server.shoal("cluster", "add", "prod-pg", "--engine", "PG", "--url", url)
+    listing = server.shoal("cluster", "list").stdout
+    assert "prod-pg" in listing and "s3cret" not in listing
+    dep = client.apps.create_deployment(created["id"], body={})["deployment"]
+    assert wait_deployment(client, created["id"], dep["id"], timeout=120)["phase"] == "ACTIVE"
+    host = client.apps.get(created["id"])["app"]["live_domain"]
+    text = get_when_up(server, host, "/env")
+    env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    assert env.get("DATABASE_URL") == url and env.get("DB_NAME") == "appdb", text

@@ -16,20 +16,25 @@ def _simulate(settings: Settings) -> Runtime:
     return SimulateRuntime(step_seconds=settings.runtime.simulate_step_seconds)
 
 
-def _local(settings: Settings, routes: RoutePublisher, job_store: JobStore, box: SecretBox) -> Runtime:
+Clusters = Callable[[str], tuple[str, str] | None]
+
+
+def _local(settings: Settings, routes: RoutePublisher, job_store: JobStore, box: SecretBox,
+           clusters: Clusters) -> Runtime:
     from shoal.runtime.local.runtime import LocalRuntime
 
-    return LocalRuntime(settings.data_dir, routes, job_store, dict(settings.host_env), box)
+    return LocalRuntime(settings.data_dir, routes, job_store, dict(settings.host_env), box, clusters=clusters)
 
 
-BACKENDS: dict[str, Callable[[Settings, RoutePublisher, JobStore, SecretBox], Runtime]] = {
-    "simulate": lambda settings, routes, job_store, box: _simulate(settings),
+BACKENDS: dict[str, Callable[[Settings, RoutePublisher, JobStore, SecretBox, Clusters], Runtime]] = {
+    "simulate": lambda settings, routes, job_store, box, clusters: _simulate(settings),
     "local": _local,
 }
 
 
-def create_runtime(settings: Settings, routes: RoutePublisher, job_store: JobStore, box: SecretBox) -> Runtime:
+def create_runtime(settings: Settings, routes: RoutePublisher, job_store: JobStore, box: SecretBox,
+                   clusters: Clusters) -> Runtime:
     factory = BACKENDS.get(settings.runtime.backend)
     if factory is None:
         raise BadRequest(f"unknown runtime {settings.runtime.backend!r}; choose one of: {', '.join(sorted(BACKENDS))}")
-    return factory(settings, routes, job_store, box)
+    return factory(settings, routes, job_store, box, clusters)

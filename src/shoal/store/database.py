@@ -15,6 +15,7 @@ from shoal.core.errors import Unavailable
 from shoal.store.accounts import SqlAccountStore
 from shoal.store.apps import SqlAppStore
 from shoal.store.changes import ChangeFeed
+from shoal.store.clusters import SqlClusterStore
 from shoal.store.deployments import SqlDeploymentStore
 from shoal.store.jobs import SqlJobStore
 
@@ -29,6 +30,7 @@ class Database:
     deployments: SqlDeploymentStore
     jobs: SqlJobStore
     changes: ChangeFeed
+    clusters: SqlClusterStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -79,4 +81,5 @@ def open_database(url: str) -> Database:
                           f"{exc.orig}") from exc
     changes = ChangeFeed()
     return Database(engine=engine, apps=SqlAppStore(engine, changes), accounts=SqlAccountStore(engine),
-                    deployments=SqlDeploymentStore(engine, changes), jobs=SqlJobStore(engine), changes=changes)
+                    deployments=SqlDeploymentStore(engine, changes), jobs=SqlJobStore(engine), changes=changes,
+                    clusters=SqlClusterStore(engine))

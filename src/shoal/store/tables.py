@@ -139,3 +139,12 @@ alerts = sa.Table(
     sa.Column("slack_webhooks", sa.JSON(), nullable=False),
     sa.UniqueConstraint("app_id", "component_name", "rule", name="uq_alerts_app_component_rule"),
 )
+
+clusters = sa.Table(
+    "clusters",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("engine", sa.String(16), nullable=False),
+    sa.Column("sealed_url", sa.Text(), nullable=False),  # EV[...]: the URL carries a password
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)

@@ -15,8 +15,9 @@ import logging
 import shutil
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 from typing import Any
 
 from shoal.core.errors import InvalidArgument
@@ -25,6 +26,7 @@ from shoal.domain import jobs
 from shoal.domain.bindables import (BindContext, database_variables, resolve, routed_variables, service_variables,
                                     worker_variables)
 from shoal.domain.deployments import StepFailed
+from shoal.domain.offline import offline_page
 from shoal.domain.plan import Component, components
 from shoal.domain.ports import DeployTarget, JobStore, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream, routes_for
@@ -66,8 +68,11 @@ class LocalRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, job_store: JobStore,
                  host_env: dict[str, str], box: SecretBox | None = None,
-                 databases: DevDatabases | None = None) -> None:
+                 databases: DevDatabases | None = None,
+                 clusters: Callable[[str], tuple[str, str] | None] = lambda name: None) -> None:
         self._box = box
+        self._clusters = clusters  # registered cluster name → (engine, URL)
+        self._db_urls: dict[tuple[str, str], str] = {}  # production databases: the cluster's own URL
         self._databases = databases or DevDatabases(data_dir / "postgres")
         self._db_info: dict[tuple[str, str], DatabaseInfo] = {}
         self._ports: dict[str, dict[str, list[int]]] = {}  # deployment → service → its instances' ports
@@ -187,6 +192,9 @@ class LocalRuntime:
                 variables[part.name] = worker_variables(commit)
         databases = {name: database_variables(i.host, i.port, i.user, i.password, i.database, i.engine)
                      for (app_id, name), i in self._db_info.items() if app_id == target.app_id}
+        for (app_id, name), url in self._db_urls.items():
+            if app_id == target.app_id:
+                databases[name]["DATABASE_URL"] = url
         return BindContext(app={"APP_URL": target.app_url, "APP_DOMAIN": domain, "APP_ID": target.app_id},
                            components=variables, databases=databases)
 
@@ -217,8 +225,8 @@ class LocalRuntime:
     async def provision_database(self, target: DeployTarget, component: Component, log: LogSink) -> None:
         spec = component.spec
         if spec.get("production") or spec.get("cluster_name"):
-            raise StepFailed("DatabaseNotFound", f"database {component.name}: cluster "
-                                                 f"{spec.get('cluster_name')!r} is not registered with this shoal")
+            self._bind_cluster(target, component, log)
+            return
         info = await self._databases.provision(target.app_id, component.name, spec.get("db_name"),
                                                spec.get("db_user"), spec.get("version"))
         self._db_info[(target.app_id, component.name)] = info
@@ -227,11 +235,32 @@ class LocalRuntime:
         if info.warning:
             log("DEPLOY", component.name, f"warning: {info.warning}")
 
+    def _bind_cluster(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        """A production database binds to a cluster the operator registered (``shoal cluster add``)."""
+        name, wanted = component.name, str(component.spec.get("cluster_name") or "")
+        found = self._clusters(wanted) if wanted else None
+        if found is None:
+            raise StepFailed("DatabaseNotFound", f"database {name}: no cluster named {wanted!r} is registered "
+                                                 f"with this shoal (shoal cluster add {wanted or 'NAME'} --engine ... "
+                                                 "--url ...)")
+        engine, url = found
+        asked = str(component.spec.get("engine") or engine)
+        if asked != engine and {asked, engine} != {"REDIS", "VALKEY"}:
+            raise StepFailed("DatabaseNotFound", f"database {name}: cluster {wanted!r} is {engine}, not {asked}")
+        parts = urlsplit(url)
+        database = str(component.spec.get("db_name") or parts.path.lstrip("/"))
+        if component.spec.get("db_name"):
+            url = urlunsplit(parts._replace(path="/" + database))
+        self._db_info[(target.app_id, name)] = DatabaseInfo(
+            host=parts.hostname or "", port=parts.port or 0, user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""), database=database, version_served="", engine=engine)
+        self._db_urls[(target.app_id, name)] = url
+        log("DEPLOY", name, f"bound to cluster {wanted} ({engine} at {parts.hostname}:{parts.port or ''})")
+
     async def _ensure_databases(self, target: DeployTarget, log: LogSink) -> None:
         """After a restart of shoal the databases' connection details are looked up again."""
         for part in components(target.spec):
-            if part.kind == "database" and (target.app_id, part.name) not in self._db_info \
-                    and not part.spec.get("production"):
+            if part.kind == "database" and (target.app_id, part.name) not in self._db_info:
                 await self.provision_database(target, part, log)
 
     async def start(self, target: DeployTarget, component: Component, log: LogSink) -> None:
@@ -303,7 +332,8 @@ class LocalRuntime:
                 spec = entry.component.spec
                 backends[name] = StaticSite(entry.build.static_root, str(spec.get("index_document") or "index.html"),
                                             spec.get("error_document"), spec.get("catchall_document"))
-        self._routes.publish(target.app_id, list(target.hosts), routes_for(target.spec), backends)
+        offline = offline_page(target.app_name) if (target.spec.get("maintenance") or {}).get("enabled") else None
+        self._routes.publish(target.app_id, list(target.hosts), routes_for(target.spec), backends, offline)
         state.live = target.deployment_id
 
     # -- jobs ------------------------------------------------------------------------------------

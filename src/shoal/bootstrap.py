@@ -37,6 +37,7 @@ from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.logs import LogsService
 from shoal.ingress.proxy import IngressProxy
+from shoal.ingress.tls import SniContexts
 from shoal.ingress.table import RouteTable
 from shoal.runtime.registry import create_runtime
 from shoal.store import Database, open_database
@@ -58,7 +59,7 @@ class Platform:
 
     def api(self, clock: Clock | None = None) -> ASGIApp:
         clock = clock or self.clock
-        ingress = IngressAddress(scheme="http", port=self.settings.ingress.port)
+        ingress = self.ingress_address()
         db = self.database
         ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
                          logs=LogsService(self.deployments, db.deployments),
@@ -67,6 +68,9 @@ class Platform:
                          signer=Signer(secret_key(self.settings.data_dir)), ingress=ingress,
                          max_body_bytes=self.settings.api.max_body_bytes)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
+
+    def ingress_address(self) -> IngressAddress:
+        return IngressAddress(scheme="http", port=self.settings.ingress.port, tls_port=self.settings.ingress.tls_port)
 
     def clusters(self) -> ClustersService:
         return ClustersService(self.database.clusters, self.box, self.clock)
@@ -81,9 +85,9 @@ class Platform:
             return (found.engine, found.url) if found else None
 
         runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, cluster)
-        ingress = IngressAddress(scheme="http", port=self.settings.ingress.port)
+        ingress = self.ingress_address()
         deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs,
-                            url_of=ingress.url, secrets=lambda dep: plaintexts(dep.spec, self.box, dep.account_id))
+                            url_of=ingress.domain_url, secrets=lambda dep: plaintexts(dep.spec, self.box, dep.account_id))
         self.apps.queue = self.deployments.queue = deployer
         return deployer
 
@@ -181,13 +185,29 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         tls = server_tls(settings)
         deployer = platform.deployer()
         api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
-        ingress = _listener(IngressProxy(platform.routes), settings.ingress.host, settings.ingress.port)
+        proxy = IngressProxy(platform.routes)
+        listeners = [api, _listener(proxy, settings.ingress.host, settings.ingress.port)]
+        if settings.ingress.tls_port is not None:
+            listeners.append(_tls_ingress(proxy, platform.routes, settings))
         announce(f"shoal API on https://{_hostport(settings.api.host, settings.api.port)} (CA: {tls.ca_cert})")
         announce(f"shoal ingress on http://{_hostport(settings.ingress.host, settings.ingress.port)}")
+        if settings.ingress.tls_host and settings.ingress.tls_port:
+            announce(f"shoal ingress on https://{_hostport(settings.ingress.tls_host, settings.ingress.tls_port)}")
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run([api, ingress], deployer))
+            runner.run(_run(listeners, deployer))
     finally:
         platform.close()
+
+
+def _tls_ingress(proxy: ASGIApp, routes: RouteTable, settings: Settings) -> _Listener:
+    """The HTTPS ingress: per-host certificates chosen by SNI, minimum TLS versions per domain."""
+    sni = SniContexts(settings.tls_dir, routes.min_tls)
+    config = uvicorn.Config(proxy, host=settings.ingress.tls_host or "127.0.0.1", port=settings.ingress.tls_port or 443,
+                            lifespan="off", access_log=False, log_level="warning", http=sni.protocol(),
+                            timeout_graceful_shutdown=2)
+    config.load()
+    config.ssl = sni.default
+    return _Listener(config)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

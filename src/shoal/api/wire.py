@@ -14,19 +14,23 @@ from shoal.domain.deployments import Deployment
 from shoal.domain.plan import DEPLOYMENT_LISTS
 from shoal.spec.catalog import default_region, find_region
 
-# The steps DigitalOcean reports for a domain, in order (do-app-platform.md §2.1). Until the
-# ingress configures a domain, every step is honestly still pending.
-DOMAIN_STEPS = ("default-ingress-ready", "ensure-certificate", "create-deployment")
 
 
 @dataclass(frozen=True)
 class IngressAddress:
     scheme: str
     port: int
+    tls_port: int | None = None  # the HTTPS ingress listener, when there is one
 
     def url(self, host: str) -> str:
         default_port = 443 if self.scheme == "https" else 80
         return f"{self.scheme}://{host}" if self.port == default_port else f"{self.scheme}://{host}:{self.port}"
+
+    def domain_url(self, host: str) -> str:
+        """A custom domain's URL: HTTPS when shoal serves TLS, as DigitalOcean's edge does."""
+        if self.tls_port is None:
+            return self.url(host)
+        return f"https://{host}" if self.tls_port == 443 else f"https://{host}:{self.tls_port}"
 
 
 def app_wire(view: AppView, ingress: IngressAddress, with_project: bool = True) -> dict[str, Any]:
@@ -44,7 +48,9 @@ def app_wire(view: AppView, ingress: IngressAddress, with_project: bool = True) 
     }
     if with_project:
         wire["project_id"] = app.project_id
-    domains = [_domain_wire(app.id, d) for d in app.spec.get("domains") or []]
+    live_domains = {str(d.get("domain")) for d in (view.active.spec.get("domains") or [])} if view.active else set()
+    domains = [_domain_wire(app.id, d, d.get("domain") in live_domains, ingress.tls_port is not None)
+               for d in app.spec.get("domains") or []]
     if domains:
         wire["domains"] = domains
     if app.last_deployment_created_at:
@@ -56,9 +62,11 @@ def app_wire(view: AppView, ingress: IngressAddress, with_project: bool = True) 
         if dep is not None:
             wire[key] = deployment_wire(dep)
     if view.active is not None:
-        # Live once a deployment has gone live: the default ingress until custom domains are served.
-        live = ingress.url(app.ingress_host)
-        wire.update(live_url=live, live_url_base=live, live_domain=app.ingress_host)
+        # Live once a deployment has gone live: at the PRIMARY domain if the live spec has one.
+        primary = next((str(d["domain"]) for d in view.active.spec.get("domains") or []
+                        if d.get("type") == "PRIMARY" and d.get("domain")), None)
+        live = ingress.domain_url(primary) if primary else ingress.url(app.ingress_host)
+        wire.update(live_url=live, live_url_base=live, live_domain=primary or app.ingress_host)
     return wire
 
 
@@ -87,12 +95,17 @@ def deployment_wire(dep: Deployment) -> dict[str, Any]:
     return wire
 
 
-def _domain_wire(app_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+def _domain_wire(app_id: str, spec: dict[str, Any], live: bool, tls: bool) -> dict[str, Any]:
+    """A domain's status as shoal really handled it: routed once a deployment serving it is live,
+    with a certificate from the local CA when the HTTPS ingress runs (none is needed otherwise)."""
+    steps = [("default-ingress-ready", live), ("create-deployment", live)]
+    if tls:
+        steps.insert(1, ("ensure-certificate", live))
     return {
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"shoal:domain:{app_id}:{spec.get('domain')}")),
         "spec": spec,
-        "phase": "PENDING",
-        "progress": {"steps": [{"name": name, "status": "PENDING"} for name in DOMAIN_STEPS]},
+        "phase": "ACTIVE" if live else "PENDING",
+        "progress": {"steps": [{"name": name, "status": "SUCCESS" if done else "PENDING"} for name, done in steps]},
     }
 
 

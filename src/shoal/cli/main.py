@@ -37,6 +37,16 @@ except ImportError:  # pragma: no cover - the spec commands are optional at impo
 from shoal.cli.apps_cmd import apps_app
 app.add_typer(apps_app, name="apps")
 
+from shoal.cli.cluster_cmd import cluster_app  # noqa: E402
+
+app.add_typer(cluster_app, name="cluster")
+
+from shoal.cli.output import EXIT_CODES_HELP  # noqa: E402
+from shoal.cli.up_cmd import down, up  # noqa: E402
+
+app.command("up", epilog=EXIT_CODES_HELP)(up)
+app.command("down")(down)
+
 
 def _fail(exc: ShoalError) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc.message}")
@@ -49,6 +59,8 @@ def serve(
     database_url: DatabaseUrl = None,
     api_listen: Annotated[str, typer.Option(help="HOST:PORT for the HTTPS API.")] = DEFAULT_API_LISTEN,
     ingress_listen: Annotated[str, typer.Option(help="HOST:PORT for the apps' ingress.")] = DEFAULT_INGRESS_LISTEN,
+    ingress_tls_listen: Annotated[Optional[str], typer.Option(
+        help="HOST:PORT for an HTTPS ingress (certificates from the local CA, per domain).")] = None,
     apps_domain: Annotated[str, typer.Option(help="Domain under which apps get their default hostnames.")]
     = DEFAULT_APPS_DOMAIN,
     tls_cert: Annotated[Optional[Path], typer.Option(help="Your own certificate for the API (PEM).")] = None,
@@ -67,11 +79,13 @@ def serve(
     try:
         api_host, api_port = parse_listen(api_listen)
         ingress_host, ingress_port = parse_listen(ingress_listen)
+        tls = parse_listen(ingress_tls_listen) if ingress_tls_listen else None
         settings = Settings.from_env(
             data_dir=data_dir, database_url=database_url,
             api=ApiSettings(host=api_host, port=api_port, tls_cert=tls_cert, tls_key=tls_key,
                             rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute)),
-            ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain),
+            ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain,
+                                    tls_host=tls[0] if tls else None, tls_port=tls[1] if tls else None),
             runtime=RuntimeSettings(backend=runtime, simulate_step_seconds=simulate_step_seconds),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))

@@ -52,6 +52,8 @@ class IngressSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     apps_domain: str = DEFAULT_APPS_DOMAIN
+    tls_host: str | None = None  # --ingress-tls-listen: HTTPS for apps and their custom domains
+    tls_port: int | None = None
 
 
 @dataclass(frozen=True)

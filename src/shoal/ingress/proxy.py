@@ -17,6 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 from shoal.domain.routing import Redirect, Route
 from shoal.ingress.cors import CorsPolicy, merge_headers, preflight, simple_headers
 from shoal.ingress.table import RouteTable, StaticSite, Upstream
+from shoal.ingress.websocket import proxy_websocket
 
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
                         b"trailers", b"transfer-encoding", b"upgrade", b"host"})
@@ -74,7 +75,7 @@ class IngressProxy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
+                await self._websocket(scope, receive, send)
             return
         cors: list[tuple[str, str]] = []
         response = await self._route(scope, receive, _with_cors(send, cors), cors)
@@ -108,11 +109,7 @@ class IngressProxy:
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, route: Route, upstream: Upstream,
                        host: str) -> Response | None:
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
-        client_ip = (scope.get("client") or ("", 0))[0]
-        headers += [(b"host", host.encode()), (b"x-forwarded-for", client_ip.encode()),
-                    (b"x-forwarded-proto", scope.get("scheme", "http").encode()),
-                    (b"x-forwarded-host", host.encode())]
+        headers = _upstream_headers(scope, host)
         target = route.forward_path(scope["path"])
         query = scope.get("query_string", b"")
         raw_path = target.encode() + (b"?" + query if query else b"")
@@ -133,6 +130,24 @@ class IngressProxy:
             return None
         return _page(502, "Bad Gateway", f"no instance of {route.component} accepted the connection")
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route a websocket like a request (no redirects, static sites or CORS) and relay it."""
+        host = _host(scope)
+        app = self._table.lookup(host)
+        found = app.match(scope["path"], host) if app is not None and app.offline_page is None else None
+        if app is None or found is None or found[0].redirect is not None:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        route = found[0]
+        backend = app.backends.get(route.component or "")
+        if not isinstance(backend, Upstream) or not backend.addresses:
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        address = backend.order()[0]
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = f"ws://{address[0]}:{address[1]}{route.forward_path(_raw_path(scope))}" + (f"?{query}" if query else "")
+        await proxy_websocket(scope, receive, send, url, _upstream_headers(scope, host))
+
     @staticmethod
     async def _relay(response: httpx.Response, send: Send) -> None:
         try:
@@ -143,6 +158,20 @@ class IngressProxy:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
+
+
+def _upstream_headers(scope: Scope, host: str) -> list[tuple[bytes, bytes]]:
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+    client_ip = (scope.get("client") or ("", 0))[0]
+    return headers + [(b"host", host.encode()), (b"x-forwarded-for", client_ip.encode()),
+                      (b"x-forwarded-proto", scope.get("scheme", "http").encode()),
+                      (b"x-forwarded-host", host.encode())]
+
+
+def _raw_path(scope: Scope) -> str:
+    """The path as the client sent it (percent-encoding kept), for a websocket URL."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1").split("?", 1)[0] if raw else str(scope["path"])
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

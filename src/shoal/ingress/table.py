@@ -33,22 +33,34 @@ class RouteTable:
     def __init__(self) -> None:
         self._by_host: dict[str, AppRoutes] = {}
         self._hosts_of: dict[str, tuple[str, ...]] = {}
+        self._min_tls: dict[str, str] = {}  # host → "1.2" / "1.3" (spec.domains[].minimum_tls_version)
 
     def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
-                offline_page: str | None = None) -> None:
+                offline_page: str | None = None, min_tls: dict[str, str] | None = None) -> None:
         policies = [CorsPolicy.from_spec(r.cors) if r.cors else None for r in routes]
         entry = AppRoutes(app_id, routes, backends, offline_page, policies)
         table = {h: e for h, e in self._by_host.items() if e.app_id != app_id}
         table.update({h.lower(): entry for h in hosts})
         self._by_host = table
         self._hosts_of = {**self._hosts_of, app_id: tuple(h.lower() for h in hosts)}
+        self._min_tls = {**{h: v for h, v in self._min_tls.items() if h not in self._hosts_of[app_id]},
+                         **{h.lower(): v for h, v in (min_tls or {}).items()}}
 
     def withdraw(self, app_id: str) -> None:
         self._by_host = {h: e for h, e in self._by_host.items() if e.app_id != app_id}
         self._hosts_of = {a: h for a, h in self._hosts_of.items() if a != app_id}
 
     def lookup(self, host: str) -> AppRoutes | None:
-        return self._by_host.get(host.lower())
+        """The app serving ``host``: an exact name first, then a wildcard domain (``*.example.com``)."""
+        host = host.lower()
+        found = self._by_host.get(host)
+        if found is None and "." in host:
+            found = self._by_host.get("*." + host.split(".", 1)[1])
+        return found
+
+    def min_tls(self, host: str) -> str | None:
+        host = host.lower()
+        return self._min_tls.get(host) or (self._min_tls.get("*." + host.split(".", 1)[1]) if "." in host else None)
 
     def hosts(self) -> list[str]:
         return sorted(self._by_host)

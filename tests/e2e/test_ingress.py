@@ -274,21 +274,13 @@ def test_rewrite_preserve_prefix_and_authority_match(live: Any) -> None:
     assert seen["host"] == host and seen["forwarded_host"] == host
 
 
-# The HTTP path forwards ``route.forward_path(scope["path"])``: the *decoded* path, so an encoded
-# "/" or "?" in a segment reaches the app as a real separator. Forwarding the raw path (as the
-# websocket hook does with ``_raw_path``) fixes it; until then these cases are expected to fail.
-# A non-ASCII segment (``%C3%A9``) decodes to text httpx cannot put in a request line: 500.
-_DECODED = pytest.mark.xfail(strict=True, reason="proxy forwards the decoded path (issue 6)")
-
-
 @pytest.mark.parametrize("path", [
     "/q?a=1&b=%2F%20x&c=&a=2",
     "/files/a%20b/c.txt?x=%26",
-    pytest.param("/keep/%C3%A9t%C3%A9", marks=pytest.mark.xfail(
-        strict=True, reason="decoded non-ASCII path is not ASCII: the proxy answers 500 (issue 6)")),
-    pytest.param("/files/c%2Fd.txt", marks=_DECODED),
-    pytest.param("/files/what%3F.txt?x=1", marks=_DECODED),
-    pytest.param("/files/100%25", marks=_DECODED),
+    "/keep/%C3%A9t%C3%A9",
+    "/files/c%2Fd.txt",
+    "/files/what%3F.txt?x=1",
+    "/files/100%25",
 ])
 def test_query_strings_and_percent_encoding_pass_through_unchanged(live: Any, path: str) -> None:
     server, app, _ = live

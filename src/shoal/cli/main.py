@@ -1,4 +1,4 @@
-"""``shoal``: serve the platform, manage tokens, check specs."""
+"""``shoal``: serve the platform, bring a checkout up, drive apps like doctl, manage tokens and clusters."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shoal.cli.apps_cmd import apps_app
+from shoal.cli.cluster_cmd import cluster_app
+from shoal.cli.output import EXIT_CODES_HELP
+from shoal.cli.spec_cmd import spec_app
+from shoal.cli.up_cmd import down, up
 from shoal.core.errors import ShoalError
 from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
                                  IngressSettings, RateLimits, RuntimeSettings, Settings, parse_listen)
@@ -27,23 +32,9 @@ DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="State direc
 DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SHOAL_DATABASE_URL",
                                                     help="PostgreSQL URL for state instead of the SQLite file.")]
 
-try:
-    from shoal.cli.spec_cmd import spec_app
-
-    app.add_typer(spec_app, name="spec")
-except ImportError:  # pragma: no cover - the spec commands are optional at import time
-    pass
-
-from shoal.cli.apps_cmd import apps_app
+app.add_typer(spec_app, name="spec")
 app.add_typer(apps_app, name="apps")
-
-from shoal.cli.cluster_cmd import cluster_app  # noqa: E402
-
 app.add_typer(cluster_app, name="cluster")
-
-from shoal.cli.output import EXIT_CODES_HELP  # noqa: E402
-from shoal.cli.up_cmd import down, up  # noqa: E402
-
 app.command("up", epilog=EXIT_CODES_HELP)(up)
 app.command("down")(down)
 

@@ -8,6 +8,7 @@ is refused is tried on the next instance: nothing was sent, so any method is saf
 from __future__ import annotations
 
 import html
+from urllib.parse import quote
 from collections.abc import AsyncIterator
 
 import httpx
@@ -110,9 +111,9 @@ class IngressProxy:
     async def _forward(self, scope: Scope, receive: Receive, send: Send, route: Route, upstream: Upstream,
                        host: str) -> Response | None:
         headers = _upstream_headers(scope, host)
-        target = route.forward_path(scope["path"])
+        target = _target_path(route, scope, host)
         query = scope.get("query_string", b"")
-        raw_path = target.encode() + (b"?" + query if query else b"")
+        raw_path = target.encode("ascii") + (b"?" + query if query else b"")
         has_body = any(k == b"transfer-encoding" or (k == b"content-length" and v != b"0")
                        for k, v in scope["headers"])
         body = _body(receive) if has_body else None
@@ -145,7 +146,7 @@ class IngressProxy:
             return
         address = backend.order()[0]
         query = scope.get("query_string", b"").decode("latin-1")
-        url = f"ws://{address[0]}:{address[1]}{route.forward_path(_raw_path(scope))}" + (f"?{query}" if query else "")
+        url = f"ws://{address[0]}:{address[1]}{_target_path(route, scope, host)}" + (f"?{query}" if query else "")
         await proxy_websocket(scope, receive, send, url, _upstream_headers(scope, host))
 
     @staticmethod
@@ -166,6 +167,18 @@ def _upstream_headers(scope: Scope, host: str) -> list[tuple[bytes, bytes]]:
     return headers + [(b"host", host.encode()), (b"x-forwarded-for", client_ip.encode()),
                       (b"x-forwarded-proto", scope.get("scheme", "http").encode()),
                       (b"x-forwarded-host", host.encode())]
+
+
+def _target_path(route: Route, scope: Scope, host: str) -> str:
+    """The path the instance gets, percent-encoded as the client sent it (``%2F`` stays ``%2F``).
+
+    Prefixes are matched on the decoded path; when the raw path does not start with the prefix
+    as written (the prefix itself was percent-encoded), the decoded result is re-encoded instead.
+    """
+    raw = _raw_path(scope)
+    if route.matches(raw, host):
+        return route.forward_path(raw)
+    return quote(route.forward_path(scope["path"]), safe="/:@!$&'()*+,;=-._~")
 
 
 def _raw_path(scope: Scope) -> str:

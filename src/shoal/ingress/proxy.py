@@ -11,13 +11,13 @@ import html
 from urllib.parse import quote
 from collections.abc import AsyncIterator
 
-import httpx
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from shoal.domain.routing import Redirect, Route
 from shoal.ingress.cors import CorsPolicy, merge_headers, preflight, simple_headers
 from shoal.ingress.table import RouteTable, StaticSite, Upstream
+from shoal.ingress.upstream import UpstreamError, UpstreamPool
 from shoal.ingress.websocket import proxy_websocket
 
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
@@ -64,14 +64,12 @@ def static_response(site: StaticSite, path: str) -> Response:
 
 
 class IngressProxy:
-    def __init__(self, table: RouteTable, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, table: RouteTable) -> None:
         self._table = table
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5), follow_redirects=False,
-                                                   limits=httpx.Limits(max_connections=1000,
-                                                                       max_keepalive_connections=200))
+        self._pool = UpstreamPool()
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
+    def close(self) -> None:
+        self._pool.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,25 +108,31 @@ class IngressProxy:
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, route: Route, upstream: Upstream,
                        host: str) -> Response | None:
-        headers = _upstream_headers(scope, host)
-        target = _target_path(route, scope, host)
+        content_length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        chunked = any(k == b"transfer-encoding" for k, _ in scope["headers"]) and content_length is None
+        body = _body(receive) if chunked or (content_length not in (None, b"0")) else None
         query = scope.get("query_string", b"")
-        raw_path = target.encode("ascii") + (b"?" + query if query else b"")
-        has_body = any(k == b"transfer-encoding" or (k == b"content-length" and v != b"0")
-                       for k, v in scope["headers"])
-        body = _body(receive) if has_body else None
+        target = _target_path(route, scope, host).encode("ascii") + (b"?" + query if query else b"")
+        head = b"".join([scope["method"].encode("ascii"), b" ", target, b" HTTP/1.1\r\n",
+                         *(k + b": " + v + b"\r\n" for k, v in _upstream_headers(scope, host)),
+                         b"transfer-encoding: chunked\r\n" if chunked else b"", b"\r\n"])
         for address in upstream.order():
-            request = self._client.build_request(scope["method"], f"http://{address[0]}:{address[1]}",
-                                                 headers=headers, content=body)
-            request.url = request.url.copy_with(raw_path=raw_path)
-            try:
-                upstream_response = await self._client.send(request, stream=True)
-            except httpx.ConnectError:
-                continue  # refused before anything was sent: the next instance can take it
-            except httpx.HTTPError as exc:
-                return _page(502, "Bad Gateway", f"{route.component} failed to answer: {type(exc).__name__}")
-            await self._relay(upstream_response, send)
-            return None
+            for fresh in (False, True):
+                try:
+                    connection, reused = await self._pool.connect(address, fresh)
+                except OSError:
+                    break  # refused before anything was sent: the next instance can take it
+                try:
+                    await connection.request(head, body, chunked)
+                    status, headers, chunks = await connection.response(scope["method"] == "HEAD")
+                except (OSError, UpstreamError) as exc:
+                    connection.close()
+                    if reused and body is None:
+                        continue  # a kept-alive connection the instance had closed: try a new one
+                    return _page(502, "Bad Gateway", f"{route.component} failed to answer: {exc}")
+                await _relay(status, headers, chunks, send)
+                self._pool.release(connection)
+                return None
         return _page(502, "Bad Gateway", f"no instance of {route.component} accepted the connection")
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,18 +152,6 @@ class IngressProxy:
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"ws://{address[0]}:{address[1]}{_target_path(route, scope, host)}" + (f"?{query}" if query else "")
         await proxy_websocket(scope, receive, send, url, _upstream_headers(scope, host))
-
-    @staticmethod
-    async def _relay(response: httpx.Response, send: Send) -> None:
-        try:
-            headers = [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]
-            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            await response.aclose()
-
 
 def _upstream_headers(scope: Scope, host: str) -> list[tuple[bytes, bytes]]:
     headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
@@ -217,6 +209,15 @@ def _with_cors(send: Send, cors: list[tuple[str, str]]) -> Send:
         await send(message)
 
     return wrapped
+
+
+async def _relay(status: int, headers: list[tuple[bytes, bytes]], chunks: AsyncIterator[tuple[bytes, bool]],
+                 send: Send) -> None:
+    """Stream an instance's response to the client; a small one goes out in one message."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(k, v) for k, v in headers if k not in HOP_BY_HOP]})
+    async for chunk, last in chunks:
+        await send({"type": "http.response.body", "body": chunk, "more_body": not last})
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:

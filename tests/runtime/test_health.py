@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from shoal.runtime.local.health import Probe, Streak, probe_once, watch
-
-
-def run_async(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async test in a fresh loop and fail it on tasks it leaves behind."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        async def main() -> None:
-            await asyncio.wait_for(fn(*args, **kwargs), 20)
-            leftover = asyncio.all_tasks() - {asyncio.current_task()}
-            assert not leftover, leftover
-
-        asyncio.run(main())
-
-    return wrapper
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.live import free_port
+from tests.runtime.aio import run_async
 
 
 async def serve(reply: bytes | None) -> asyncio.Server:

@@ -6,12 +6,10 @@ Timing is only ever bounded generously; conditions are polled, never slept for.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
-import socket
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,8 @@ import pytest
 
 from shoal.runtime.local.health import Probe
 from shoal.runtime.local.supervisor import Backoff, Instance, ProcessSpec, Supervisor
+from tests.live import free_port
+from tests.runtime.aio import run_async
 
 PY = sys.executable
 HTTP_SERVER = """
@@ -35,21 +35,6 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_fo
 """
 IGNORE_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(1000)"
 FAST = Backoff(initial=0.05, maximum=0.2, reset_after=60)
-
-
-def run_async(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async test in a fresh loop and fail it on tasks it leaves behind."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        async def main() -> None:
-            await asyncio.wait_for(fn(*args, **kwargs), 20)
-            leftover = asyncio.all_tasks() - {asyncio.current_task()}
-            assert not leftover, leftover
-
-        asyncio.run(main())
-
-    return wrapper
 
 
 class Recorder:
@@ -70,12 +55,6 @@ class Recorder:
 
     def of(self, name: str) -> list[str]:
         return [line for who, line in self.lines if who == name]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def spec(name: str, command: str, cwd: Path, **kwargs: Any) -> ProcessSpec:

@@ -226,7 +226,8 @@ class Deployer:
         return dep
 
     def _target(self, dep: Deployment, host: str | None = None) -> DeployTarget:
-        domains = tuple(str(d.get("domain")) for d in dep.spec.get("domains") or [] if d.get("domain"))
+        domains = tuple(name for d in dep.spec.get("domains") or [] if d.get("domain")
+                        for name in ((str(d["domain"]), f"*.{d['domain']}") if d.get("wildcard") else (str(d["domain"]),)))
         primary = next((str(d["domain"]) for d in dep.spec.get("domains") or [] if d.get("type") == "PRIMARY"), None)
         return DeployTarget(app_id=dep.app_id, app_name=str(dep.spec.get("name")), deployment_id=dep.id,
                             spec=dep.spec, force_build=dep.force_build,

@@ -15,32 +15,25 @@ import logging
 import shutil
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
-from typing import Any
 
-from shoal.core.errors import InvalidArgument
-from shoal.core.secrets import SecretBox, is_encrypted
+from shoal.core.secrets import SecretBox
 from shoal.domain import jobs
-from shoal.domain.bindables import (BindContext, database_variables, resolve, routed_variables, service_variables,
-                                    worker_variables)
 from shoal.domain.deployments import StepFailed
 from shoal.domain.offline import offline_page
 from shoal.domain.plan import Component, components
 from shoal.domain.ports import DeployTarget, JobStore, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream, routes_for
+from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
-from shoal.runtime.local.databases import DatabaseInfo, DevDatabases
-from shoal.runtime.local.environment import ValueOf, build_env, plain_value, run_env
+from shoal.runtime.local.databases import DevDatabases
+from shoal.runtime.local.environment import build_env, run_env
 from shoal.runtime.local.health import Probe
-from shoal.runtime.local.ports import allocate
 from shoal.runtime.local.schedule import Schedule, Scheduler
 from shoal.runtime.local.sources import SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger("shoal.runtime")
-DEFAULT_HTTP_PORT = 8080
 # DigitalOcean drains for up to 15 s by default; locally nothing is in flight for long, so the
 # drain ends as soon as the configured time passes or shoal stops.
 DEFAULT_DRAIN_SECONDS = 15.0
@@ -68,14 +61,8 @@ class LocalRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, job_store: JobStore,
                  host_env: dict[str, str], box: SecretBox | None = None,
-                 databases: DevDatabases | None = None,
-                 clusters: Callable[[str], tuple[str, str] | None] = lambda name: None) -> None:
-        self._box = box
-        self._clusters = clusters  # registered cluster name → (engine, URL)
-        self._db_urls: dict[tuple[str, str], str] = {}  # production databases: the cluster's own URL
-        self._databases = databases or DevDatabases(data_dir / "postgres")
-        self._db_info: dict[tuple[str, str], DatabaseInfo] = {}
-        self._ports: dict[str, dict[str, list[int]]] = {}  # deployment → service → its instances' ports
+                 databases: DevDatabases | None = None, clusters: Clusters = lambda name: None) -> None:
+        self._bindings = Bindings(box, databases or DevDatabases(data_dir / "postgres"), clusters)
         self._sources = SourceCache(data_dir / "cache" / "git")
         self._builder = Builder(data_dir / "builds", in_use=self._app_dirs_in_use)
         self._checkouts = data_dir / "checkouts"
@@ -133,7 +120,7 @@ class LocalRuntime:
             result = await self._builder.build(
                 app_id=target.app_id, component=component.name, kind=component.kind, spec=component.spec,
                 commit=commit, checkout=checkout,
-                build_env=build_env(target.spec, component.spec, self._value_of(target, component.name, True)),
+                build_env=build_env(target.spec, component.spec, self._bindings.value_of(target, component.name, True)),
                 force=target.force_build, log=lambda line: log("BUILD", component.name, line))
         finally:
             await asyncio.to_thread(shutil.rmtree, checkout, True)
@@ -155,120 +142,17 @@ class LocalRuntime:
 
     def _env(self, target: DeployTarget, component: Component, build: BuildResult, port: int | None) -> dict[str, str]:
         return {**self._host_env, **build.env,
-                **run_env(target.spec, component.spec, port, self._value_of(target, component.name, False))}
-
-    def _value_of(self, target: DeployTarget, self_name: str, build_time: bool) -> ValueOf:
-        """Final values: secrets decrypted (only ever into a process's environment), bindables resolved."""
-        ctx = self._bind_context(target)
-
-        def value(var: Mapping[str, Any]) -> str:
-            raw = plain_value(var)
-            if var.get("type") == "SECRET" and self._box is not None and is_encrypted(raw):
-                try:
-                    raw = self._box.decrypt(target.account_id, raw)
-                except InvalidArgument as exc:
-                    raise StepFailed("InternalError", f"{self_name}: secret {var.get('key')} cannot be "
-                                                      f"decrypted ({exc.message})") from exc
-            return resolve(raw, ctx, self_name, build_time)
-
-        return value
-
-    def _bind_context(self, target: DeployTarget) -> BindContext:
-        domain = target.app_url.split("://", 1)[-1].split("/", 1)[0]
-        route_of = {r.component: r.prefix for r in reversed(routes_for(target.spec)) if r.component}
-        ports = self._instance_ports(target)
-        commits = target.commits or {}
-        variables: dict[str, dict[str, str]] = {}
-        for part in components(target.spec):
-            commit, route = commits.get(part.name), route_of.get(part.name)
-            if part.kind == "service":
-                own: list[int | None] = [*ports.get(part.name, []), None]
-                variables[part.name] = service_variables(
-                    part.name, part.spec.get("http_port"), list(part.spec.get("internal_ports") or []),
-                    target.app_url if route else None, route, commit, "127.0.0.1", own[0])
-            elif part.kind in ("static_site", "function"):
-                variables[part.name] = routed_variables(target.app_url if route else None, route, commit)
-            elif part.kind != "database":
-                variables[part.name] = worker_variables(commit)
-        databases = {name: database_variables(i.host, i.port, i.user, i.password, i.database, i.engine)
-                     for (app_id, name), i in self._db_info.items() if app_id == target.app_id}
-        for (app_id, name), url in self._db_urls.items():
-            if app_id == target.app_id:
-                databases[name]["DATABASE_URL"] = url
-        return BindContext(app={"APP_URL": target.app_url, "APP_DOMAIN": domain, "APP_ID": target.app_id},
-                           components=variables, databases=databases)
-
-    def _instance_ports(self, target: DeployTarget) -> dict[str, list[int]]:
-        """Ports of every service instance of the deployment, chosen once up front so that
-        ``${api.PRIVATE_URL}`` is known to a component that starts before ``api`` does."""
-        planned = self._ports.get(target.deployment_id)
-        if planned is None:
-            taken = self._taken_ports()
-            planned = {}
-            for part in components(target.spec):
-                if part.kind != "service":
-                    continue
-                count = int(part.spec.get("instance_count") or
-                            (part.spec.get("autoscaling") or {}).get("min_instance_count") or 1)
-                wanted = int(part.spec.get("http_port") or DEFAULT_HTTP_PORT)
-                planned[part.name] = []
-                for i in range(count):
-                    port = allocate(wanted if i == 0 else None, taken)
-                    taken.add(port)
-                    planned[part.name].append(port)
-            self._ports[target.deployment_id] = planned
-        return planned
-
-    def _taken_ports(self) -> set[int]:
-        return {port for plan in self._ports.values() for ports in plan.values() for port in ports}
+                **run_env(target.spec, component.spec, port, self._bindings.value_of(target, component.name, False))}
 
     async def provision_database(self, target: DeployTarget, component: Component, log: LogSink) -> None:
-        spec = component.spec
-        if spec.get("production") or spec.get("cluster_name"):
-            self._bind_cluster(target, component, log)
-            return
-        info = await self._databases.provision(target.app_id, component.name, spec.get("db_name"),
-                                               spec.get("db_user"), spec.get("version"))
-        self._db_info[(target.app_id, component.name)] = info
-        log("DEPLOY", component.name, f"dev database {info.database} ready at {info.host}:{info.port} "
-                                      f"(PostgreSQL {info.version_served})")
-        if info.warning:
-            log("DEPLOY", component.name, f"warning: {info.warning}")
-
-    def _bind_cluster(self, target: DeployTarget, component: Component, log: LogSink) -> None:
-        """A production database binds to a cluster the operator registered (``shoal cluster add``)."""
-        name, wanted = component.name, str(component.spec.get("cluster_name") or "")
-        found = self._clusters(wanted) if wanted else None
-        if found is None:
-            raise StepFailed("DatabaseNotFound", f"database {name}: no cluster named {wanted!r} is registered "
-                                                 f"with this shoal (shoal cluster add {wanted or 'NAME'} --engine ... "
-                                                 "--url ...)")
-        engine, url = found
-        asked = str(component.spec.get("engine") or engine)
-        if asked != engine and {asked, engine} != {"REDIS", "VALKEY"}:
-            raise StepFailed("DatabaseNotFound", f"database {name}: cluster {wanted!r} is {engine}, not {asked}")
-        parts = urlsplit(url)
-        database = str(component.spec.get("db_name") or parts.path.lstrip("/"))
-        if component.spec.get("db_name"):
-            url = urlunsplit(parts._replace(path="/" + database))
-        self._db_info[(target.app_id, name)] = DatabaseInfo(
-            host=parts.hostname or "", port=parts.port or 0, user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""), database=database, version_served="", engine=engine)
-        self._db_urls[(target.app_id, name)] = url
-        log("DEPLOY", name, f"bound to cluster {wanted} ({engine} at {parts.hostname}:{parts.port or ''})")
-
-    async def _ensure_databases(self, target: DeployTarget, log: LogSink) -> None:
-        """After a restart of shoal the databases' connection details are looked up again."""
-        for part in components(target.spec):
-            if part.kind == "database" and (target.app_id, part.name) not in self._db_info:
-                await self.provision_database(target, part, log)
+        await self._bindings.provision(target, component, log)
 
     async def start(self, target: DeployTarget, component: Component, log: LogSink) -> None:
         deployed = self._state(target.app_id).deployments.setdefault(target.deployment_id, {})
         if component.name in deployed:
             return  # idempotent: a repeated step after a crash finds it running
         build = await self._built(target, component, log)
-        await self._ensure_databases(target, log)
+        await self._bindings.ensure(target, log)
         entry = _Deployed(component, build)
         if component.kind == "job" and component.job_kind == "SCHEDULED":
             self._ensure_scheduler()
@@ -291,7 +175,7 @@ class LocalRuntime:
         count = int(component.spec.get("instance_count") or
                     (component.spec.get("autoscaling") or {}).get("min_instance_count") or 1)
         termination = component.spec.get("termination") or {}
-        ports = self._instance_ports(target).get(component.name, [])
+        ports = self._bindings.instance_ports(target).get(component.name, [])
         for i in range(count):
             port = ports[i] if i < len(ports) else None
             name = f"{target.app_name}-{component.name}-{target.deployment_id[:8]}-{i}"
@@ -333,14 +217,16 @@ class LocalRuntime:
                 backends[name] = StaticSite(entry.build.static_root, str(spec.get("index_document") or "index.html"),
                                             spec.get("error_document"), spec.get("catchall_document"))
         offline = offline_page(target.app_name) if (target.spec.get("maintenance") or {}).get("enabled") else None
-        self._routes.publish(target.app_id, list(target.hosts), routes_for(target.spec), backends, offline)
+        min_tls = {str(d["domain"]): str(d["minimum_tls_version"]) for d in target.spec.get("domains") or []
+                   if d.get("domain") and d.get("minimum_tls_version")}
+        self._routes.publish(target.app_id, list(target.hosts), routes_for(target.spec), backends, offline, min_tls)
         state.live = target.deployment_id
 
     # -- jobs ------------------------------------------------------------------------------------
 
     async def run_job(self, target: DeployTarget, component: Component, log: LogSink, stage: str = "DEPLOY") -> None:
         build = await self._built(target, component, log)
-        await self._ensure_databases(target, log)
+        await self._bindings.ensure(target, log)
         if not build.run_command:
             raise StepFailed("ContainerCommandNotExecutable", f"job {component.name} has no run_command")
         name = f"{target.app_name}-{component.name}-{target.deployment_id[:8]}-job"
@@ -385,7 +271,7 @@ class LocalRuntime:
         state = self._state(app_id)
         deployed = state.deployments.pop(deployment_id, {})
         self._scheduler.unregister(deployment_id)
-        self._ports.pop(deployment_id, None)
+        self._bindings.forget_deployment(deployment_id)
         self._targets.pop(deployment_id, None)
         if drain and deployed:
             drains = [float((e.component.spec.get("termination") or {}).get("drain_seconds") or DEFAULT_DRAIN_SECONDS)
@@ -414,8 +300,7 @@ class LocalRuntime:
         if state:
             await asyncio.gather(*(self._stop_deployment(app_id, d, drain=False) for d in list(state.deployments)))
         self._apps.pop(app_id, None)
-        await self._databases.drop_app(app_id)  # deleting an app deletes its dev databases
-        self._db_info = {k: v for k, v in self._db_info.items() if k[0] != app_id}
+        await self._bindings.drop_app(app_id)
 
     async def restore(self, target: DeployTarget, log: LogSink) -> None:
         self._ensure_scheduler()
@@ -439,7 +324,7 @@ class LocalRuntime:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self._scheduler.aclose()
         await self._supervisor.stop_all(grace=10)
-        await self._databases.close()
+        await self._bindings.close()
 
 
 def _refuse_unsupported(component: Component) -> None:

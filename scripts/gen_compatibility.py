@@ -149,7 +149,8 @@ def _shoal_routes() -> list[Route]:
     return list(route_table())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, routes: Sequence[Route] | None = None) -> int:
+    """``routes`` defaults to shoal's real route table (tests pass their own)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--openapi", type=Path, default=DEFAULT_OPENAPI, help="DigitalOcean Apps OpenAPI YAML")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where COMPATIBILITY.md lives")
@@ -157,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     operations = read_operations(yaml.safe_load(args.openapi.read_text(encoding="utf-8")))
-    routes = _shoal_routes()
+    routes = list(routes) if routes is not None else _shoal_routes()
     text = render(operations, routes)
     headline = summary(operations, routes)
     if args.check:

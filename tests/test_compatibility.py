@@ -131,6 +131,8 @@ def test_committed_compatibility_file_is_current() -> None:
     import sys
 
     root = Path(__file__).resolve().parents[1]
+    if not (root.parent / "shared" / "reference" / "do-apps-openapi.yaml").exists():
+        pytest.skip("the shared reference OpenAPI file is not beside this checkout (CI has it)")
     done = subprocess.run([sys.executable, str(root / "scripts" / "gen_compatibility.py"), "--check"], cwd=root,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-STAGES = ("BUILD", "DEPLOY", "RUN", "RUN_RESTARTED", "JOB_INVOCATION")
-
-
 @dataclass(frozen=True)
 class LogLine:
     deployment_id: str

@@ -61,6 +61,3 @@ class RouteTable:
     def min_tls(self, host: str) -> str | None:
         host = host.lower()
         return self._min_tls.get(host) or (self._min_tls.get("*." + host.split(".", 1)[1]) if "." in host else None)
-
-    def hosts(self) -> list[str]:
-        return sorted(self._by_host)

@@ -11,7 +11,7 @@ reported by ``foreign_secrets``; a deployment needing its plaintext fails with a
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from shoal.core.errors import InvalidArgument
@@ -53,14 +53,6 @@ def foreign_secrets(spec: dict[str, Any], box: SecretBox, scope: str) -> list[st
         except InvalidArgument:
             found.append(path)
     return found
-
-
-def reveal(spec: dict[str, Any], box: SecretBox, scope: str) -> Callable[[str], str]:
-    """A function giving the plaintext of a sealed value (other values pass through)."""
-    def plaintext(value: str) -> str:
-        return box.decrypt(scope, value) if is_encrypted(value) else value
-
-    return plaintext
 
 
 def plaintexts(spec: dict[str, Any], box: SecretBox, scope: str) -> list[str]:

@@ -48,16 +48,6 @@ class SqlAccountStore:
                                                   created_at=account.created_at))
             return account
 
-    def get_account(self, account_id: str) -> Account | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
-        return _account(row) if row else None
-
-    def find_account(self, name: str) -> Account | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(sa.select(accounts).where(accounts.c.name == name)).first()
-        return _account(row) if row else None
-
     def insert_token(self, token: Token, token_hash: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(tokens.insert().values(

@@ -99,11 +99,6 @@ class SqlAppStore:
         with self._engine.connect() as conn:
             return {row.name for row in conn.execute(query)}
 
-    def app_by_id(self, app_id: str) -> App | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(sa.select(apps).where(apps.c.id == app_id)).first()
-        return _app(row) if row else None
-
     def set_pins(self, app_id: str, pins: dict[str, str | None]) -> None:
         with self._engine.begin() as conn:
             conn.execute(apps.update().where(apps.c.id == app_id).values(revision=apps.c.revision + 1, **pins))

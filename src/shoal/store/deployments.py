@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from shoal.domain.deployments import IN_PROGRESS, TERMINAL, Deployment, Phase
+from shoal.domain.deployments import TERMINAL, Deployment, Phase
 from shoal.domain.logs import LogLine
 from shoal.store.changes import ChangeFeed
 from shoal.store.tables import apps, deployment_logs, deployments
@@ -157,12 +157,6 @@ class SqlDeploymentStore:
                                 .order_by(deployments.c.created_at)).all()
         return [_deployment(r) for r in rows]
 
-    def in_progress(self, app_id: str) -> Deployment | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(sa.select(deployments).where(
-                deployments.c.app_id == app_id, deployments.c.phase.in_([p.value for p in IN_PROGRESS]))).first()
-        return _deployment(row) if row else None
-
     def append_logs(self, lines: list[LogLine]) -> None:
         if not lines:
             return
@@ -186,11 +180,6 @@ class SqlDeploymentStore:
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(deployment_logs).where(*where).order_by(deployment_logs.c.id)).all()
         return [(r.id, LogLine(r.deployment_id, r.stage, r.component, r.ts, r.line)) for r in rows]
-
-    def stages_logged(self, deployment_id: str) -> set[str]:
-        with self._engine.connect() as conn:
-            return {r.stage for r in conn.execute(sa.select(deployment_logs.c.stage).distinct()
-                                                  .where(deployment_logs.c.deployment_id == deployment_id))}
 
     def active_deployment_id(self, app_id: str) -> str | None:
         with self._engine.connect() as conn:

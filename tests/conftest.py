@@ -98,3 +98,11 @@ def wait_deployment(client: Any, app_id: str, deployment_id: str, phases: set[st
         return dep if dep["phase"] in wanted else None
 
     return wait_for(phase, timeout)  # type: ignore[no-any-return]
+
+
+def leaves(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The leaf steps of a progress tree as the API returned it."""
+    found: list[dict[str, Any]] = []
+    for step in steps:
+        found.extend(leaves(step["steps"]) if step.get("steps") else [step])
+    return found

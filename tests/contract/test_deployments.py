@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from tests.conftest import service_spec, unique_name, wait_deployment, wait_for
+from tests.conftest import leaves, service_spec, unique_name, wait_deployment, wait_for
 from tests.live import LiveServer
 
 
@@ -112,7 +112,7 @@ def test_deploy_stage_failures_run_failed_deploy_jobs(client: Any, point: str, c
     created = client.apps.create(body={"spec": spec})["app"]
     failed = wait_deployment(client, created["id"], created["pending_deployment"]["id"])
     assert failed["phase"] == "ERROR"
-    reasons = [s.get("reason", {}).get("code") for s in _leaves(failed["progress"]["steps"])]
+    reasons = [s.get("reason", {}).get("code") for s in leaves(failed["progress"]["steps"])]
     assert code in reasons
     deploy = {s["name"]: s for s in failed["progress"]["steps"][1]["steps"]}
     assert deploy["failed_deploy"]["status"] == "SUCCESS"  # the FAILED_DEPLOY job ran
@@ -120,12 +120,6 @@ def test_deploy_stage_failures_run_failed_deploy_jobs(client: Any, point: str, c
     assert [i["phase"] for i in invocations] == ["SUCCEEDED"]
     assert "live_url" not in client.apps.get(created["id"])["app"]
 
-
-def _leaves(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for step in steps:
-        found.extend(_leaves(step["steps"]) if step.get("steps") else [step])
-    return found
 
 
 def test_rollback_pins_then_commit_and_revert(client: Any) -> None:
@@ -203,7 +197,7 @@ def test_slow_deployments_supersede_and_cancel(fresh_server_factory: Any) -> Non
         "deployment"]["phase"] == "SUPERSEDED"
     canceled = client.apps.cancel_deployment(created["id"], third["pending_deployment"]["id"])["deployment"]
     assert canceled["phase"] == "CANCELED"
-    assert all(s["status"] != "RUNNING" for s in _leaves(canceled["progress"]["steps"]))
+    assert all(s["status"] != "RUNNING" for s in leaves(canceled["progress"]["steps"]))
     app = client.apps.get(created["id"])["app"]
     assert app["active_deployment"]["id"] == first["id"] and app["active_deployment"]["phase"] == "ACTIVE"
     # Still canceled a moment later: the engine does not resurrect it.

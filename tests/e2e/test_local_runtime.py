@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import unique_name, wait_deployment, wait_for
+from tests.conftest import leaves, unique_name, wait_deployment, wait_for
 from tests.e2e.apps import PY_SERVER, commit, monorepo
 from tests.live import LiveServer
 
@@ -151,17 +151,11 @@ def test_failed_health_check_keeps_the_old_version_and_redeploys_without_downtim
     finally:
         sick.unlink()
     assert failed["phase"] == "ERROR"
-    reasons = [s.get("reason", {}).get("code") for s in _leaves(failed["progress"]["steps"])]
+    reasons = [s.get("reason", {}).get("code") for s in leaves(failed["progress"]["steps"])]
     assert "ContainerHealthChecksFailed" in reasons
     assert ingress(server, app).text.startswith("v2")
     assert client.apps.get(created["id"])["app"]["active_deployment"]["id"] == second["id"]
 
-
-def _leaves(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for step in steps:
-        found.extend(_leaves(step["steps"]) if step.get("steps") else [step])
-    return found
 
 
 def _instance_pids(server: LiveServer, marker: str, app_id: str) -> list[int]:
@@ -227,7 +221,7 @@ def test_sources_that_need_a_container_engine_fail_with_a_clear_reason(local: An
     created = client.apps.create(body={"spec": spec})["app"]
     failed = wait_deployment(client, created["id"], created["pending_deployment"]["id"])
     assert failed["phase"] == "ERROR"
-    reason = next(s["reason"] for s in _leaves(failed["progress"]["steps"]) if s.get("reason"))
+    reason = next(s["reason"] for s in leaves(failed["progress"]["steps"]) if s.get("reason"))
     assert "container engine" in reason["message"]
 
 

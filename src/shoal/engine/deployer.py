@@ -66,6 +66,7 @@ class Deployer:
         self._clock = clock
         self._logs = logs
         self._tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
+        self._hosts: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._group: asyncio.TaskGroup | None = None
         self._stop: asyncio.Event | None = None
@@ -99,7 +100,7 @@ class Deployer:
         """shoal restarted: bring the app's active deployment back up from its builds."""
         try:
             self._logs.mask(dep.id, self._secrets(dep))
-            target = self._target(dep, await asyncio.to_thread(self._store.ingress_host, dep.app_id))
+            target = await self._target(dep)
             await self._runtime.restore(target, self._logs.sink(dep.id))
         except StepFailed as failure:
             self._logs.sink(dep.id)("RUN", "deploy", f"could not restart after shoal restarted: {failure.message}")
@@ -199,8 +200,7 @@ class Deployer:
             if saved is None:
                 continue
             try:
-                host = await asyncio.to_thread(self._store.ingress_host, saved.app_id)
-                done = await self._act(saved, self._target(saved, host), path, self._logs.sink(saved.id))
+                done = await self._act(saved, await self._target(saved), path, self._logs.sink(saved.id))
             except _Stale:
                 continue
             except StepFailed as failure:
@@ -225,7 +225,12 @@ class Deployer:
             dep.timing.setdefault("_deploy_started", now.isoformat())
         return dep
 
-    def _target(self, dep: Deployment, host: str | None = None) -> DeployTarget:
+    async def _target(self, dep: Deployment) -> DeployTarget:
+        # An app's default host is fixed when it is created, so it is read once per app.
+        host = self._hosts.get(dep.app_id)
+        if host is None:
+            host = await asyncio.to_thread(self._store.ingress_host, dep.app_id) or ""
+            self._hosts[dep.app_id] = host
         domains = tuple(name for d in dep.spec.get("domains") or [] if d.get("domain")
                         for name in ((str(d["domain"]), f"*.{d['domain']}") if d.get("wildcard") else (str(d["domain"]),)))
         primary = next((str(d["domain"]) for d in dep.spec.get("domains") or [] if d.get("type") == "PRIMARY"), None)
@@ -305,7 +310,7 @@ class Deployer:
 
     async def _finish(self, dep: Deployment) -> None:
         now = self._clock.now()
-        target = self._target(dep, await asyncio.to_thread(self._store.ingress_host, dep.app_id))
+        target = await self._target(dep)
         dep = replace(dep, progress=copy.deepcopy(dep.progress), timing=dict(dep.timing))
         dep = await self._go_live(dep, target, self._logs.sink(dep.id))
         dep.timing.setdefault("_deploy_ended", now.isoformat())
@@ -347,7 +352,7 @@ class Deployer:
     async def _run_failed_deploy_jobs(self, dep: Deployment, sink: LogSink) -> None:
         if not steps.has(dep.progress, ("deploy", "failed_deploy")):
             return
-        target = self._target(dep, await asyncio.to_thread(self._store.ingress_host, dep.app_id))
+        target = await self._target(dep)
         parts = {c.name: c for c in components(dep.spec)}
         for job in steps.find(dep.progress, ("deploy", "failed_deploy"))["steps"]:
             path = ("deploy", "failed_deploy", job["name"])

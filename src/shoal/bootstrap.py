@@ -36,7 +36,7 @@ from shoal.engine.events import EventsService
 from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.logs import LogsService
-from shoal.ingress.proxy import IngressProxy
+from shoal.ingress.server import Bind, Ingress
 from shoal.ingress.tls import SniContexts
 from shoal.ingress.table import RouteTable
 from shoal.runtime.registry import create_runtime
@@ -157,7 +157,7 @@ def _listener(app: ASGIApp, host: str, port: int, tls: TlsFiles | None = None) -
     return _Listener(config)
 
 
-async def _run(listeners: list[_Listener], deployer: Deployer) -> None:
+async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -185,10 +185,8 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         tls = server_tls(settings)
         deployer = platform.deployer()
         api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
-        proxy = IngressProxy(platform.routes)
-        listeners = [api, _listener(proxy, settings.ingress.host, settings.ingress.port)]
-        if settings.ingress.tls_port is not None:
-            listeners.append(_tls_ingress(proxy, platform.routes, settings))
+        ingress = _IngressListener(Ingress(platform.routes), _ingress_binds(platform.routes, settings))
+        listeners: list[_Listener | _IngressListener] = [api, ingress]
         announce(f"shoal API on https://{_hostport(settings.api.host, settings.api.port)} (CA: {tls.ca_cert})")
         announce(f"shoal ingress on http://{_hostport(settings.ingress.host, settings.ingress.port)}")
         if settings.ingress.tls_host and settings.ingress.tls_port:
@@ -199,15 +197,34 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         platform.close()
 
 
-def _tls_ingress(proxy: ASGIApp, routes: RouteTable, settings: Settings) -> _Listener:
-    """The HTTPS ingress: per-host certificates chosen by SNI, minimum TLS versions per domain."""
-    sni = SniContexts(settings.tls_dir, routes.min_tls)
-    config = uvicorn.Config(proxy, host=settings.ingress.tls_host or "127.0.0.1", port=settings.ingress.tls_port or 443,
-                            lifespan="off", access_log=False, log_level="warning", http=sni.protocol(),
-                            timeout_graceful_shutdown=2)
-    config.load()
-    config.ssl = sni.default
-    return _Listener(config)
+class _IngressListener:
+    """The ingress beside the uvicorn listeners, stopped the same way (``should_exit``)."""
+
+    def __init__(self, ingress: Ingress, binds: list[Bind]) -> None:
+        self._ingress = ingress
+        self._binds = binds
+        self._stop = asyncio.Event()
+
+    @property
+    def should_exit(self) -> bool:
+        return self._stop.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self._stop.set()
+
+    async def serve(self) -> None:
+        await self._ingress.run(self._binds, self._stop)
+
+
+def _ingress_binds(routes: RouteTable, settings: Settings) -> list[Bind]:
+    """Plain HTTP, and HTTPS when asked: per-host certificates chosen by SNI, minimum TLS versions per domain."""
+    binds = [Bind(settings.ingress.host, settings.ingress.port)]
+    if settings.ingress.tls_port is not None:
+        binds.append(Bind(settings.ingress.tls_host or "127.0.0.1", settings.ingress.tls_port,
+                          SniContexts(settings.tls_dir, routes.min_tls)))
+    return binds
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -197,7 +197,7 @@ def test_websocket_without_a_route_is_refused(live: Any) -> None:
     server, _, _ = live
     with pytest.raises(InvalidStatus) as refused, connect("ws://nobody.example/ws", sock=_dial(server)):
         pass
-    assert refused.value.response.status_code == 403  # closed before accept
+    assert refused.value.response.status_code == 404  # no app at that host: the ingress's own page
 
 
 def test_server_sent_events_arrive_as_they_are_sent(live: Any) -> None:

@@ -9,13 +9,11 @@ swap contexts, so the check runs when the handshake completes and the connection
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Callable
 from pathlib import Path
 
 from shoal.tls import issue_certificate
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -55,16 +53,3 @@ class SniContexts:
         host = self._names.pop(id(connection), None)
         minimum = VERSIONS.get((self._min_tls(host) if host else None) or "1.2", ssl.TLSVersion.TLSv1_2)
         return minimum != ssl.TLSVersion.TLSv1_3 or connection.version() == "TLSv1.3"
-
-    def protocol(self) -> type[HttpToolsProtocol]:
-        """uvicorn's HTTP protocol, refusing connections below their host's minimum TLS version."""
-        contexts = self
-
-        class Protocol(HttpToolsProtocol):
-            def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-                if not contexts.acceptable(transport.get_extra_info("ssl_object")):
-                    transport.abort()
-                    return
-                super().connection_made(transport)
-
-        return Protocol

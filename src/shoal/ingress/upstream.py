@@ -1,150 +1,224 @@
-"""Talking HTTP/1.1 to instances: a keep-alive connection pool and a streaming response reader.
+"""Connections from the ingress to instances: HTTP/1.1 over keep-alive sockets, pooled per address.
 
-The ingress sits in front of every request, so this path is kept small: idle connections are
-kept per instance address and taken or returned in constant time, requests are written as raw
-bytes, and responses are parsed with httptools (what uvicorn parses requests with) and streamed
-back chunk by chunk. A connection is reused only when the response said it may be and was read
-to its end.
+Every request to every app crosses this path, so it is written as asyncio protocols with
+callbacks (no task or future per request): the response is parsed with httptools as bytes
+arrive and each piece is handed straight to the exchange that asked for it. A connection goes
+back to the pool only when its response said it may be kept alive and was read to its end;
+an idle connection the instance closes leaves the pool at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from typing import cast, Protocol
 
 import httptools
 
 Address = tuple[str, int]
-READ_SIZE = 64 * 1024
 IDLE_PER_ADDRESS = 64
+IDLE_SECONDS = 30.0  # a pooled connection unused this long is closed
+CONNECT_SECONDS = 5.0
 
 
-class UpstreamError(Exception):
-    """The instance broke the exchange; ``sent`` tells whether any of the request reached it."""
+class Receiver(Protocol):
+    """The exchange an upstream connection is answering (``shoal.ingress.exchange.Exchange``)."""
 
-    def __init__(self, message: str, sent: bool) -> None:
-        super().__init__(message)
-        self.sent = sent
-
-
-@dataclass
-class _Parsed:
-    status: int = 0
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    headers_done: bool = False
-    done: bool = False
-    chunks: list[bytes] = field(default_factory=list)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
-
-    def on_headers_complete(self) -> None:
-        self.headers_done = True
-
-    def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
-
-    def on_message_complete(self) -> None:
-        self.done = True
+    def upstream_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None: ...
+    def upstream_body(self, chunk: bytes) -> None: ...
+    def upstream_done(self, reusable: bool) -> None: ...
+    def upstream_upgraded(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
+                          rest: bytes) -> None: ...
+    def upstream_failed(self, connection: UpstreamConnection, reason: str) -> None: ...
+    def upstream_writable(self, writable: bool) -> None: ...
 
 
-class Connection:
-    def __init__(self, address: Address, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class UpstreamConnection(asyncio.Protocol):
+    """One socket to one instance, answering one exchange at a time."""
+
+    def __init__(self, pool: UpstreamPool, address: Address) -> None:
+        self.pool = pool
         self.address = address
-        self._reader = reader
-        self._writer = writer
-        self.reusable = False
+        self.transport: asyncio.Transport | None = None
+        self.receiver: Receiver | None = None
+        self.reused = False
+        self.received = 0  # response bytes seen for the current exchange
+        self.idle_since = 0.0
+        self.tunnel: asyncio.Transport | None = None  # after a 101: raw bytes go to the client
+        self._parser = httptools.HttpResponseParser(self)
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._reason = b""
+        self._head_request = False
+        self._closed = False
+
+    # -- the exchange's side ------------------------------------------------------------------
+
+    def send(self, receiver: Receiver, data: bytes, head_request: bool) -> None:
+        """Start answering ``receiver``: ``data`` is the request head (and any body at hand)."""
+        self.receiver = receiver
+        self.received = 0
+        self._head_request = head_request
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.write(data)
+
+    def abandon(self) -> None:
+        """The exchange is over before its response ended: this socket cannot be reused."""
+        self.receiver = None
+        self.close()
+
+    def close(self) -> None:
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
 
     @property
     def closed(self) -> bool:
-        return self._writer.is_closing() or self._reader.at_eof()
+        return self._closed
 
-    def close(self) -> None:
-        self._writer.close()
+    # -- asyncio ----------------------------------------------------------------------------------
 
-    async def request(self, head: bytes, body: AsyncIterator[bytes] | None, chunked: bool) -> None:
-        """Write the request: ``head`` is the request line and headers, ``body`` is streamed."""
-        self._writer.write(head)
-        if body is not None:
-            async for chunk in body:
-                if not chunk:
-                    continue
-                self._writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
-                await self._writer.drain()
-            if chunked:
-                self._writer.write(b"0\r\n\r\n")
-        await self._writer.drain()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
 
-    async def response(self, head_request: bool = False
-                       ) -> tuple[int, list[tuple[bytes, bytes]], AsyncIterator[tuple[bytes, bool]]]:
-        """Read the status and headers; the body comes as (chunk, last) pairs."""
-        parsed = _Parsed()
-        parser = httptools.HttpResponseParser(parsed)
-        while not parsed.headers_done:
-            data = await self._reader.read(READ_SIZE)
-            if not data:
-                raise UpstreamError("the instance closed the connection before answering", sent=True)
-            try:
-                parser.feed_data(data)
-            except httptools.HttpParserError as exc:
-                raise UpstreamError(f"the instance answered with malformed HTTP ({exc})", sent=True) from exc
-        parsed.status = parser.get_status_code()
-        if head_request or parsed.status in (204, 304) or 100 <= parsed.status < 200:
-            # No body follows, whatever the headers say; the parser cannot know, so do not reuse.
-            return parsed.status, parsed.headers, _nothing()
-        return parsed.status, parsed.headers, self._body(parser, parsed)
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            return
+        if self.receiver is None:
+            self.close()  # an idle connection that talks out of turn cannot be trusted
+            return
+        self.received += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            receiver, self.receiver = self.receiver, None
+            if receiver is not None:
+                receiver.upstream_upgraded(self._parser.get_status_code(), self._reason, self._headers,
+                                           data[upgrade.args[0]:])
+        except httptools.HttpParserError as exc:
+            self._fail(f"the instance answered with malformed HTTP ({exc})")
 
-    async def _body(self, parser: httptools.HttpResponseParser, parsed: _Parsed) -> AsyncIterator[tuple[bytes, bool]]:
-        while True:
-            if parsed.chunks or parsed.done:
-                chunks, parsed.chunks = parsed.chunks or [b""], []
-                for i, chunk in enumerate(chunks):
-                    yield chunk, parsed.done and i == len(chunks) - 1
-            if parsed.done:
-                self.reusable = parser.should_keep_alive()
-                return
-            data = await self._reader.read(READ_SIZE)
-            if not data:
-                try:
-                    parser.feed_data(b"")  # a body delimited by the end of the connection ends here
-                except httptools.HttpParserError:
-                    pass
-                if not parsed.done:
-                    parsed.done = True
-                    self.reusable = False
-                continue
-            parser.feed_data(data)
+    def eof_received(self) -> bool | None:
+        return False  # close our side too; connection_lost follows
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.pool.forget(self)
+        if self.tunnel is not None:
+            self.tunnel.close()
+            return
+        self._fail("the instance closed the connection" + (f" ({exc})" if exc else ""))
 
-async def _nothing() -> AsyncIterator[tuple[bytes, bool]]:
-    yield b"", True
+    def pause_writing(self) -> None:
+        if self.receiver is not None:
+            self.receiver.upstream_writable(False)
+
+    def resume_writing(self) -> None:
+        if self.receiver is not None:
+            self.receiver.upstream_writable(True)
+
+    def _fail(self, reason: str) -> None:
+        receiver, self.receiver = self.receiver, None
+        self.close()
+        if receiver is not None:
+            receiver.upstream_failed(self, reason)
+
+    # -- httptools ------------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._headers = []
+        self._reason = b""
+
+    def on_status(self, status: bytes) -> None:
+        self._reason += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if self.receiver is None or 100 <= status < 200:
+            return  # interim answers (100 Continue) are the ingress's to give, not forwarded
+        self.receiver.upstream_head(status, self._reason, self._headers)
+        if self._head_request and self.receiver is not None:
+            # No body follows a HEAD answer, whatever its headers say; the parser cannot know, so
+            # the exchange ends here and the socket is not reused.
+            receiver, self.receiver = self.receiver, None
+            receiver.upstream_done(False)
+            self.close()
+
+    def on_body(self, body: bytes) -> None:
+        if self.receiver is not None:
+            self.receiver.upstream_body(body)
+
+    def on_message_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if self.receiver is None or (100 <= status < 200 and status != 101):
+            return
+        if status == 101:
+            return  # the upgrade exception that follows hands the socket over
+        receiver, self.receiver = self.receiver, None
+        reusable = self._parser.should_keep_alive()
+        receiver.upstream_done(reusable)
+        self.pool.release(self, reusable)
+
+    def finish_close_delimited(self) -> bool:
+        """Whether the answer in progress ends with the connection (no length, not chunked)."""
+        return not any(k in (b"content-length", b"transfer-encoding") for k, _ in self._headers)
 
 
 class UpstreamPool:
-    """Idle keep-alive connections per instance address."""
+    """Idle keep-alive connections per instance address, taken and returned in constant time."""
 
-    def __init__(self) -> None:
-        self._idle: dict[Address, list[Connection]] = {}
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._idle: dict[Address, list[UpstreamConnection]] = {}
+        self._now = now
 
-    async def connect(self, address: Address, fresh: bool = False) -> tuple[Connection, bool]:
-        """A connection to ``address`` and whether it was reused from the pool."""
+    def take(self, address: Address) -> UpstreamConnection | None:
         idle = self._idle.get(address)
-        while idle and not fresh:
+        while idle:
             connection = idle.pop()
             if not connection.closed:
-                return connection, True
-            connection.close()
-        reader, writer = await asyncio.open_connection(*address)
-        return Connection(address, reader, writer), False
+                connection.reused = True
+                return connection
+        return None
 
-    def release(self, connection: Connection) -> None:
+    async def connect(self, address: Address) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        _, connection = await asyncio.wait_for(
+            loop.create_connection(lambda: UpstreamConnection(self, address), *address), CONNECT_SECONDS)
+        return connection
+
+    def release(self, connection: UpstreamConnection, reusable: bool) -> None:
         idle = self._idle.setdefault(connection.address, [])
-        if connection.reusable and not connection.closed and len(idle) < IDLE_PER_ADDRESS:
-            connection.reusable = False
+        if reusable and not connection.closed and connection.tunnel is None and len(idle) < IDLE_PER_ADDRESS:
+            connection.idle_since = self._now()
             idle.append(connection)
         else:
             connection.close()
+
+    def forget(self, connection: UpstreamConnection) -> None:
+        idle = self._idle.get(connection.address)
+        if idle and connection in idle:
+            idle.remove(connection)
+
+    def sweep(self) -> None:
+        """Close connections idle longer than ``IDLE_SECONDS``."""
+        cutoff = self._now() - IDLE_SECONDS
+        for address, idle in list(self._idle.items()):
+            keep = [c for c in idle if c.idle_since >= cutoff and not c.closed]
+            for connection in idle:
+                if connection not in keep:
+                    connection.close()
+            if keep:
+                self._idle[address] = keep
+            else:
+                del self._idle[address]
 
     def close(self) -> None:
         for idle in self._idle.values():

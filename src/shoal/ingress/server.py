@@ -1,0 +1,86 @@
+"""The ingress's listeners: plain HTTP and, when asked, HTTPS with a certificate per host (SNI).
+
+Role: own what every connection shares (the route table, the pool of instance connections, the
+traffic meter, the TLS check) and the listeners' lifetime: idle connections are swept, and on
+stop the requests in flight get a grace period before the rest is cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+from shoal.domain.traffic import TrafficMeter
+from shoal.ingress.client import ClientConnection
+from shoal.ingress.table import RouteTable
+from shoal.ingress.tls import SniContexts
+from shoal.ingress.upstream import UpstreamPool
+
+CLIENT_IDLE_SECONDS = 75.0  # a kept-alive client connection with no request this long is closed
+SWEEP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Bind:
+    host: str
+    port: int
+    tls: SniContexts | None = None
+
+
+class Ingress:
+    def __init__(self, table: RouteTable, meter: TrafficMeter | None = None) -> None:
+        self.table = table
+        self.meter = meter
+        self.pool = UpstreamPool()
+        self.connections: set[ClientConnection] = set()
+        self._tls: list[SniContexts] = []
+
+    def acceptable(self, transport: asyncio.BaseTransport) -> bool:
+        """Whether a connection meets its host's minimum TLS version (plain HTTP always does)."""
+        connection = transport.get_extra_info("ssl_object")
+        return connection is None or all(tls.acceptable(connection) for tls in self._tls)
+
+    async def listen(self, bind: Bind) -> asyncio.Server:
+        if bind.tls is not None:
+            self._tls.append(bind.tls)
+        scheme = b"https" if bind.tls is not None else b"http"
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: ClientConnection(self, scheme), bind.host, bind.port,
+                                        ssl=bind.tls.default if bind.tls else None, backlog=2048,
+                                        reuse_address=True)
+
+    async def run(self, binds: list[Bind], stop: asyncio.Event, grace: float = 2.0) -> None:
+        """Serve on ``binds`` until ``stop`` is set."""
+        servers = [await self.listen(bind) for bind in binds]
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), SWEEP_SECONDS)
+                self.sweep()
+        finally:
+            for server in servers:
+                server.close()
+            await self.drain(grace)
+
+    def sweep(self) -> None:
+        cutoff = time.monotonic() - CLIENT_IDLE_SECONDS
+        for connection in list(self.connections):
+            if connection.exchange is None and 0 < connection.idle_since < cutoff:
+                connection.close()
+        self.pool.sweep()
+
+    async def drain(self, grace: float) -> None:
+        """Close idle connections now, busy ones when their answer is out or ``grace`` has passed."""
+        deadline = time.monotonic() + grace
+        while True:
+            for connection in list(self.connections):
+                if connection.exchange is None:
+                    connection.close()
+            if not self.connections or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.abort()
+        self.pool.close()

@@ -23,23 +23,26 @@ from shoal.api.context import ApiContext
 from shoal.api.ratelimit import RateLimiter
 from shoal.api.wire import IngressAddress
 from shoal.core.clock import Clock, SystemClock
+from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
+from shoal.core.signing import Signer
+from shoal.domain.ports import TrafficStore
+from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.apps import AppsService
 from shoal.engine.clusters import ClustersService
 from shoal.engine.deployer import Deployer
-from shoal.core.secrets import SecretBox
-from shoal.spec.sealing import plaintexts
-from shoal.core.signing import Signer
 from shoal.engine.deployments import DeploymentsService
 from shoal.engine.events import EventsService
 from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.logs import LogsService
+from shoal.engine.traffic import flushing_traffic
 from shoal.ingress.server import Bind, Ingress
-from shoal.ingress.tls import SniContexts
 from shoal.ingress.table import RouteTable
+from shoal.ingress.tls import SniContexts
 from shoal.runtime.registry import create_runtime
+from shoal.spec.sealing import plaintexts
 from shoal.store import Database, open_database
 from shoal.tls import TlsFiles, ensure_server_tls
 
@@ -56,6 +59,7 @@ class Platform:
     apps: AppsService
     deployments: DeploymentsService
     routes: RouteTable
+    traffic: TrafficMeter  # the ingress counts into it; _run flushes it to database.traffic
 
     def api(self, clock: Clock | None = None) -> ASGIApp:
         clock = clock or self.clock
@@ -64,7 +68,8 @@ class Platform:
         ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
                          logs=LogsService(self.deployments, db.deployments),
                          events=EventsService(self.deployments, db.deployments, db.jobs, clock),
-                         insights=InsightsService(self.deployments, db.deployments, db.jobs),
+                         insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
+                                                  self.traffic),
                          signer=Signer(secret_key(self.settings.data_dir)), ingress=ingress,
                          max_body_bytes=self.settings.api.max_body_bytes)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
@@ -106,7 +111,7 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
                     accounts=AccountsService(database.accounts, clock),
                     apps=apps,
                     deployments=DeploymentsService(database.apps, database.deployments, clock),
-                    routes=RouteTable())
+                    routes=RouteTable(), traffic=TrafficMeter())
 
 
 def secret_key(data_dir: Path, name: str = "secret.key") -> bytes:
@@ -157,7 +162,8 @@ def _listener(app: ASGIApp, host: str, port: int, tls: TlsFiles | None = None) -
     return _Listener(config)
 
 
-async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer) -> None:
+async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer, meter: TrafficMeter,
+               traffic: TrafficStore) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -167,7 +173,7 @@ async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
-    async with asyncio.TaskGroup() as group:
+    async with flushing_traffic(meter, traffic), asyncio.TaskGroup() as group:
         engine = group.create_task(deployer.run())
         await deployer.ready.wait()  # unfinished deployments are resumed before the API answers
         for listener in listeners:
@@ -185,14 +191,15 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         tls = server_tls(settings)
         deployer = platform.deployer()
         api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
-        ingress = _IngressListener(Ingress(platform.routes), _ingress_binds(platform.routes, settings))
+        ingress = _IngressListener(Ingress(platform.routes, platform.traffic),
+                                   _ingress_binds(platform.routes, settings))
         listeners: list[_Listener | _IngressListener] = [api, ingress]
         announce(f"shoal API on https://{_hostport(settings.api.host, settings.api.port)} (CA: {tls.ca_cert})")
         announce(f"shoal ingress on http://{_hostport(settings.ingress.host, settings.ingress.port)}")
         if settings.ingress.tls_host and settings.ingress.tls_port:
             announce(f"shoal ingress on https://{_hostport(settings.ingress.tls_host, settings.ingress.tls_port)}")
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(listeners, deployer))
+            runner.run(_run(listeners, deployer, platform.traffic, platform.database.traffic))
     finally:
         platform.close()
 

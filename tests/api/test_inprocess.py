@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from shoal.bootstrap import build_platform
+from shoal.bootstrap import Platform, build_platform
 from shoal.core.clock import FakeClock
 from shoal.core.settings import ApiSettings, RateLimits, Settings
+from tests.conftest import service_spec
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+def platform(tmp_path: Path) -> Iterator[Platform]:
     settings = Settings(data_dir=tmp_path, api=ApiSettings(rate_limits=RateLimits(per_hour=50, per_minute=20)))
     platform = build_platform(settings, clock=FakeClock())
+    yield platform
+    platform.close()
+
+
+@pytest.fixture
+def api(platform: Platform) -> Iterator[tuple[TestClient, str]]:
     issued = platform.accounts.bootstrap_admin(None)
     assert issued is not None
     with TestClient(platform.api(FakeClock()), base_url="https://testserver") as client:
         client.headers["Authorization"] = f"Bearer {issued.value}"
         yield client, issued.value
-    platform.close()
 
 
 def test_every_response_has_request_id_and_rate_limit_headers(api: tuple[TestClient, str]) -> None:
@@ -56,3 +63,19 @@ def test_the_route_table_names_the_operations() -> None:
     table = set(route_table())
     assert ("GET", "/v2/apps/{id}") in table and ("POST", "/v2/apps/propose") in table
     assert not any(path.endswith("/") for _, path in table)
+
+
+def test_bandwidth_is_what_was_flushed_plus_what_the_meter_still_holds(platform: Platform,
+                                                                       api: tuple[TestClient, str]) -> None:
+    client, _ = api
+    app_id = client.post("/v2/apps", json={"spec": service_spec("counted")}).json()["app"]["id"]
+    day = date(2026, 11, 1)
+    platform.traffic.record(app_id, "web", day, 200, 1000, 0.1)
+    platform.database.traffic.add_traffic(platform.traffic.take())
+    platform.traffic.record(app_id, "web", day, 200, 234, 0.1)
+    platform.traffic.record(app_id, "web", date(2026, 11, 2), 200, 99, 0.1)
+    usage = client.get(f"/v2/apps/{app_id}/metrics/bandwidth_daily", params={"date": "2026-11-01T00:00:00Z"}).json()
+    assert usage == {"app_bandwidth_usage": [{"app_id": app_id, "bandwidth_bytes": "1234"}],
+                     "date": "2026-11-01T00:00:00Z"}
+    many = client.post("/v2/apps/metrics/bandwidth_daily", json={"app_ids": [app_id], "date": "2026-11-02T12:00:00Z"})
+    assert many.json()["app_bandwidth_usage"] == [{"app_id": app_id, "bandwidth_bytes": "99"}]

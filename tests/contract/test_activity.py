@@ -69,7 +69,7 @@ def test_alerts_and_destinations(client: Any) -> None:
                                                  body={"emails": []})["id"] == "not_found"
 
 
-def test_bandwidth_metrics_are_zero_until_the_ingress_counts(client: Any) -> None:
+def test_bandwidth_metrics_of_an_app_without_traffic_are_zero(client: Any) -> None:
     app = client.apps.create(body={"spec": service_spec(unique_name())})["app"]
     one = client.apps.get_metrics_bandwidth_daily(app["id"], date="2026-11-01T00:00:00Z")
     assert one == {"app_bandwidth_usage": [{"app_id": app["id"], "bandwidth_bytes": "0"}],

@@ -324,3 +324,24 @@ def test_upload_reply_is_json(live: Any) -> None:
     response = httpx.post(f"http://127.0.0.1:{server.ingress_port}/upload", content=b"abc",
                           headers={"host": app["live_domain"]}, timeout=10)
     assert json.loads(response.text) == {"bytes": 3, "sha256": hashlib.sha256(b"abc").hexdigest(), "chunked": False}
+
+
+def test_bytes_out_feed_the_daily_bandwidth_metrics(live: Any) -> None:
+    server, app, down = live
+    client = server.client()
+    today = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime())
+
+    def used(app_id: str) -> int:
+        return int(client.apps.get_metrics_bandwidth_daily(app_id, date=today)["app_bandwidth_usage"][0]
+                   ["bandwidth_bytes"])
+
+    before = used(app["id"])
+    sizes = [len(_get(server, app["live_domain"], f"/count/{i}").content) for i in range(20)]
+    after = used(app["id"])
+    assert after - before >= sum(sizes)  # bodies, and the heads on top
+    assert after - before < sum(sizes) + 20 * 1024
+    offline = len(_get(server, down["live_domain"], "/").content)
+    many = client.apps.list_metrics_bandwidth_daily(body={"app_ids": [app["id"], down["id"]], "date": today})
+    usage = {u["app_id"]: int(u["bandwidth_bytes"]) for u in many["app_bandwidth_usage"]}
+    assert usage[app["id"]] >= after and usage[down["id"]] >= offline  # the offline page is traffic too
+    assert many["date"] == today

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from shoal.core.errors import Conflict
 from shoal.domain.apps import App
+from shoal.domain.traffic import TrafficMeter
 from shoal.store import open_database
 
 
@@ -69,4 +70,22 @@ def test_unique_name_per_account_and_isolation(tmp_path: Path) -> None:
     assert db.apps.list_apps(alice.id, 0, 10).total == 1
     loaded = db.apps.get_app(alice.id, "00000000-0000-4000-8000-000000000001")
     assert loaded is not None and loaded.created_at.tzinfo is not None
+    db.close()
+
+
+def test_a_data_dir_from_0004_gains_the_traffic_tables(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    old = sa.create_engine(url)
+    _upgrade_to(old, "0004")
+    old.dispose()
+    db = open_database(url)
+    account = db.accounts.ensure_account("alice", "a@x")
+    db.apps.insert_app(_app(account.id, "web", "00000000-0000-4000-8000-000000000001"))
+    meter = TrafficMeter()
+    meter.record("00000000-0000-4000-8000-000000000001", "site", date(2026, 1, 1), 200, 42, 0.1)
+    db.traffic.add_traffic(meter.take())
+    assert db.traffic.bytes_out(["00000000-0000-4000-8000-000000000001"], date(2026, 1, 1)) == {
+        "00000000-0000-4000-8000-000000000001": 42}
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0005"
     db.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from shoal.domain.accounts import Account, Token
@@ -13,6 +13,7 @@ from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import Component
 from shoal.domain.routing import Backend, Route
+from shoal.domain.traffic import ComponentTraffic, TrafficCounts
 
 
 class AppStore(Protocol):
@@ -175,6 +176,16 @@ class JobStore(Protocol):
 
     def set_alert_destinations(self, alert_id: str, app_id: str, component: str, rule: str, spec: dict[str, Any],
                                emails: list[str], slack_webhooks: list[dict[str, str]]) -> None: ...
+
+
+class TrafficStore(Protocol):
+    """Daily traffic counters, fed by flushing the ingress's ``TrafficMeter``."""
+
+    def add_traffic(self, counts: TrafficCounts) -> None: ...
+
+    def bytes_out(self, app_ids: list[str], day: date) -> dict[str, int]: ...
+
+    def component_traffic(self, app_id: str, day: date) -> dict[str, ComponentTraffic]: ...
 
 
 class RoutePublisher(Protocol):

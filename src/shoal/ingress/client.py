@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import cast, TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
@@ -55,11 +55,11 @@ class ClientConnection(asyncio.Protocol):
     # -- asyncio --------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
         if not self.ingress.acceptable(transport):
-            transport.abort()
+            self.transport.abort()
             self.closed = True
             return
-        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]).encode() if peer else b""
         self.ingress.connections.add(self)

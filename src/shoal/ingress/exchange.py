@@ -18,7 +18,17 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from shoal.ingress.cors import merge_headers
-from shoal.ingress.dispatch import Answer, Decision, Forward, Headers, Serve, decide, host_of, page, split_target
+from shoal.ingress.dispatch import (
+    Answer,
+    Decision,
+    Forward,
+    Headers,
+    Serve,
+    decide,
+    host_of,
+    page,
+    split_target,
+)
 from shoal.ingress.static import Sink, serve_static
 from shoal.ingress.upstream import Address, UpstreamConnection
 
@@ -306,7 +316,7 @@ class Exchange:
 
     async def _serve(self, action: Serve) -> None:
         sink = Sink(lambda status, headers: self.upstream_head(status, b"", headers), self.upstream_body,
-                    lambda: self.upstream_done(False), self.client.drain)
+                    self._static_done, self.client.drain)
         try:
             await serve_static(action.site, action.path, self.method.decode("latin-1"), self.headers, sink)
         except OSError as exc:
@@ -314,6 +324,9 @@ class Exchange:
                 self.answer(page(500, "Internal Server Error", f"could not read the file: {exc}"))
             else:
                 self.client.abort()
+
+    def _static_done(self) -> None:
+        self.upstream_done(False)
 
     # -- the end -----------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from shoal.store.changes import ChangeFeed
 from shoal.store.clusters import SqlClusterStore
 from shoal.store.deployments import SqlDeploymentStore
 from shoal.store.jobs import SqlJobStore
+from shoal.store.traffic import SqlTrafficStore
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -31,6 +32,7 @@ class Database:
     jobs: SqlJobStore
     changes: ChangeFeed
     clusters: SqlClusterStore
+    traffic: SqlTrafficStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -82,4 +84,4 @@ def open_database(url: str) -> Database:
     changes = ChangeFeed()
     return Database(engine=engine, apps=SqlAppStore(engine, changes), accounts=SqlAccountStore(engine),
                     deployments=SqlDeploymentStore(engine, changes), jobs=SqlJobStore(engine), changes=changes,
-                    clusters=SqlClusterStore(engine))
+                    clusters=SqlClusterStore(engine), traffic=SqlTrafficStore(engine))

@@ -148,3 +148,25 @@ clusters = sa.Table(
     sa.Column("sealed_url", sa.Text(), nullable=False),  # EV[...]: the URL carries a password
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
+
+# What the ingress served, per UTC day: flushed from the in-memory TrafficMeter every few seconds
+# by adding to these rows (see store/traffic.py). Byte counts outgrow 32 bits, hence BigInteger.
+app_bandwidth_daily = sa.Table(
+    "app_bandwidth_daily",
+    metadata,
+    sa.Column("app_id", sa.String(36), sa.ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("bytes_out", sa.BigInteger(), nullable=False),
+)
+
+component_traffic_daily = sa.Table(
+    "component_traffic_daily",
+    metadata,
+    sa.Column("app_id", sa.String(36), sa.ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("component", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("requests", sa.BigInteger(), nullable=False),
+    sa.Column("errors", sa.BigInteger(), nullable=False),
+    sa.Column("bytes_out", sa.BigInteger(), nullable=False),
+    sa.Column("seconds", sa.Float(), nullable=False),
+)

@@ -58,7 +58,7 @@ class Exchange:
     __slots__ = ("client", "url", "headers", "method", "keep_alive", "upgrade", "http10", "headers_done",
                  "request_done", "response_started", "response_done", "decision", "upstream", "replay",
                  "replay_size", "chunked_request", "attempts", "fresh", "status", "bytes_out", "started_at",
-                 "chunked_response", "no_body", "close_after", "task", "abandoned", "early")
+                 "chunked_response", "no_body", "close_after", "task", "abandoned", "early", "failure")
 
     def __init__(self, client: ClientConnection) -> None:
         self.client = client
@@ -87,6 +87,7 @@ class Exchange:
         self.close_after = False
         self.task: asyncio.Task[None] | None = None
         self.abandoned = False
+        self.failure = ""  # why the last instance tried did not answer
         self.early: list[bytes] = []  # body that came before the request's turn
 
     # -- the request --------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ class Exchange:
             self.client.pause("connect")
             self.task = asyncio.ensure_future(self._connect(address))
             return
-        self._give_up("no instance of {} accepted the connection")
+        self._give_up(self.failure or "no instance of {} accepted the connection")
 
     async def _connect(self, address: Address) -> None:
         try:
@@ -253,16 +254,14 @@ class Exchange:
         else:
             self._out(chunk)
 
-    def upstream_done(self, reusable: bool) -> bool:
-        """The answer is complete; whether the instance's connection may serve another request."""
+    def upstream_done(self) -> None:
+        """The answer is complete."""
         self.upstream = None
         if self.chunked_response:
             self._out(b"0\r\n\r\n")
         self.response_done = True
-        fully_sent = self.request_done
         if self.request_done:
             self.client.finished(self)
-        return reusable and fully_sent
 
     def upstream_upgraded(self, status: int, reason: bytes, headers: Headers, rest: bytes) -> None:
         """The instance switched protocols (a websocket): from here on, bytes pass both ways untouched."""
@@ -286,7 +285,7 @@ class Exchange:
         self.upstream = None
         if self.response_started:
             if connection.finish_close_delimited() and not self.no_body:
-                self.upstream_done(False)  # that was the body's end
+                self.upstream_done()  # that was the body's end
             else:
                 self.client.abort()  # cut off mid-answer: the client must see it truncated
             return
@@ -294,6 +293,7 @@ class Exchange:
         if not safe:
             self._give_up(f"{{}} failed to answer: {reason}")
             return
+        self.failure = f"{{}} failed to answer: {reason}"
         if connection.reused:
             self.fresh = True  # a kept-alive socket the instance let go: try a new one
         else:
@@ -312,7 +312,7 @@ class Exchange:
     def answer(self, answer: Answer) -> None:
         self.upstream_head(answer.status, b"", [*answer.headers, (b"content-length", b"%d" % len(answer.body))])
         self.upstream_body(answer.body)
-        self.upstream_done(False)
+        self.upstream_done()
 
     async def _serve(self, action: Serve) -> None:
         sink = Sink(lambda status, headers: self.upstream_head(status, b"", headers), self.upstream_body,
@@ -326,7 +326,7 @@ class Exchange:
                 self.client.abort()
 
     def _static_done(self) -> None:
-        self.upstream_done(False)
+        self.upstream_done()
 
     # -- the end -----------------------------------------------------------------------------------------
 

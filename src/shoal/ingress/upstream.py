@@ -25,9 +25,11 @@ CONNECT_SECONDS = 5.0
 class Receiver(Protocol):
     """The exchange an upstream connection is answering (``shoal.ingress.exchange.Exchange``)."""
 
+    request_done: bool  # all of the request was read from the client (and so sent on)
+
     def upstream_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None: ...
     def upstream_body(self, chunk: bytes) -> None: ...
-    def upstream_done(self, reusable: bool) -> bool: ...
+    def upstream_done(self) -> None: ...
     def upstream_upgraded(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
                           rest: bytes) -> None: ...
     def upstream_failed(self, connection: UpstreamConnection, reason: str) -> None: ...
@@ -149,8 +151,8 @@ class UpstreamConnection(asyncio.Protocol):
             # No body follows a HEAD answer, whatever its headers say; the parser cannot know, so
             # the exchange ends here and the socket is not reused.
             receiver, self.receiver = self.receiver, None
-            receiver.upstream_done(False)
             self.close()
+            receiver.upstream_done()
 
     def on_body(self, body: bytes) -> None:
         if self.receiver is not None:
@@ -163,9 +165,9 @@ class UpstreamConnection(asyncio.Protocol):
         if status == 101:
             return  # the upgrade exception that follows hands the socket over
         receiver, self.receiver = self.receiver, None
-        reusable = self._parser.should_keep_alive()
-        receiver.upstream_done(reusable)
-        self.pool.release(self, reusable)
+        # Back to the pool first, so the client's next request can take this very connection.
+        self.pool.release(self, self._parser.should_keep_alive() and receiver.request_done)
+        receiver.upstream_done()
 
     def finish_close_delimited(self) -> bool:
         """Whether the answer in progress ends with the connection (no length, not chunked)."""

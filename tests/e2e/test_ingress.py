@@ -345,3 +345,43 @@ def test_bytes_out_feed_the_daily_bandwidth_metrics(live: Any) -> None:
     usage = {u["app_id"]: int(u["bandwidth_bytes"]) for u in many["app_bandwidth_usage"]}
     assert usage[app["id"]] >= after and usage[down["id"]] >= offline  # the offline page is traffic too
     assert many["date"] == today
+
+
+# An ASGI app under hypercorn, which speaks HTTP/2 to a client that opens with the HTTP/2 preface.
+H2_APP = '''
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = f"http/{scope['http_version']} {scope['method']} {scope['path']} {size}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+'''
+
+
+def test_http2_services_get_h2c(tmp_path: Path) -> None:
+    server = LiveServer(data_dir=tmp_path / "data", runtime="local").start()
+    try:
+        repo = make_repo(tmp_path / "repo", {"h2/app.py": H2_APP})
+        spec = {"name": unique_name("h2c"), "services": [{
+            "name": "api", "git": {"repo_clone_url": str(repo), "branch": "main"}, "source_dir": "h2",
+            "protocol": "HTTP2", "http_port": 8080,
+            "run_command": "python3 -m hypercorn app:app --bind 127.0.0.1:$PORT"}]}
+        client = server.client()
+        app = client.apps.create(body={"spec": spec})["app"]
+        dep = wait_deployment(client, app["id"], app["pending_deployment"]["id"], timeout=120)
+        assert dep["phase"] == "ACTIVE", (dep["progress"], server.log()[-3000:])
+        host = client.apps.get(app["id"])["app"]["live_domain"]
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.ingress_port}", headers={"host": host},
+                          timeout=10) as http:
+            answers = [http.get(f"/hello/{i}").text for i in range(3)]
+            upload = http.post("/up", content=os.urandom(3 << 20)).text
+        assert answers == [f"http/2 GET /hello/{i} 0" for i in range(3)]  # the client spoke HTTP/1.1
+        assert upload == f"http/2 POST /up {3 << 20}"  # larger than HTTP/2's initial windows
+    finally:
+        server.stop()

@@ -86,6 +86,7 @@ class Upstream:
     """A service's instances: where requests for it may go."""
 
     addresses: list[tuple[str, int]]
+    http2: bool = False  # the service speaks HTTP/2 cleartext (spec protocol: HTTP2)
     _turn: itertools.count = field(default_factory=itertools.count, repr=False)  # type: ignore[type-arg]
 
     def order(self) -> list[tuple[str, int]]:

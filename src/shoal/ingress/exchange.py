@@ -30,7 +30,7 @@ from shoal.ingress.dispatch import (
     split_target,
 )
 from shoal.ingress.static import Sink, serve_static
-from shoal.ingress.upstream import Address, UpstreamConnection
+from shoal.ingress.upstream import Address, Link, Pool, UpstreamConnection
 
 if TYPE_CHECKING:
     from shoal.ingress.client import ClientConnection
@@ -73,7 +73,7 @@ class Exchange:
         self.response_started = False
         self.response_done = False
         self.decision: Decision | None = None
-        self.upstream: UpstreamConnection | None = None
+        self.upstream: Link | None = None
         self.replay: list[bytes] | None = []  # what the instance must be sent (again, on a retry)
         self.replay_size = 0
         self.chunked_request = False
@@ -176,8 +176,13 @@ class Exchange:
 
     # -- choosing an instance -------------------------------------------------------------------------
 
+    def _pool(self) -> Pool:
+        action = self.decision.action if self.decision else None
+        ingress = self.client.ingress
+        return ingress.h2_pool if isinstance(action, Forward) and action.upstream.http2 else ingress.pool
+
     def _attach(self) -> None:
-        pool = self.client.ingress.pool
+        pool = self._pool()
         while self.attempts:
             address = self.attempts[0]
             connection = None if self.fresh else pool.take(address)
@@ -191,7 +196,7 @@ class Exchange:
 
     async def _connect(self, address: Address) -> None:
         try:
-            connection = await self.client.ingress.pool.connect(address)
+            connection = await self._pool().connect(address)
         except (OSError, TimeoutError):
             if not self.abandoned:
                 self.attempts.pop(0)  # refused before anything was sent: the next instance can take it
@@ -201,11 +206,11 @@ class Exchange:
             return
         self.client.resume("connect")
         if self.abandoned:
-            self.client.ingress.pool.release(connection, True)
+            self._pool().release(connection, True)
             return
         self._send_on(connection)
 
-    def _send_on(self, connection: UpstreamConnection) -> None:
+    def _send_on(self, connection: Link) -> None:
         assert self.replay is not None  # a retry is only tried while the request is at hand
         self.upstream = connection
         connection.send(self, b"".join(self.replay), self.method == b"HEAD")
@@ -266,7 +271,7 @@ class Exchange:
     def upstream_upgraded(self, status: int, reason: bytes, headers: Headers, rest: bytes) -> None:
         """The instance switched protocols (a websocket): from here on, bytes pass both ways untouched."""
         connection, self.upstream = self.upstream, None
-        if connection is None or self.abandoned:
+        if not isinstance(connection, UpstreamConnection) or self.abandoned:
             if connection is not None:
                 connection.close()
             return
@@ -279,7 +284,7 @@ class Exchange:
         self.response_done = True
         self.client.tunnel_to(self, connection, rest)
 
-    def upstream_failed(self, connection: UpstreamConnection, reason: str) -> None:
+    def upstream_failed(self, connection: Link, reason: str) -> None:
         if connection is not self.upstream or self.abandoned:
             return
         self.upstream = None

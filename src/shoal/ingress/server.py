@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shoal.domain.traffic import TrafficMeter
 from shoal.ingress.client import ClientConnection
+from shoal.ingress.h2c import H2Pool
 from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
 from shoal.ingress.upstream import UpstreamPool
@@ -34,6 +35,7 @@ class Ingress:
         self.table = table
         self.meter = meter
         self.pool = UpstreamPool()
+        self.h2_pool = H2Pool()  # for services with protocol: HTTP2
         self.connections: set[ClientConnection] = set()
         self._tls: list[SniContexts] = []
 
@@ -70,6 +72,7 @@ class Ingress:
             if connection.exchange is None and 0 < connection.idle_since < cutoff:
                 connection.close()
         self.pool.sweep()
+        self.h2_pool.sweep()
 
     async def drain(self, grace: float) -> None:
         """Close idle connections now, busy ones when their answer is out or ``grace`` has passed."""
@@ -84,3 +87,4 @@ class Ingress:
         for connection in list(self.connections):
             connection.abort()
         self.pool.close()
+        self.h2_pool.close()

@@ -211,7 +211,8 @@ class LocalRuntime:
         backends: dict[str, Backend] = {}
         for name, entry in deployed.items():
             if entry.component.kind == "service":
-                backends[name] = Upstream([("127.0.0.1", port) for _, port in entry.instances if port])
+                backends[name] = Upstream([("127.0.0.1", port) for _, port in entry.instances if port],
+                                          http2=entry.component.spec.get("protocol") == "HTTP2")
             elif entry.component.kind == "static_site" and entry.build.static_root:
                 spec = entry.component.spec
                 backends[name] = StaticSite(entry.build.static_root, str(spec.get("index_document") or "index.html"),

@@ -71,7 +71,11 @@ def test_domains_are_served_over_https_with_their_minimum_tls_version(tls_server
     # The ALIAS has no minimum: TLS 1.2 works there, and the wildcard covers any subdomain.
     assert "v1 hello" in https_get(server, port, "www.example.test", "/", maximum=ssl.TLSVersion.TLSv1_2)
     assert "v1 hello" in https_get(server, port, "anything.example.test")
-    # Plain HTTP on the ingress routes the domains by Host too.
-    plain = httpx.get(f"http://127.0.0.1:{server.ingress_port}/x", headers={"host": "www.example.test"}, timeout=10)
-    assert plain.text == "v1 hello /x\n"
+    # Plain HTTP to a custom domain is sent to HTTPS (method kept); the app's own host stays plain.
+    for host in ("www.example.test", "anything.example.test"):
+        plain = httpx.post(f"http://127.0.0.1:{server.ingress_port}/x?y=1", headers={"host": host}, timeout=10)
+        assert plain.status_code == 308 and plain.headers["location"] == f"https://{host}:{port}/x?y=1"
+    own = httpx.get(f"http://127.0.0.1:{server.ingress_port}/x", headers={"host": app["default_ingress"].split("//")[-1]
+                                                                              .split(":")[0]}, timeout=10)
+    assert own.text == "v1 hello /x\n"
     assert (Path(server.data_dir) / "tls" / "certs").is_dir()

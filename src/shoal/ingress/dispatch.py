@@ -66,10 +66,14 @@ def host_of(value: bytes) -> str:
 
 
 def decide(table: RouteTable, method: bytes, host: str, raw_path: str, query: bytes, origin: str | None,
-           preflight_method: str | None, preflight_headers: str | None) -> Decision:
+           preflight_method: str | None, preflight_headers: str | None, upgrade_to: int | None = None) -> Decision:
+    """``upgrade_to``: the HTTPS port, when this request came over plain HTTP and the ingress has one."""
     app = table.lookup(host)
     if app is None:
         return Decision(page(404, "No app here", f"No app is live at {host or 'this address'}."))
+    if upgrade_to is not None and table.min_tls(host) is not None:
+        port = "" if upgrade_to == 443 else f":{upgrade_to}"
+        return Decision(redirect(Redirect(authority=host + port, code=308), raw_path, query, host), app.app_id)
     if app.offline_page is not None:
         return Decision(Answer(503, [(b"content-type", b"text/html; charset=utf-8"), (b"retry-after", b"300")],
                                app.offline_page.encode()), app.app_id)

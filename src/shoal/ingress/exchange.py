@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import date
+from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,17 @@ IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"
 REPLAY_BYTES = 64 * 1024  # a request up to this size is kept until answered, so it can be retried
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _day_cache: tuple[int, date] = (-1, date.min)
+
+
+_date_cache: tuple[int, bytes] = (-1, b"")
+
+
+def _http_date() -> bytes:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True).encode())
+    return _date_cache[1]
 
 
 def _today() -> date:
@@ -107,7 +119,8 @@ class Exchange:
             self.client.ingress.table, self.method, host, raw_path, query,
             origin.decode("latin-1") if origin is not None else None,
             asked_method.decode("latin-1") if asked_method is not None else None,
-            asked_headers.decode("latin-1") if asked_headers is not None else None)
+            asked_headers.decode("latin-1") if asked_headers is not None else None,
+            self.client.ingress.https_port if self.client.scheme == b"http" else None)
         action = decision.action
         if isinstance(action, Forward):
             if index.get(b"expect", b"").lower() == b"100-continue":
@@ -315,7 +328,8 @@ class Exchange:
     # -- answers the ingress writes itself -----------------------------------------------------------
 
     def answer(self, answer: Answer) -> None:
-        self.upstream_head(answer.status, b"", [*answer.headers, (b"content-length", b"%d" % len(answer.body))])
+        self.upstream_head(answer.status, b"", [*answer.headers, (b"content-length", b"%d" % len(answer.body)),
+                                                (b"date", _http_date())])
         self.upstream_body(answer.body)
         self.upstream_done()
 

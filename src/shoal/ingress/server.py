@@ -38,6 +38,7 @@ class Ingress:
         self.h2_pool = H2Pool()  # for services with protocol: HTTP2
         self.connections: set[ClientConnection] = set()
         self._tls: list[SniContexts] = []
+        self.https_port: int | None = None  # plain-HTTP requests for custom domains are sent here
 
     def acceptable(self, transport: asyncio.BaseTransport) -> bool:
         """Whether a connection meets its host's minimum TLS version (plain HTTP always does)."""
@@ -47,6 +48,7 @@ class Ingress:
     async def listen(self, bind: Bind) -> asyncio.Server:
         if bind.tls is not None:
             self._tls.append(bind.tls)
+            self.https_port = bind.port
         scheme = b"https" if bind.tls is not None else b"http"
         loop = asyncio.get_running_loop()
         return await loop.create_server(lambda: ClientConnection(self, scheme), bind.host, bind.port,

@@ -33,7 +33,8 @@ class RouteTable:
     def __init__(self) -> None:
         self._by_host: dict[str, AppRoutes] = {}
         self._hosts_of: dict[str, tuple[str, ...]] = {}
-        self._min_tls: dict[str, str] = {}  # host → "1.2" / "1.3" (spec.domains[].minimum_tls_version)
+        # Custom domain → "1.2" / "1.3" (spec.domains[].minimum_tls_version): these hosts are HTTPS.
+        self._min_tls: dict[str, str] = {}
 
     def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
                 offline_page: str | None = None, min_tls: dict[str, str] | None = None) -> None:

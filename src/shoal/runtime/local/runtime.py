@@ -218,8 +218,10 @@ class LocalRuntime:
                 backends[name] = StaticSite(entry.build.static_root, str(spec.get("index_document") or "index.html"),
                                             spec.get("error_document"), spec.get("catchall_document"))
         offline = offline_page(target.app_name) if (target.spec.get("maintenance") or {}).get("enabled") else None
-        min_tls = {str(d["domain"]): str(d["minimum_tls_version"]) for d in target.spec.get("domains") or []
-                   if d.get("domain") and d.get("minimum_tls_version")}
+        # Every custom domain is served over HTTPS (TLS 1.2 at least, as on DigitalOcean's edge).
+        min_tls = {("*." if wildcard else "") + str(d["domain"]): str(d.get("minimum_tls_version") or "1.2")
+                   for d in target.spec.get("domains") or [] if d.get("domain")
+                   for wildcard in ((False, True) if d.get("wildcard") else (False,))}
         self._routes.publish(target.app_id, list(target.hosts), routes_for(target.spec), backends, offline, min_tls)
         state.live = target.deployment_id
 

@@ -50,7 +50,9 @@ class ClientConnection(asyncio.Protocol):
         self._tunnel: UpstreamConnection | None = None
         self._upgrade_rest = b""
         self._outbox: list[bytes] = []
+        # While held, writes wait for the flush that ends the current callback (no call_soon).
         self._flush_scheduled = False
+        self._loop = asyncio.get_event_loop()  # asyncio.get_running_loop() costs a getpid() call per use
 
     # -- asyncio --------------------------------------------------------------------------------------
 
@@ -68,6 +70,7 @@ class ClientConnection(asyncio.Protocol):
         if self._tunnel is not None:
             self._tunnel.write(data)
             return
+        self._flush_scheduled = True  # held: flushed below
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -77,6 +80,11 @@ class ClientConnection(asyncio.Protocol):
             self._refuse(431 if isinstance(exc.__context__, HeadTooLarge) else 400, "the request head is too large")
         except httptools.HttpParserError as exc:
             self._refuse(400, f"malformed HTTP request ({exc})")
+        self.flush()
+
+    def hold(self) -> None:
+        """Writes from here on go out together at the next ``flush()``."""
+        self._flush_scheduled = True
 
     def eof_received(self) -> bool | None:
         # A client that half-closes after its request still gets the answer.
@@ -164,8 +172,8 @@ class ClientConnection(asyncio.Protocol):
             return
         self._outbox.append(data)
         if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            self._flush_scheduled = True  # flush() after this callback, or when the loop gets to it
+            self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._flush_scheduled = False
@@ -182,7 +190,7 @@ class ClientConnection(asyncio.Protocol):
         """Wait until the client has taken what was written (for answers the ingress streams itself)."""
         if self._writable or self.closed:
             return
-        self._drained = self._drained or asyncio.get_running_loop().create_future()
+        self._drained = self._drained or self._loop.create_future()
         await self._drained
 
     def _wake(self) -> None:

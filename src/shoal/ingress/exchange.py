@@ -325,6 +325,12 @@ class Exchange:
         else:
             self.client.pause("upstream")
 
+    def hold(self) -> None:
+        self.client.hold()
+
+    def release(self) -> None:
+        self.client.flush()
+
     # -- answers the ingress writes itself -----------------------------------------------------------
 
     def answer(self, answer: Answer) -> None:

@@ -184,9 +184,14 @@ class H2Session(asyncio.Protocol):
         except h2.exceptions.ProtocolError as exc:
             self._fail_all(f"the instance broke HTTP/2 ({exc})")
             return
+        held = [s.receiver for s in self.streams.values() if s.receiver is not None]
+        for receiver in held:
+            receiver.hold()
         for event in events:
             self._handle(event)
         self.flush()
+        for receiver in held:
+            receiver.release()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

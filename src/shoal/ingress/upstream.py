@@ -34,6 +34,8 @@ class Receiver(Protocol):
                           rest: bytes) -> None: ...
     def upstream_failed(self, connection: Link, reason: str) -> None: ...
     def upstream_writable(self, writable: bool) -> None: ...
+    def hold(self) -> None: ...  # answers written until release() go out in one send
+    def release(self) -> None: ...
 
 
 class Link(Protocol):
@@ -121,15 +123,18 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()  # an idle connection that talks out of turn cannot be trusted
             return
         self.received += len(data)
+        receiver = self.receiver
+        receiver.hold()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
-            receiver, self.receiver = self.receiver, None
-            if receiver is not None:
-                receiver.upstream_upgraded(self._parser.get_status_code(), self._reason, self._headers,
+            upgraded, self.receiver = self.receiver, None
+            if upgraded is not None:
+                upgraded.upstream_upgraded(self._parser.get_status_code(), self._reason, self._headers,
                                            data[upgrade.args[0]:])
         except httptools.HttpParserError as exc:
             self._fail(f"the instance answered with malformed HTTP ({exc})")
+        receiver.release()
 
     def eof_received(self) -> bool | None:
         return False  # close our side too; connection_lost follows

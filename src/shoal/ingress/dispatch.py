@@ -45,11 +45,19 @@ class Decision:
     app_id: str | None = None  # None: no app claims the host (not counted against any app)
     component: str = ""
     cors: tuple[tuple[str, str], ...] = ()  # headers to add to whatever answer goes out
+    error_page: str | None = None  # the app's page for the ingress's own 5xx answers
 
 
 def page(status: int, title: str, detail: str, extra: Headers | None = None) -> Answer:
     body = f"<!doctype html><title>{status} {title}</title><h1>{title}</h1><p>{html.escape(detail)}</p>\n".encode()
     return Answer(status, [(b"content-type", b"text/html; charset=utf-8"), *(extra or [])], body)
+
+
+def error_answer(answer: Answer, custom: str | None) -> Answer:
+    """A platform error (5xx) with the app's ``custom_error_page_url`` page, when it has one."""
+    if custom is None:
+        return answer
+    return Answer(answer.status, [(b"content-type", b"text/html; charset=utf-8")], custom.encode())
 
 
 def split_target(url: bytes) -> tuple[str, bytes]:
@@ -94,10 +102,10 @@ def decide(table: RouteTable, method: bytes, host: str, raw_path: str, query: by
     if isinstance(backend, StaticSite):
         return Decision(Serve(backend, route.forward_path(path)), app.app_id, component, cors)
     if not isinstance(backend, Upstream) or not backend.addresses:
-        return Decision(page(503, "Service Unavailable", f"{component} has no healthy instance right now."),
-                        app.app_id, component, cors)
+        unavailable = page(503, "Service Unavailable", f"{component} has no healthy instance right now.")
+        return Decision(error_answer(unavailable, app.error_page), app.app_id, component, cors)
     target = target_path(route, raw_path, path, host).encode("latin-1") + (b"?" + query if query else b"")
-    return Decision(Forward(backend, target), app.app_id, component, cors)
+    return Decision(Forward(backend, target), app.app_id, component, cors, app.error_page)
 
 
 def _preflight(policy: CorsPolicy, origin: str | None, method: str | None, headers: str | None) -> Answer | None:

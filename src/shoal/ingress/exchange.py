@@ -26,6 +26,7 @@ from shoal.ingress.dispatch import (
     Headers,
     Serve,
     decide,
+    error_answer,
     host_of,
     page,
     split_target,
@@ -230,7 +231,8 @@ class Exchange:
 
     def _give_up(self, why: str) -> None:
         component = self.decision.component if self.decision else ""
-        self.answer(page(502, "Bad Gateway", why.format(component or "the component")))
+        failed = page(502, "Bad Gateway", why.format(component or "the component"))
+        self.answer(error_answer(failed, self.decision.error_page if self.decision else None))
 
     # -- the instance's answer (shoal.ingress.upstream.Receiver) --------------------------------------
 

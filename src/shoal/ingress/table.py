@@ -21,6 +21,7 @@ class AppRoutes:
     offline_page: str | None = None  # set while the app is in maintenance: every request gets it with 503
     # One compiled CORS policy per route (None where the rule has none), built once per publish.
     cors: list[CorsPolicy | None] = field(default_factory=list)
+    error_page: str | None = None  # ingress.custom_error_page_url's HTML, for the ingress's own 5xx answers
 
     def match(self, path: str, host: str) -> tuple[Route, CorsPolicy | None] | None:
         for route, policy in zip(self.routes, self.cors or [None] * len(self.routes), strict=True):
@@ -37,9 +38,10 @@ class RouteTable:
         self._min_tls: dict[str, str] = {}
 
     def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
-                offline_page: str | None = None, min_tls: dict[str, str] | None = None) -> None:
+                offline_page: str | None = None, min_tls: dict[str, str] | None = None,
+                error_page: str | None = None) -> None:
         policies = [CorsPolicy.from_spec(r.cors) if r.cors else None for r in routes]
-        entry = AppRoutes(app_id, routes, backends, offline_page, policies)
+        entry = AppRoutes(app_id, routes, backends, offline_page, policies, error_page)
         table = {h: e for h, e in self._by_host.items() if e.app_id != app_id}
         table.update({h.lower(): entry for h in hosts})
         self._by_host = table

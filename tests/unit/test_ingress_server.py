@@ -85,10 +85,11 @@ class Instance:
 
 
 @contextlib.asynccontextmanager
-async def ingress_for(addresses: list[tuple[str, int]],
-                      meter: TrafficMeter | None = None) -> AsyncIterator[tuple[str, int]]:
+async def ingress_for(addresses: list[tuple[str, int]], meter: TrafficMeter | None = None,
+                      error_page: str | None = None) -> AsyncIterator[tuple[str, int]]:
     table = RouteTable()
-    table.publish("app-1", [HOST.decode()], [Route("/", component="web")], {"web": Upstream(addresses)})
+    table.publish("app-1", [HOST.decode()], [Route("/", component="web")], {"web": Upstream(addresses)},
+                  error_page=error_page)
     ingress = Ingress(table, meter)
     server = await ingress.listen(Bind("127.0.0.1", 0))
     try:
@@ -208,6 +209,16 @@ async def test_no_instance_answering_gives_a_clear_502() -> None:
         (status, headers, body), = await exchange(ingress, get("/"))
     assert status == 502 and headers["content-type"].startswith("text/html")
     assert b"no instance of web accepted the connection" in body
+
+
+@run_async
+async def test_the_apps_custom_error_page_replaces_the_ingress_page() -> None:
+    gone = await Instance().start()
+    address = gone.address
+    await gone.stop()
+    async with ingress_for([address], error_page="<h1>Our own outage page</h1>") as ingress:
+        (status, headers, body), = await exchange(ingress, get("/"))
+    assert status == 502 and body == b"<h1>Our own outage page</h1>"
 
 
 @run_async

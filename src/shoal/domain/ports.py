@@ -94,7 +94,12 @@ class Runtime(Protocol):
 
     async def wait_healthy(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
 
-    async def switch_traffic(self, target: DeployTarget, log: LogSink) -> None: ...
+    async def stop(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        """The app is archived: stop what its earlier deployments run for ``component``. Called after
+        ``switch_traffic``, so nobody is sent to it any more; whatever is not running is left alone."""
+
+    async def switch_traffic(self, target: DeployTarget, log: LogSink) -> None:
+        """Publish the deployment's routes, or the offline page while the app is offline (``plan.offline``)."""
 
     async def retire(self, app_id: str, deployment_id: str) -> None: ...
 

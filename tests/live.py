@@ -33,6 +33,7 @@ class LiveServer:
     database_url: str | None = None
     extra_args: list[str] = field(default_factory=list)
     runtime: str = "simulate"
+    env: dict[str, str] = field(default_factory=dict)  # set for the server process (e.g. SSL_CERT_FILE)
     token: str = field(default_factory=new_token_value)
     api_port: int = field(default_factory=free_port)
     ingress_port: int = field(default_factory=free_port)
@@ -59,7 +60,7 @@ class LiveServer:
         return args + self.extra_args
 
     def start(self, timeout: float = 60) -> LiveServer:
-        env = {**os.environ, "SHOAL_BOOTSTRAP_TOKEN": self.token}
+        env = {**os.environ, **self.env, "SHOAL_BOOTSTRAP_TOKEN": self.token}
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child process owns it
         self.process = subprocess.Popen(self._args(), env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -205,3 +205,36 @@ def test_slow_deployments_supersede_and_cancel(fresh_server_factory: Any) -> Non
 
     time.sleep(1)
     assert client.apps.get_deployment(created["id"], canceled["id"])["deployment"]["phase"] == "CANCELED"
+
+
+def test_archiving_walks_the_phases_and_stops_every_component(client: Any) -> None:
+    name = unique_name()
+    created = client.apps.create(body={"spec": full_spec(name)})["app"]
+    wait_deployment(client, created["id"], created["pending_deployment"]["id"])
+    archived = {**full_spec(name), "maintenance": {"archive": True}}
+    pending = client.apps.update(created["id"], body={"spec": archived})["app"]["pending_deployment"]
+    dep = wait_deployment(client, created["id"], pending["id"])
+    assert dep["phase"] == "ACTIVE"
+    build, deploy = dep["progress"]["steps"]
+    assert [s["name"] for s in build["steps"]] == ["initialize"]  # nothing is built
+    assert [s["name"] for s in deploy["steps"]] == ["initialize", "components", "finalize"]  # no jobs run
+    assert [(s["name"], [c["name"] for c in s["steps"]]) for s in deploy["steps"][1]["steps"]] == [
+        ("web", ["stop"]), ("queue", ["stop"]), ("docs", ["stop"])]
+    assert dep["progress"]["success_steps"] == dep["progress"]["total_steps"] == 6
+    assert "services" not in dep and "jobs" not in dep
+    with pytest.raises(HttpResponseError, match="archived"):
+        client.apps.restart(created["id"], body={})
+
+    back = client.apps.update(created["id"], body={"spec": full_spec(name)})["app"]["pending_deployment"]
+    again = wait_deployment(client, created["id"], back["id"])
+    assert again["phase"] == "ACTIVE" and again["services"][0]["name"] == "web"
+    assert [s["name"] for s in again["progress"]["steps"][1]["steps"]] == [
+        "initialize", "pre_deploy", "components", "post_deploy", "failed_deploy", "finalize"]
+
+
+def test_an_app_with_nothing_to_build_deploys(client: Any) -> None:
+    """No component at all: the tree has no empty groups, which used to end the deployment in InternalError."""
+    created = client.apps.create(body={"spec": {"name": unique_name()}})["app"]
+    dep = wait_deployment(client, created["id"], created["pending_deployment"]["id"])
+    assert dep["phase"] == "ACTIVE", dep["progress"]
+    assert [leaf["name"] for leaf in leaves(dep["progress"]["steps"])] == ["initialize", "initialize", "finalize"]

@@ -1,8 +1,9 @@
 """Offline page: the default page the ingress serves with 503 while
 ``spec.maintenance.enabled`` (or ``archive``) is set (do-app-platform.md §4.10).
 
-Role: build the page's HTML only. It must not decide when maintenance applies or fetch a
-custom ``offline_page_url``; the runtime decides and the ingress serves it.
+Role: build the page's HTML only. It must not decide when maintenance applies
+(``shoal.domain.plan.offline`` does) or fetch a custom ``offline_page_url`` (the runtime does);
+the ingress serves it.
 """
 
 from __future__ import annotations

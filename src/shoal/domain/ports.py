@@ -95,7 +95,12 @@ class Runtime(Protocol):
 
     async def wait_healthy(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
 
-    async def switch_traffic(self, target: DeployTarget, log: LogSink) -> None: ...
+    async def stop(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        """The app is archived: stop what its earlier deployments run for ``component``. Called after
+        ``switch_traffic``, so nobody is sent to it any more; whatever is not running is left alone."""
+
+    async def switch_traffic(self, target: DeployTarget, log: LogSink) -> None:
+        """Publish the deployment's routes, or the offline page while the app is offline (``plan.offline``)."""
 
     async def retire(self, app_id: str, deployment_id: str) -> None: ...
 
@@ -192,6 +197,7 @@ class RoutePublisher(Protocol):
     """The ingress's route table, as the runtime sees it."""
 
     def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
-                offline_page: str | None = None, min_tls: dict[str, str] | None = None) -> None: ...
+                offline_page: str | None = None, min_tls: dict[str, str] | None = None,
+                error_page: str | None = None) -> None: ...
 
     def withdraw(self, app_id: str) -> None: ...

@@ -2,9 +2,12 @@
 
 Steps are plain JSON-ready dicts (they are stored and served as they are)::
 
-    build      initialize · components/<c>
-    deploy     initialize · [databases/<db>] · [pre_deploy/<job>] · components/<c>/{deploy, wait}
+    build      initialize · [components/<c>]
+    deploy     initialize · [databases/<db>] · [pre_deploy/<job>] · [components/<c>/{deploy, wait}]
                · [post_deploy/<job>] · [failed_deploy/<job>] · finalize
+
+An archived app's components get ``components/<c>/stop`` instead (``plan.stopped``). A group with
+nothing in it is left out: an empty group would count as a leaf that no step can perform.
 
 Counters count leaf steps only. Steps that never run on a healthy deployment (FAILED_DEPLOY jobs,
 a reused build) end ``SUCCESS`` rather than staying ``PENDING``: clients wait for every step.
@@ -34,12 +37,6 @@ def _step(name: str, children: list[Step] | None = None, component: str | None =
     return step
 
 
-def _jobs_group(name: str, verb: str, jobs: list[Component]) -> list[Step]:
-    if not jobs:
-        return []
-    return [_step(name, [_step(j.name, component=j.name, message_base=f"{verb} job") for j in jobs])]
-
-
 def _deploy_component(part: Component) -> Step:
     noun = MESSAGE_BASE[part.kind]
     children = [_step("deploy", component=part.name, message_base=f"Deploying {noun}")]
@@ -48,22 +45,33 @@ def _deploy_component(part: Component) -> Step:
     return _step(part.name, children, component=part.name)
 
 
-def build_tree(parts: list[Component]) -> list[Step]:
-    built = [p for p in parts if p.builds]
-    deployed = [p for p in parts if p.kind in ("service", "worker", "static_site", "function")
-                or (p.kind == "job" and p.job_kind == "SCHEDULED")]
+def _stop_component(part: Component) -> Step:
+    stop = _step("stop", component=part.name, message_base=f"Stopping {MESSAGE_BASE[part.kind]}: the app is archived")
+    return _step(part.name, [stop], component=part.name)
+
+
+def _group(name: str, children: list[Step]) -> list[Step]:
+    return [_step(name, children)] if children else []
+
+
+def _jobs_group(name: str, verb: str, jobs: list[Component]) -> list[Step]:
+    return _group(name, [_step(j.name, component=j.name, message_base=f"{verb} job") for j in jobs])
+
+
+def build_tree(parts: list[Component], stopped: list[Component] | None = None) -> list[Step]:
+    """The tree for a deployment that runs ``parts`` and keeps ``stopped`` stopped (an archived app)."""
     databases = [p for p in parts if p.kind == "database"]
     deploy_children: list[Step] = [_step("initialize")]
-    if databases:
-        deploy_children.append(_step("databases", [_step(d.name, component=d.name,
-                                                         message_base="Provisioning database") for d in databases]))
+    deploy_children += _group("databases", [_step(d.name, component=d.name, message_base="Provisioning database")
+                                            for d in databases])
     deploy_children += _jobs_group("pre_deploy", "Running pre-deploy", jobs_of_kind(parts, "PRE_DEPLOY"))
-    deploy_children.append(_step("components", [_deploy_component(p) for p in deployed]))
+    deploy_children += _group("components", [_deploy_component(p) for p in parts if p.deploys]
+                              + [_stop_component(p) for p in stopped or [] if p.deploys])
     deploy_children += _jobs_group("post_deploy", "Running post-deploy", jobs_of_kind(parts, "POST_DEPLOY"))
     deploy_children += _jobs_group("failed_deploy", "Running failed-deploy", jobs_of_kind(parts, "FAILED_DEPLOY"))
     deploy_children.append(_step("finalize"))
-    build = _step("build", [_step("initialize"), _step("components", [
-        _step(p.name, component=p.name, message_base=f"Building {MESSAGE_BASE[p.kind]}") for p in built])])
+    build = _step("build", [_step("initialize"), *_group("components", [
+        _step(p.name, component=p.name, message_base=f"Building {MESSAGE_BASE[p.kind]}") for p in parts if p.builds])])
     return [build, _step("deploy", deploy_children)]
 
 

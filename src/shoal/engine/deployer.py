@@ -23,7 +23,7 @@ from shoal.core.clock import Clock, rfc3339
 from shoal.domain import progress as steps
 from shoal.domain import jobs
 from shoal.domain.deployments import Deployment, Phase, StepFailed
-from shoal.domain.plan import Component, components
+from shoal.domain.plan import Component, archived, components, stopped
 from shoal.domain.ports import DeploymentStore, DeployTarget, JobStore, LogSink, Runtime
 from shoal.engine.logbuffer import LogBuffer
 
@@ -249,15 +249,27 @@ class Deployer:
             return await self._build(dep, target, parts[path[2]], sink)
         if stage == "build":
             sink("BUILD", "build", "Initializing build")
+            if archived(dep.spec):
+                sink("BUILD", "build", "The app is archived (maintenance.archive): nothing to build")
             return dep
         if group == "initialize":
             sink("DEPLOY", "deploy", f"Deploying {target.app_name} (deployment {dep.id})")
+            if archived(dep.spec):
+                names = ", ".join(c.name for c in stopped(dep.spec)) or "none"
+                sink("DEPLOY", "deploy", f"The app is archived (maintenance.archive): stopping its components "
+                                         f"({names}) and serving the offline page; dev databases keep their data. "
+                                         "Set maintenance.archive to false to start them again.")
         elif group == "databases":
             await self._runtime.provision_database(target, parts[path[2]], sink)
         elif group == "pre_deploy":
             await self._run_job(target, parts[path[2]], group, sink)
         elif group == "components" and path[3] == "deploy":
             await self._runtime.start(target, parts[path[2]], sink)
+        elif group == "components" and path[3] == "stop":
+            # The offline page goes live first, so nobody is sent to a component while it stops.
+            dep = await self._go_live(dep, target, sink)
+            await self._runtime.stop(target, parts[path[2]], sink)
+            sink("DEPLOY", path[2], f"{path[2]} is stopped: the app is archived")
         elif group == "components":
             await self._runtime.wait_healthy(target, parts[path[2]], sink)
         elif group == "post_deploy":

@@ -10,7 +10,7 @@ from shoal.core.errors import BadRequest, NotFound
 from shoal.domain.accounts import Account
 from shoal.domain.apps import App
 from shoal.domain.deployments import Phase
-from shoal.domain.plan import components
+from shoal.domain.plan import components, running
 from shoal.domain.ports import DeploymentStore, JobStore, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.deployments import DeploymentsService
@@ -37,7 +37,7 @@ class InsightsService:
         if active is None:
             return []
         found = []
-        for part in components(active.spec):
+        for part in running(active.spec):  # an archived app has none
             if part.kind not in ("service", "worker"):
                 continue
             for i in range(int(part.spec.get("instance_count") or 1)):
@@ -51,12 +51,15 @@ class InsightsService:
         active = self._store.get_deployment(app.id, app.active_deployment_id or "")
         spec = active.spec if active else app.spec
         healthy = active is not None and active.phase == Phase.ACTIVE
+        runs = {p.name for p in running(spec)}
         parts = [p for p in components(spec) if p.kind in ("service", "worker")]
+        # An archived app's components are listed with nothing desired: stopped, not failing.
+        desired = {p.name: int(p.spec.get("instance_count") or 1) if p.name in runs else 0 for p in parts}
         return {"components": [{
             "name": p.name, "cpu_usage_percent": 0, "memory_usage_percent": 0,
-            "replicas_desired": int(p.spec.get("instance_count") or 1),
-            "replicas_ready": int(p.spec.get("instance_count") or 1) if healthy else 0,
-            "state": "HEALTHY" if healthy else "UNKNOWN"} for p in parts], "functions_components": []}
+            "replicas_desired": desired[p.name], "replicas_ready": desired[p.name] if healthy else 0,
+            "state": "HEALTHY" if healthy and desired[p.name] else "UNKNOWN"} for p in parts],
+            "functions_components": []}
 
     def alerts(self, account: Account, app_id: str) -> list[dict[str, Any]]:
         app = self._deployments.app(account, app_id)

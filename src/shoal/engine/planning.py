@@ -9,7 +9,7 @@ from shoal.core.ids import new_uuid
 from shoal.domain.accounts import Account
 from shoal.domain.apps import App
 from shoal.domain.deployments import Deployment, Phase, Trigger
-from shoal.domain.plan import components
+from shoal.domain.plan import running, stopped
 from shoal.domain.progress import build_tree
 
 
@@ -25,14 +25,15 @@ def cause_details(trigger: Trigger, account: Account) -> dict[str, Any]:
 
 def new_deployment(app: App, spec: dict[str, Any], trigger: Trigger, account: Account, now: datetime,
                    tier_slug: str) -> Deployment:
-    parts = components(spec)
+    parts, kept_stopped = running(spec), stopped(spec)
     if trigger.restart_components is not None:
         wanted = set(trigger.restart_components)
         parts = [p for p in parts if p.runs_continuously and (not wanted or p.name in wanted)]
+        kept_stopped = []
     return Deployment(
         id=new_uuid(), app_id=app.id, account_id=app.account_id, spec=spec, phase=Phase.PENDING_BUILD,
         phase_last_updated_at=now, created_at=now, updated_at=now, cause=trigger.cause,
-        cause_details=cause_details(trigger, account), progress=build_tree(parts),
+        cause_details=cause_details(trigger, account), progress=build_tree(parts, kept_stopped),
         components=[{"name": p.name, "kind": p.kind, "source_commit_hash": ""} for p in parts if p.kind != "database"],
         previous_deployment_id=app.active_deployment_id, cloned_from=trigger.cloned_from,
         force_build=trigger.force_build,

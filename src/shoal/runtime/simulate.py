@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import Component
+from shoal.domain.plan import Component, offline
 from shoal.domain.ports import DeployTarget, LogSink
 
 FAIL_VAR = "SHOAL_SIMULATE_FAIL"
@@ -98,8 +98,15 @@ class SimulateRuntime:
         log("DEPLOY", component.name, f"{component.name} is healthy")
         log("RUN", component.name, f"{component.name} started (simulated)")
 
+    async def stop(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        await self._pause()
+        log("DEPLOY", component.name, f"Stopped {component.name} (simulated)")
+
     async def switch_traffic(self, target: DeployTarget, log: LogSink) -> None:
         await self._pause()
+        if offline(target.spec):
+            url = (target.spec.get("maintenance") or {}).get("offline_page_url")
+            log("DEPLOY", "deploy", f"Serving the offline page{f' from {url}' if url else ''} (simulated)")
 
     async def retire(self, app_id: str, deployment_id: str) -> None:
         return None

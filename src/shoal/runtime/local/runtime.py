@@ -4,7 +4,9 @@ Sources are fetched into a cache and exported per build; builds are reused when 
 services and workers run as supervised processes (restarted with back-off); static sites are
 served by the ingress from their output dir; jobs run once (PRE/POST/FAILED_DEPLOY) or on their
 schedule. A deployment's instances go live only after their readiness checks pass; the previous
-deployment's instances are then drained and stopped in the background.
+deployment's instances are then drained and stopped in the background. An archived app's
+deployment starts nothing (``plan.running``): it publishes the offline page, then ``stop`` drains
+and stops what the earlier deployment ran, one component at a time.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ from pathlib import Path
 from shoal.core.secrets import SecretBox
 from shoal.domain import jobs
 from shoal.domain.deployments import StepFailed
-from shoal.domain.offline import offline_page
-from shoal.domain.plan import Component, components
+from shoal.domain.plan import Component, components, offline, running
 from shoal.domain.ports import DeployTarget, JobStore, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream, routes_for
 from shoal.runtime.local.bindings import Bindings, Clusters
@@ -29,6 +30,7 @@ from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import build_env, run_env
 from shoal.runtime.local.health import Probe
+from shoal.runtime.local.offline import custom_page, page_for
 from shoal.runtime.local.schedule import Schedule, Scheduler
 from shoal.runtime.local.sources import SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
@@ -53,6 +55,7 @@ class _Deployed:
 @dataclass
 class _AppState:
     live: str | None = None  # deployment whose backends the ingress serves
+    switched_at: float = 0.0  # loop time of the last switch: drains count from it
     deployments: dict[str, dict[str, _Deployed]] = field(default_factory=dict)
 
 
@@ -217,13 +220,39 @@ class LocalRuntime:
                 spec = entry.component.spec
                 backends[name] = StaticSite(entry.build.static_root, str(spec.get("index_document") or "index.html"),
                                             spec.get("error_document"), spec.get("catchall_document"))
-        offline = offline_page(target.app_name) if (target.spec.get("maintenance") or {}).get("enabled") else None
+        page = None
+        if offline(target.spec):
+            page = await page_for(target.app_name, (target.spec.get("maintenance") or {}).get("offline_page_url"), log)
+        error_url = (target.spec.get("ingress") or {}).get("custom_error_page_url")
+        error_page = await custom_page(error_url, "error page", log) if error_url else None
         # Every custom domain is served over HTTPS (TLS 1.2 at least, as on DigitalOcean's edge).
         min_tls = {("*." if wildcard else "") + str(d["domain"]): str(d.get("minimum_tls_version") or "1.2")
                    for d in target.spec.get("domains") or [] if d.get("domain")
                    for wildcard in ((False, True) if d.get("wildcard") else (False,))}
-        self._routes.publish(target.app_id, list(target.hosts), routes_for(target.spec), backends, offline, min_tls)
+        self._routes.publish(target.app_id, list(target.hosts), routes_for(target.spec), backends, page, min_tls,
+                             error_page)
         state.live = target.deployment_id
+        state.switched_at = asyncio.get_running_loop().time()
+
+    async def stop(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        state = self._state(target.app_id)
+        found: list[_Deployed] = []
+        for deployment_id, deployed in state.deployments.items():
+            if deployment_id != target.deployment_id and component.name in deployed:
+                found.append(deployed.pop(component.name))
+                self._scheduler.unregister(deployment_id, component.name)
+        names = [name for entry in found for name, _ in entry.instances]
+        if component.kind == "service" and names:
+            # Requests that reached it before the switch may finish; the drain counts from the switch.
+            drain = max(float((e.component.spec.get("termination") or {}).get("drain_seconds")
+                              or DEFAULT_DRAIN_SECONDS) for e in found)
+            await asyncio.sleep(max(0.0, state.switched_at + drain - asyncio.get_running_loop().time()))
+        await asyncio.gather(*(self._supervisor.stop(name) for name in names))
+        for name in names:
+            self._sinks.pop(name, None)
+            log("DEPLOY", component.name, f"stopped instance {name}")
+        if found and component.kind == "job":
+            log("DEPLOY", component.name, f"unscheduled {component.name}")
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -307,10 +336,11 @@ class LocalRuntime:
 
     async def restore(self, target: DeployTarget, log: LogSink) -> None:
         self._ensure_scheduler()
-        for part in components(target.spec):
+        parts = running(target.spec)
+        for part in parts:
             if part.kind in ("service", "worker", "static_site") or (part.kind == "job" and part.job_kind == "SCHEDULED"):
                 await self.start(target, part, log)
-        for part in components(target.spec):
+        for part in parts:
             if part.kind in ("service", "worker"):
                 await self.wait_healthy(target, part, log)
         await self.switch_traffic(target, log)

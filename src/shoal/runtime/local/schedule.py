@@ -45,8 +45,9 @@ class Scheduler:
         self._due[(schedule.deployment_id, schedule.job)] = (schedule, schedule.next_after(self._now()))
         self._wake.set()
 
-    def unregister(self, deployment_id: str) -> None:
-        for key in [k for k in self._due if k[0] == deployment_id]:
+    def unregister(self, deployment_id: str, job: str | None = None) -> None:
+        """Stop firing the deployment's schedules (only ``job``'s, when given)."""
+        for key in [k for k in self._due if k[0] == deployment_id and job in (None, k[1])]:
             del self._due[key]
 
     async def run(self) -> None:

@@ -277,3 +277,26 @@ async def test_every_answer_is_counted_against_its_app() -> None:
     assert sent < counts.bandwidth["app-1", today] < sent + 1024
     web = counts.components["app-1", "web", today]
     assert web.requests == 2 and web.errors == 0 and web.seconds > 0
+
+
+@run_async
+async def test_a_new_route_table_applies_to_urls_seen_before() -> None:
+    old, new = await Instance().start(), await Instance().start()
+    table = RouteTable()
+    table.publish("app-1", [HOST.decode()], [Route("/", component="web")], {"web": Upstream([old.address])})
+    ingress = Ingress(table)
+    server = await ingress.listen(Bind("127.0.0.1", 0))
+    address = ("127.0.0.1", server.sockets[0].getsockname()[1])
+    try:
+        await exchange(address, get("/same"))
+        table.publish("app-1", [HOST.decode()], [Route("/", component="web")], {"web": Upstream([new.address])})
+        await exchange(address, get("/same"))
+        table.withdraw("app-1")
+        (status, _, _), = await exchange(address, get("/same"))
+    finally:
+        server.close()
+        await ingress.drain(0.5)
+        await old.stop()
+        await new.stop()
+    assert [r["path"] for r in old.requests] == ["/same"] and [r["path"] for r in new.requests] == ["/same"]
+    assert status == 404

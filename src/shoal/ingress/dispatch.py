@@ -31,6 +31,7 @@ class Answer:
 class Forward:
     upstream: Upstream
     target: bytes  # path and query as the instance gets them
+    host: bytes  # the Host the instance gets
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,9 @@ class Decision:
     component: str = ""
     cors: tuple[tuple[str, str], ...] = ()  # headers to add to whatever answer goes out
     error_page: str | None = None  # the app's page for the ingress's own 5xx answers
+    # Depends only on the Host, the request target and the route table (no CORS policy reads the
+    # request's Origin), so the same request may reuse it until the table changes.
+    cacheable: bool = False
 
 
 def page(status: int, title: str, detail: str, extra: Headers | None = None) -> Answer:
@@ -105,7 +109,8 @@ def decide(table: RouteTable, method: bytes, host: str, raw_path: str, query: by
         unavailable = page(503, "Service Unavailable", f"{component} has no healthy instance right now.")
         return Decision(error_answer(unavailable, app.error_page), app.app_id, component, cors)
     target = target_path(route, raw_path, path, host).encode("latin-1") + (b"?" + query if query else b"")
-    return Decision(Forward(backend, target), app.app_id, component, cors, app.error_page)
+    return Decision(Forward(backend, target, host.encode("latin-1")), app.app_id, component, cors, app.error_page,
+                    cacheable=policy is None)
 
 
 def _preflight(policy: CorsPolicy, origin: str | None, method: str | None, headers: str | None) -> Answer | None:

@@ -111,22 +111,27 @@ class Exchange:
         self.close_after = self.upgrade  # unless the instance switches protocols, the connection ends
         index = dict(self.headers)
         self.chunked_request = b"transfer-encoding" in index
-        raw_path, query = split_target(self.url)
-        origin = index.get(b"origin")
-        asked_method = index.get(b"access-control-request-method")
-        asked_headers = index.get(b"access-control-request-headers")
-        host = host_of(index.get(b"host", b""))
-        self.decision = decision = decide(
-            self.client.ingress.table, self.method, host, raw_path, query,
-            origin.decode("latin-1") if origin is not None else None,
-            asked_method.decode("latin-1") if asked_method is not None else None,
-            asked_headers.decode("latin-1") if asked_headers is not None else None,
-            self.client.ingress.https_port if self.client.scheme == b"http" else None)
+        ingress = self.client.ingress
+        upgrade_to = ingress.https_port if self.client.scheme == b"http" else None
+        key = (index.get(b"host", b""), self.url, upgrade_to)
+        decision = ingress.remembered(key)
+        if decision is None:
+            raw_path, query = split_target(self.url)
+            origin = index.get(b"origin")
+            asked_method = index.get(b"access-control-request-method")
+            asked_headers = index.get(b"access-control-request-headers")
+            decision = decide(ingress.table, self.method, host_of(key[0]), raw_path, query,
+                              origin.decode("latin-1") if origin is not None else None,
+                              asked_method.decode("latin-1") if asked_method is not None else None,
+                              asked_headers.decode("latin-1") if asked_headers is not None else None, upgrade_to)
+            if decision.cacheable:
+                ingress.remember(key, decision)
+        self.decision = decision
         action = decision.action
         if isinstance(action, Forward):
             if index.get(b"expect", b"").lower() == b"100-continue":
                 self.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            head = self._request_head(action.target, host.encode("latin-1"), index.get(b"upgrade", b""))
+            head = self._request_head(action.target, action.host, index.get(b"upgrade", b""))
             self.replay = [head]
             self.replay_size = len(head)
             for chunk in self.early:

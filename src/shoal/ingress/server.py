@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shoal.domain.traffic import TrafficMeter
 from shoal.ingress.client import ClientConnection
+from shoal.ingress.dispatch import Decision
 from shoal.ingress.h2c import H2Pool
 from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
@@ -21,6 +22,7 @@ from shoal.ingress.upstream import UpstreamPool
 
 CLIENT_IDLE_SECONDS = 75.0  # a kept-alive client connection with no request this long is closed
 SWEEP_SECONDS = 5.0
+DECISIONS_KEPT = 4096  # routing decisions remembered per table version (most traffic repeats its URLs)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,21 @@ class Ingress:
         self.connections: set[ClientConnection] = set()
         self._tls: list[SniContexts] = []
         self.https_port: int | None = None  # plain-HTTP requests for custom domains are sent here
+        self._decisions: dict[tuple[bytes, bytes, int | None], Decision] = {}
+        self._decisions_version = -1
+
+    def remembered(self, key: tuple[bytes, bytes, int | None]) -> Decision | None:
+        """A routing decision made earlier for the same Host, target and listener, if still valid."""
+        if self._decisions_version != self.table.version:
+            self._decisions.clear()
+            self._decisions_version = self.table.version
+            return None
+        return self._decisions.get(key)
+
+    def remember(self, key: tuple[bytes, bytes, int | None], decision: Decision) -> None:
+        if len(self._decisions) >= DECISIONS_KEPT:
+            self._decisions.clear()
+        self._decisions[key] = decision
 
     def acceptable(self, transport: asyncio.BaseTransport) -> bool:
         """Whether a connection meets its host's minimum TLS version (plain HTTP always does)."""

@@ -32,6 +32,7 @@ class AppRoutes:
 
 class RouteTable:
     def __init__(self) -> None:
+        self.version = 0  # changes with every publish or withdraw: what was decided before may not hold
         self._by_host: dict[str, AppRoutes] = {}
         self._hosts_of: dict[str, tuple[str, ...]] = {}
         # Custom domain → "1.2" / "1.3" (spec.domains[].minimum_tls_version): these hosts are HTTPS.
@@ -45,12 +46,14 @@ class RouteTable:
         table = {h: e for h, e in self._by_host.items() if e.app_id != app_id}
         table.update({h.lower(): entry for h in hosts})
         self._by_host = table
+        self.version += 1
         self._hosts_of = {**self._hosts_of, app_id: tuple(h.lower() for h in hosts)}
         self._min_tls = {**{h: v for h, v in self._min_tls.items() if h not in self._hosts_of[app_id]},
                          **{h.lower(): v for h, v in (min_tls or {}).items()}}
 
     def withdraw(self, app_id: str) -> None:
         self._by_host = {h: e for h, e in self._by_host.items() if e.app_id != app_id}
+        self.version += 1
         self._hosts_of = {a: h for a, h in self._hosts_of.items() if a != app_id}
 
     def lookup(self, host: str) -> AppRoutes | None:

@@ -84,7 +84,13 @@ for path in / /hello /again; do
   curl -s -H "Host: ${url#http://}" "http://127.0.0.1:$ingress_port$path" >/dev/null || true
   curl -s "${url}${path}" >/dev/null 2>&1 || true
 done
-sleep 1.5
+# The followed lines arrive through the log pipeline and a websocket: wait for them (generously, a loaded
+# CI machine can take seconds), then give the other requests' lines a moment to follow.
+for _ in $(seq 1 300); do
+  grep -q "served /" <<<"$(screen)" && break
+  sleep 0.1
+done
+sleep 0.5
 live="$(screen)"
 tmux send-keys -t "$session" C-c
 sleep 1

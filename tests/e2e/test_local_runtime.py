@@ -88,8 +88,12 @@ def test_every_component_kind_runs(local: Any) -> None:
 
     build = client.apps.get_logs(created["id"], dep["id"], "web", type="BUILD")
     assert "=> Build complete" in history(server, build)
-    run = history(server, client.apps.get_logs_active_deployment(created["id"], "web", type="RUN"))
-    assert "served /hello" in run and run.startswith("web ")
+    # Run logs reach the store a moment after the line is printed (they are written in batches).
+    def run_logs() -> str:
+        return history(server, client.apps.get_logs_active_deployment(created["id"], "web", type="RUN"))
+
+    wait_for(lambda: "served /hello" in run_logs(), timeout=10)
+    assert run_logs().startswith("web ")
     deploy = history(server, client.apps.get_logs_aggregate(created["id"], dep["id"], type="DEPLOY"))
     assert "pre ran" in deploy and "post ran" in deploy
 
@@ -240,3 +244,4 @@ def test_stopping_shoal_leaves_no_process_behind(tmp_path: Path) -> None:
     assert server.stop() == 0
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
+

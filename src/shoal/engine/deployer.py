@@ -196,7 +196,7 @@ class Deployer:
                 continue
             running = self._enter(dep, path)
             steps.mark(running.progress, path, steps.RUNNING, self._now())
-            saved = await asyncio.to_thread(self._store.save_deployment, running)
+            saved = await self._save(running)
             if saved is None:
                 continue
             try:
@@ -207,7 +207,13 @@ class Deployer:
                 await self._fail(saved.id, path, failure)
                 return
             steps.mark(done.progress, path, steps.SUCCESS, self._now())
-            await asyncio.to_thread(self._store.save_deployment, done)
+            await self._save(done)
+
+    async def _save(self, dep: Deployment) -> Deployment | None:
+        """Store ``dep``, after the log lines written so far: a follower that sees a stage end has
+        already been able to read all of that stage's lines."""
+        await self._logs.flush_async()
+        return await asyncio.to_thread(self._store.save_deployment, dep)
 
     def _now(self) -> str:
         return rfc3339(self._clock.now())
@@ -327,7 +333,7 @@ class Deployer:
         dep = await self._go_live(dep, target, self._logs.sink(dep.id))
         dep.timing.setdefault("_deploy_ended", now.isoformat())
         dep = replace(dep.moved_to(Phase.ACTIVE, now), timing=self._timing(dep))
-        await asyncio.to_thread(self._store.save_deployment, dep)
+        await self._save(dep)
 
     def _timing(self, dep: Deployment) -> dict[str, object]:
         marks = dep.timing
@@ -358,7 +364,7 @@ class Deployer:
             if await asyncio.to_thread(self._store.active_deployment_id, dep.app_id) != dep.id:
                 await self._runtime.discard(dep.app_id, dep.id)
             failed = replace(dep.moved_to(Phase.ERROR, self._clock.now()), ended_reason=failure.reason())
-            if await asyncio.to_thread(self._store.save_deployment, failed) is not None:
+            if await self._save(failed) is not None:
                 return
 
     async def _run_failed_deploy_jobs(self, dep: Deployment, sink: LogSink) -> None:

@@ -50,6 +50,8 @@ class LogBuffer:
     def flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
+        if not batch:
+            return
         try:
             self._write(batch)
         except Exception:  # losing a batch of log lines must never stop the engine

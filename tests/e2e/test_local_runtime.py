@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.conftest import leaves, unique_name, wait_deployment, wait_for
-from tests.e2e.apps import PY_SERVER, commit, monorepo
+from tests.e2e.apps import PY_SERVER, commit, make_repo, monorepo
 from tests.live import LiveServer
 
 
@@ -245,3 +245,54 @@ def test_stopping_shoal_leaves_no_process_behind(tmp_path: Path) -> None:
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
 
+
+# Answers with its own port; its health check fails while a flag file named after that port exists.
+PORT_SERVER = '''
+import http.server, os, pathlib
+PORT = os.environ["PORT"]
+FLAGS = pathlib.Path(os.environ["FLAGS"])
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        sick = self.path == "/health" and (FLAGS / f"sick-{PORT}").exists()
+        body = PORT.encode()
+        self.send_response(503 if sick else 200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+http.server.ThreadingHTTPServer(("127.0.0.1", int(PORT)), Handler).serve_forever()
+'''
+
+
+def test_an_instance_failing_its_checks_gets_no_traffic_until_they_pass(local: Any) -> None:
+    server, root = local
+    client = server.client()
+    flags = root / "flags"
+    flags.mkdir()
+    repo = make_repo(root / "ports", {"web/app.py": PORT_SERVER})
+    spec = {"name": unique_name("ready"), "services": [{
+        "name": "web", **source(repo, "web"), "run_command": "python3 app.py", "instance_count": 2,
+        "instance_size_slug": "apps-s-1vcpu-1gb", "envs": [{"key": "FLAGS", "value": str(flags)}],
+        "health_check": {"http_path": "/health", "period_seconds": 1, "failure_threshold": 1,
+                         "success_threshold": 1}}]}
+    created = client.apps.create(body={"spec": spec})["app"]
+    wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=180)
+    app = client.apps.get(created["id"])["app"]
+
+    def served(count: int) -> set[str]:
+        answers = [ingress(server, app) for _ in range(count)]
+        assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+        return {a.text for a in answers}
+
+    ports = served(6)
+    assert len(ports) == 2  # round robin over both instances
+    sick, well = sorted(ports)
+    (flags / f"sick-{sick}").touch()
+    wait_for(lambda: served(6) == {well}, timeout=30, interval=0.2)
+    assert served(20) == {well}  # out of the rotation, not merely unlucky
+    (flags / f"sick-{sick}").unlink()
+    wait_for(lambda: served(6) == {sick, well}, timeout=30, interval=0.2)

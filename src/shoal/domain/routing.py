@@ -83,18 +83,36 @@ def match(routes: list[Route], path: str, host: str) -> Route | None:
 
 @dataclass
 class Upstream:
-    """A service's instances: where requests for it may go."""
+    """A service's instances: where requests for it may go.
+
+    ``down`` holds the instances the runtime has seen fail their readiness checks or stop
+    running; they are tried only after every other one, so a hung or restarting instance gets no
+    traffic while a healthy one can take it (and a readiness check that is wrong about every
+    instance still lets requests through).
+    """
 
     addresses: list[tuple[str, int]]
     http2: bool = False  # the service speaks HTTP/2 cleartext (spec protocol: HTTP2)
+    down: set[tuple[str, int]] = field(default_factory=set)
     _turn: itertools.count = field(default_factory=itertools.count, repr=False)  # type: ignore[type-arg]
 
+    def mark(self, address: tuple[str, int], ready: bool) -> None:
+        if ready:
+            self.down.discard(address)
+        elif address in self.addresses:
+            self.down.add(address)
+
     def order(self) -> list[tuple[str, int]]:
-        """Addresses in round-robin order starting with the next one's turn."""
-        if not self.addresses:
+        """Addresses to try, in turn: the ready ones round-robin from the next one's turn, then the rest."""
+        ready = [a for a in self.addresses if a not in self.down] if self.down else self.addresses
+        turns = ready or self.addresses
+        if not turns:
             return []
-        start = next(self._turn) % len(self.addresses)
-        return self.addresses[start:] + self.addresses[:start]
+        start = next(self._turn) % len(turns)
+        ordered = turns[start:] + turns[:start]
+        if ready and len(ready) < len(self.addresses):
+            ordered += [a for a in self.addresses if a in self.down]
+        return ordered
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,9 @@ class LocalRuntime:
         self._apps: dict[str, _AppState] = {}
         self._builds: dict[tuple[str, str], BuildResult] = {}
         self._sinks: dict[str, tuple[LogSink, str, str]] = {}  # instance → (sink, component, stage)
-        self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed)
+        self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness)
+        # instance → the published upstream it serves in, and its address there
+        self._serving: dict[str, tuple[Upstream, tuple[str, int]]] = {}
         self._scheduler = Scheduler(self._run_scheduled)
         self._targets: dict[str, tuple[DeployTarget, LogSink]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -101,6 +103,12 @@ class LocalRuntime:
             for line in last_lines:
                 sink("RUN_RESTARTED", component, line)
             sink("RUN_RESTARTED", component, f"instance {instance} exited with status {code}; restarting")
+
+    def _readiness(self, instance: str, ready: bool) -> None:
+        found = self._serving.get(instance)
+        if found:
+            upstream, address = found
+            upstream.mark(address, ready)
 
     # -- build -----------------------------------------------------------------------------------
 
@@ -212,10 +220,16 @@ class LocalRuntime:
         state = self._state(target.app_id)
         deployed = state.deployments.get(target.deployment_id, {})
         backends: dict[str, Backend] = {}
+        ready = {inst.name: inst.ready for inst in self._supervisor.instances()}
         for name, entry in deployed.items():
             if entry.component.kind == "service":
-                backends[name] = Upstream([("127.0.0.1", port) for _, port in entry.instances if port],
-                                          http2=entry.component.spec.get("protocol") == "HTTP2")
+                upstream = Upstream([("127.0.0.1", port) for _, port in entry.instances if port],
+                                    http2=entry.component.spec.get("protocol") == "HTTP2")
+                for instance, port in entry.instances:
+                    if port:
+                        self._serving[instance] = (upstream, ("127.0.0.1", port))
+                        upstream.mark(("127.0.0.1", port), ready.get(instance, False))
+                backends[name] = upstream
             elif entry.component.kind == "static_site" and entry.build.static_root:
                 spec = entry.component.spec
                 backends[name] = StaticSite(entry.build.static_root, str(spec.get("index_document") or "index.html"),
@@ -250,6 +264,7 @@ class LocalRuntime:
         await asyncio.gather(*(self._supervisor.stop(name) for name in names))
         for name in names:
             self._sinks.pop(name, None)
+            self._serving.pop(name, None)
             log("DEPLOY", component.name, f"stopped instance {name}")
         if found and component.kind == "job":
             log("DEPLOY", component.name, f"unscheduled {component.name}")
@@ -314,6 +329,7 @@ class LocalRuntime:
         for entry in deployed.values():
             for name, _ in entry.instances:
                 self._sinks.pop(name, None)
+                self._serving.pop(name, None)
 
     async def retire(self, app_id: str, deployment_id: str) -> None:
         if self._state(app_id).live == deployment_id:

@@ -110,12 +110,16 @@ class Supervisor:
 
     def __init__(self, on_output: Callable[[str, str], None],
                  on_exit: Callable[[str, int, list[str]], None] | None = None, *,
+                 on_ready: Callable[[str, bool], None] | None = None,
                  backoff: Backoff = Backoff(), settle_seconds: float = 1.0) -> None:
         """``on_output(name, line)`` gets every output line; ``on_exit(name, code, last_lines)``
-        every exit of a started process that ``stop`` did not ask for. ``settle_seconds`` is how
-        long a process without a readiness probe must stay up to count as ready."""
+        every exit of a started process that ``stop`` did not ask for; ``on_ready(name, ready)``
+        every change of an instance's readiness (its checks passing or failing, its process gone).
+        ``settle_seconds`` is how long a process without a readiness probe must stay up to count
+        as ready."""
         self._on_output = on_output
         self._on_exit = on_exit
+        self._on_ready = on_ready
         self._backoff = backoff
         self._settle_seconds = settle_seconds
         self._instances: dict[str, Instance] = {}
@@ -232,7 +236,8 @@ class Supervisor:
         # The tail is per process and output may arrive before anyone awaits the child.
         inst.tail.clear()
         child = await spawn(inst.spec.command, inst.spec.cwd, inst.spec.env, lambda raw: self._emit(inst, raw))
-        inst.pid, inst.ready, inst._readiness_failed, inst.state = child.pid, False, False, "starting"
+        inst.pid, inst._readiness_failed, inst.state = child.pid, False, "starting"
+        self._readiness(inst, False)
         inst._touch()
         return child
 
@@ -316,7 +321,8 @@ class Supervisor:
             if not settled:
                 signal_group(child.pid, signal.SIGKILL)  # a bug, or cancelled again while terminating
             child.transport.close()
-            inst.pid, inst.ready = None, False
+            inst.pid = None
+            self._readiness(inst, False)
             if child.transport.get_returncode() is not None:
                 inst.last_exit_code = child.exit_code
             inst.last_ending = ending
@@ -332,10 +338,21 @@ class Supervisor:
         await watch(inst.spec.readiness, lambda ok: self._set_ready(inst, ok))
 
     def _set_ready(self, inst: Instance, ok: bool) -> None:
-        inst.ready, inst._readiness_failed = ok, not ok
+        inst._readiness_failed = not ok
+        self._readiness(inst, ok)
         if ok and inst.state == "starting":
             inst.state = "running"
         inst._touch()
+
+    def _readiness(self, inst: Instance, ready: bool) -> None:
+        if inst.ready == ready:
+            return
+        inst.ready = ready
+        if self._on_ready is not None:
+            try:
+                self._on_ready(inst.name, ready)
+            except Exception:  # a broken listener must not take supervision down with it
+                log.exception("on_ready failed for %s", inst.name)
 
     def _grace(self, inst: Instance) -> float:
         if inst._stop.is_set() and inst._stop_grace is not None:

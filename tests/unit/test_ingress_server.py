@@ -56,6 +56,17 @@ class Instance:
                         await reader.readline()
                     await reader.readline()
                 self.requests.append({"method": method, "path": path, "headers": headers, "body": body})
+                if path == "/hang":
+                    await asyncio.Event().wait()  # accepts the request, never answers
+                if path == "/chunked-slowly":  # begins at once, takes its time over the body
+                    writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                    for word in (b"one ", b"two ", b"three "):
+                        writer.write(b"%x\r\n%b\r\n" % (len(word), word))
+                        await writer.drain()
+                        await asyncio.sleep(0.3)
+                    writer.write(b"0\r\n\r\n")
+                    await writer.drain()
+                    continue
                 if path == "/die":
                     writer.close()
                     return
@@ -86,17 +97,19 @@ class Instance:
 
 @contextlib.asynccontextmanager
 async def ingress_for(addresses: list[tuple[str, int]], meter: TrafficMeter | None = None,
-                      error_page: str | None = None) -> AsyncIterator[tuple[str, int]]:
+                      error_page: str | None = None, answer_timeout: float = 100.0) -> AsyncIterator[tuple[str, int]]:
     table = RouteTable()
     table.publish("app-1", [HOST.decode()], [Route("/", component="web")], {"web": Upstream(addresses)},
                   error_page=error_page)
-    ingress = Ingress(table, meter)
+    ingress = Ingress(table, meter, answer_timeout=answer_timeout)
     server = await ingress.listen(Bind("127.0.0.1", 0))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(ingress.serve([server], stop, grace=0.5))
     try:
         yield "127.0.0.1", server.sockets[0].getsockname()[1]
     finally:
-        server.close()
-        await ingress.drain(0.5)
+        stop.set()
+        await serving
 
 
 async def exchange(address: tuple[str, int], data: bytes, answers: int = 1) -> list[tuple[int, dict[str, str], bytes]]:
@@ -209,6 +222,38 @@ async def test_no_instance_answering_gives_a_clear_502() -> None:
         (status, headers, body), = await exchange(ingress, get("/"))
     assert status == 502 and headers["content-type"].startswith("text/html")
     assert b"no instance of web accepted the connection" in body
+
+
+@run_async
+async def test_an_instance_that_does_not_begin_to_answer_gets_a_504_and_others_go_on() -> None:
+    meter = TrafficMeter()
+    instance = await Instance().start()
+    try:
+        async with ingress_for([instance.address], meter, answer_timeout=0.4) as ingress:
+            reader, writer = await asyncio.open_connection(*ingress)
+            writer.write(get("/hang"))
+            status, headers, body = await asyncio.wait_for(read_response(reader), 10)
+            assert await reader.read() == b""  # and the connection is closed
+            writer.close()
+            (fine, _, _), = await exchange(ingress, get("/after"))
+    finally:
+        await instance.stop()
+    assert status == 504 and headers["connection"] == "close"
+    assert b"web did not begin to answer within 0.4 s" in body
+    assert fine == 200
+    components = meter.take().components
+    assert sum(c.errors for c in components.values()) == 1 and sum(c.requests for c in components.values()) == 2
+
+
+@run_async
+async def test_an_answer_that_has_begun_is_not_timed_out_however_long_it_streams() -> None:
+    instance = await Instance().start()
+    try:
+        async with ingress_for([instance.address], answer_timeout=0.4) as ingress:
+            (status, _, body), = await exchange(ingress, get("/chunked-slowly"))
+    finally:
+        await instance.stop()
+    assert status == 200 and body == b"one two three "
 
 
 @run_async

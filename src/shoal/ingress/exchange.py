@@ -234,6 +234,27 @@ class Exchange:
         self.upstream = connection
         connection.send(self, b"".join(self.replay), self.method == b"HEAD")
 
+    def overdue(self, cutoff: float) -> bool:
+        """Forwarded before ``cutoff`` (monotonic time) and no answer begun yet."""
+        return (not self.response_started and not self.response_done and 0 < self.started_at < cutoff
+                and self.decision is not None and isinstance(self.decision.action, Forward))
+
+    def time_out(self, seconds: float) -> None:
+        """The instance has not begun to answer in ``seconds``: give up on it with a 504 and end
+        the connection (whatever is left of the request goes nowhere)."""
+        link, self.upstream = self.upstream, None
+        if link is not None:
+            link.abandon()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        self.close_after = True
+        component = (self.decision.component if self.decision else "") or "the component"
+        late = page(504, "Gateway Timeout", f"{component} did not begin to answer within {seconds:g} s")
+        self.answer(error_answer(late, self.decision.error_page if self.decision else None))
+        if not self.request_done:
+            self.request_done = True
+            self.client.finished(self)
+
     def _give_up(self, why: str) -> None:
         component = self.decision.component if self.decision else ""
         failed = page(502, "Bad Gateway", why.format(component or "the component"))

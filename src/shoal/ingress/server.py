@@ -23,6 +23,9 @@ from shoal.ingress.upstream import UpstreamPool
 CLIENT_IDLE_SECONDS = 75.0  # a kept-alive client connection with no request this long is closed
 SWEEP_SECONDS = 5.0
 DECISIONS_KEPT = 4096  # routing decisions remembered per table version (most traffic repeats its URLs)
+# An instance that has not begun to answer this long gets its request answered with 504, as
+# DigitalOcean's edge does after 100 s. Checked by the sweep, so no request pays for a timer.
+ANSWER_TIMEOUT_SECONDS = 100.0
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,11 @@ class Bind:
 
 
 class Ingress:
-    def __init__(self, table: RouteTable, meter: TrafficMeter | None = None) -> None:
+    def __init__(self, table: RouteTable, meter: TrafficMeter | None = None,
+                 answer_timeout: float = ANSWER_TIMEOUT_SECONDS) -> None:
         self.table = table
         self.meter = meter
+        self.answer_timeout = answer_timeout
         self.pool = UpstreamPool()
         self.h2_pool = H2Pool()  # for services with protocol: HTTP2
         self.connections: set[ClientConnection] = set()
@@ -74,11 +79,14 @@ class Ingress:
 
     async def run(self, binds: list[Bind], stop: asyncio.Event, grace: float = 2.0) -> None:
         """Serve on ``binds`` until ``stop`` is set."""
-        servers = [await self.listen(bind) for bind in binds]
+        await self.serve([await self.listen(bind) for bind in binds], stop, grace)
+
+    async def serve(self, servers: list[asyncio.Server], stop: asyncio.Event, grace: float = 2.0) -> None:
+        """Sweep while ``servers`` listen; when ``stop`` is set, close them and drain."""
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), SWEEP_SECONDS)
+                    await asyncio.wait_for(stop.wait(), min(SWEEP_SECONDS, self.answer_timeout / 4))
                 self.sweep()
         finally:
             for server in servers:
@@ -86,10 +94,16 @@ class Ingress:
             await self.drain(grace)
 
     def sweep(self) -> None:
-        cutoff = time.monotonic() - CLIENT_IDLE_SECONDS
+        """Close client connections idle too long; answer requests whose instance is too slow to begin."""
+        now = time.monotonic()
+        idle, late = now - CLIENT_IDLE_SECONDS, now - self.answer_timeout
         for connection in list(self.connections):
-            if connection.exchange is None and 0 < connection.idle_since < cutoff:
-                connection.close()
+            exchange = connection.exchange
+            if exchange is None:
+                if 0 < connection.idle_since < idle:
+                    connection.close()
+            elif exchange.overdue(late):
+                exchange.time_out(self.answer_timeout)
         self.pool.sweep()
         self.h2_pool.sweep()
 

@@ -152,6 +152,22 @@ async def test_crash_restarts_with_backoff_and_reports_last_lines(tmp_path: Path
     assert rec.of("worker-0")[:4] == ["one", "two", "one", "two"]
 
 
+@run_async
+async def test_readiness_changes_are_reported_as_they_happen(tmp_path: Path) -> None:
+    changes: list[tuple[str, bool]] = []
+    port = free_port()
+    readiness = Probe(port, "/health", period_seconds=0.1, failure_threshold=1)
+    async with Recorder().supervisor(on_ready=lambda name, ok: changes.append((name, ok))) as sup:
+        inst = await sup.start(http_spec("web-0", tmp_path, port, readiness=readiness))
+        assert await sup.wait_ready("web-0", timeout=10)
+        assert changes == [("web-0", True)]
+        assert inst.pid is not None
+        os.kill(inst.pid, 9)  # gone: not ready; restarted and passing again: ready
+        await until(lambda: changes[-2:] == [("web-0", False), ("web-0", True)])
+        await sup.stop("web-0")
+    assert changes == [("web-0", True), ("web-0", False), ("web-0", True), ("web-0", False)]
+
+
 def test_backoff_doubles_up_to_the_maximum() -> None:
     assert [Backoff().delay(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
 

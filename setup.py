@@ -62,7 +62,7 @@ def _extensions() -> list[object]:
         # typed as Any here; the strict check of the same sources is tests/test_types.py's job.
         return list(mypycify(["--ignore-missing-imports", "--no-warn-unused-ignores", "--no-warn-return-any",
                               "--allow-subclassing-any", *COMPILED], opt_level="3"))
-    except BaseException as exc:  # noqa: BLE001 - mypyc reports type errors by raising SystemExit
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - mypyc reports type errors by raising SystemExit
         _warn(f"mypyc could not compile it: {exc}")
         return []
 

@@ -192,13 +192,19 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         tls = server_tls(settings)
         deployer = platform.deployer()
         api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
-        ingress = _IngressListener(Ingress(platform.routes, platform.traffic),
-                                   _ingress_binds(platform.routes, settings))
+        binds = _ingress_binds(platform.routes, settings)
+        ingress = _IngressListener(Ingress(platform.routes, platform.traffic), binds)
         listeners: list[_Listener | _IngressListener] = [api, ingress]
         announce(f"shoal API on https://{_hostport(settings.api.host, settings.api.port)} (CA: {tls.ca_cert})")
         announce(f"shoal ingress on http://{_hostport(settings.ingress.host, settings.ingress.port)}")
         if settings.ingress.tls_host and settings.ingress.tls_port:
             announce(f"shoal ingress on https://{_hostport(settings.ingress.tls_host, settings.ingress.tls_port)}")
+        for bind in binds:
+            if bind.tls is not None and settings.ingress.tls_certs is not None:
+                names = ", ".join(bind.tls.provided_names) or "no host"
+                announce(f"your certificates in {settings.ingress.tls_certs} cover {names}")
+                for problem in bind.tls.problems:
+                    announce(f"not used: {problem}")
         # Everything built so far lives as long as the server: keep it out of the collector's
         # sweeps, which otherwise walk the whole heap and show up as latency spikes under load.
         gc.collect()
@@ -235,7 +241,7 @@ def _ingress_binds(routes: RouteTable, settings: Settings) -> list[Bind]:
     binds = [Bind(settings.ingress.host, settings.ingress.port)]
     if settings.ingress.tls_port is not None:
         binds.append(Bind(settings.ingress.tls_host or "127.0.0.1", settings.ingress.tls_port,
-                          SniContexts(settings.tls_dir, routes.min_tls)))
+                          SniContexts(settings.tls_dir, routes.min_tls, provided=settings.ingress.tls_certs)))
     return binds
 
 

@@ -12,7 +12,11 @@ Layout of ``tls_dir`` (mode 0700, private keys 0600)::
     server.pem  server-key.pem    the API server (serverAuth, ~1 year)
     certs/NAME.pem  NAME-key.pem  certificates from ``issue_certificate``
 
-This module only touches files under ``tls_dir``; it never loads anything into an SSL context.
+Operators may bring their own certificates instead (``provided_certificates``): a directory of
+PEM pairs, read only, matched to hosts by the names the certificates carry.
+
+This module only touches files under ``tls_dir`` (and reads the operator's directory); it never
+loads anything into an SSL context.
 """
 
 from __future__ import annotations
@@ -99,6 +103,54 @@ def issue_certificate(
         cert, key = certs / f"{stem}.pem", certs / f"{stem}-key.pem"
         _ensure_leaf(authority, hosts, cert, key, now)
     return cert, key
+
+
+@dataclass(frozen=True)
+class ProvidedCertificate:
+    cert: Path  # the certificate, optionally followed by its chain
+    key: Path
+    expires: datetime
+
+
+def provided_certificates(directory: Path) -> tuple[dict[str, ProvidedCertificate], list[str]]:
+    """The operator's certificates in ``directory`` by the DNS names they cover (``*.example.com``
+    for a wildcard), and a line for each file that could not be used.
+
+    Three layouts are read: ``NAME.pem`` with ``NAME-key.pem`` (mkcert's, and shoal's own),
+    ``NAME.crt`` with ``NAME.key``, and a folder per certificate holding ``fullchain.pem`` and
+    ``privkey.pem`` (certbot's ``live/`` directory). Where two cover one name, the one that
+    expires last wins.
+    """
+    pairs: list[tuple[Path, Path]] = []
+    for path in sorted(directory.iterdir()):
+        if path.is_dir() and (path / "fullchain.pem").exists():
+            pairs.append((path / "fullchain.pem", path / "privkey.pem"))
+        elif path.suffix == ".pem" and not path.stem.endswith("-key"):
+            pairs.append((path, path.with_name(f"{path.stem}-key.pem")))
+        elif path.suffix == ".crt":
+            pairs.append((path, path.with_suffix(".key")))
+    found: dict[str, ProvidedCertificate] = {}
+    problems: list[str] = []
+    for cert_path, key_path in pairs:
+        loaded = _load_pair(cert_path, key_path)
+        if loaded is None:
+            problems.append(f"{cert_path}: no matching private key at {key_path}, or not a PEM certificate")
+            continue
+        cert = loaded[0]
+        try:
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+                x509.DNSName)
+        except x509.ExtensionNotFound:
+            names = []
+        if not names:
+            problems.append(f"{cert_path}: the certificate names no DNS host (subjectAltName)")
+            continue
+        entry = ProvidedCertificate(cert_path, key_path, cert.not_valid_after_utc)
+        for name in names:
+            current = found.get(name.lower())
+            if current is None or current.expires < entry.expires:
+                found[name.lower()] = entry
+    return found, problems
 
 
 # -- the authority ---------------------------------------------------------------------------

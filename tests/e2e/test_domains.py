@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.certs import OperatorCa
 from tests.conftest import unique_name, wait_deployment
 from tests.e2e.apps import PY_SERVER, make_repo
 from tests.live import LiveServer, free_port
@@ -27,9 +28,9 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def https_get(server: LiveServer, port: int, host: str, path: str = "/",
-              maximum: ssl.TLSVersion | None = None) -> str:
-    """A GET over TLS with ``host`` as SNI and Host, trusting only shoal's CA."""
-    context = ssl.create_default_context(cafile=server.ca)
+              maximum: ssl.TLSVersion | None = None, cafile: str | None = None) -> str:
+    """A GET over TLS with ``host`` as SNI and Host, trusting only shoal's CA (or ``cafile``)."""
+    context = ssl.create_default_context(cafile=cafile or server.ca)
     if maximum is not None:
         context.maximum_version = maximum
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
@@ -79,3 +80,31 @@ def test_domains_are_served_over_https_with_their_minimum_tls_version(tls_server
                                                                               .split(":")[0]}, timeout=10)
     assert own.text == "v1 hello /x\n"
     assert (Path(server.data_dir) / "tls" / "certs").is_dir()
+
+
+def test_the_operators_certificates_serve_the_domains_they_cover(tmp_path: Path) -> None:
+    operator, mine = OperatorCa(), tmp_path / "mine"
+    operator.issue(mine / "shop.pem", mine / "shop-key.pem", ["shop.mine.test"], serial=4242)
+    trust = tmp_path / "operator-ca.pem"
+    trust.write_bytes(operator.pem())
+    port = free_port()
+    server = LiveServer(data_dir=tmp_path / "data", runtime="local", extra_args=[
+        "--ingress-tls-listen", f"127.0.0.1:{port}", "--ingress-tls-certs", str(mine)]).start()
+    try:
+        assert f"your certificates in {mine} cover shop.mine.test" in server.log()
+        client = server.client()
+        repo = make_repo(tmp_path / "repo", {"app.py": PY_SERVER})
+        spec = {"name": unique_name("mine"),
+                "services": [{"name": "web", "git": {"repo_clone_url": str(repo), "branch": "main"},
+                              "run_command": "python3 app.py"}],
+                "domains": [{"domain": "shop.mine.test", "type": "PRIMARY"},
+                            {"domain": "other.mine.test", "type": "ALIAS"}]}
+        created = client.apps.create(body={"spec": spec})["app"]
+        dep = wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=120)
+        assert dep["phase"] == "ACTIVE"
+        # The operator's certificate, verified against the operator's CA alone...
+        assert "v1 hello /" in https_get(server, port, "shop.mine.test", cafile=str(trust))
+        # ...and shoal's CA for the domain it does not cover.
+        assert "v1 hello /" in https_get(server, port, "other.mine.test")
+    finally:
+        server.stop()

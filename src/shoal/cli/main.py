@@ -52,6 +52,10 @@ def serve(
     ingress_listen: Annotated[str, typer.Option(help="HOST:PORT for the apps' ingress.")] = DEFAULT_INGRESS_LISTEN,
     ingress_tls_listen: Annotated[Optional[str], typer.Option(
         help="HOST:PORT for an HTTPS ingress (certificates from the local CA, per domain).")] = None,
+    ingress_tls_certs: Annotated[Optional[Path], typer.Option(
+        help="A directory of your own certificates for the HTTPS ingress (NAME.pem + NAME-key.pem, NAME.crt + "
+             "NAME.key, or certbot's live/ folders); a host they cover gets yours instead of the local CA's.",
+        exists=True, file_okay=False, dir_okay=True, readable=True)] = None,
     apps_domain: Annotated[str, typer.Option(help="Domain under which apps get their default hostnames.")]
     = DEFAULT_APPS_DOMAIN,
     tls_cert: Annotated[Optional[Path], typer.Option(help="Your own certificate for the API (PEM).")] = None,
@@ -67,6 +71,8 @@ def serve(
 
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
+    if ingress_tls_certs is not None and ingress_tls_listen is None:
+        raise typer.BadParameter("--ingress-tls-certs needs --ingress-tls-listen (the HTTPS ingress serves them)")
     try:
         api_host, api_port = parse_listen(api_listen)
         ingress_host, ingress_port = parse_listen(ingress_listen)
@@ -76,7 +82,8 @@ def serve(
             api=ApiSettings(host=api_host, port=api_port, tls_cert=tls_cert, tls_key=tls_key,
                             rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute)),
             ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain,
-                                    tls_host=tls[0] if tls else None, tls_port=tls[1] if tls else None),
+                                    tls_host=tls[0] if tls else None, tls_port=tls[1] if tls else None,
+                                    tls_certs=ingress_tls_certs),
             runtime=RuntimeSettings(backend=runtime, simulate_step_seconds=simulate_step_seconds),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))

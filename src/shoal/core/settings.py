@@ -54,6 +54,7 @@ class IngressSettings:
     apps_domain: str = DEFAULT_APPS_DOMAIN
     tls_host: str | None = None  # --ingress-tls-listen: HTTPS for apps and their custom domains
     tls_port: int | None = None
+    tls_certs: Path | None = None  # --ingress-tls-certs: the operator's certificates, preferred by name
 
 
 @dataclass(frozen=True)

@@ -248,16 +248,15 @@ class Exchange:
         if self.task is not None and not self.task.done():
             self.task.cancel()
         self.close_after = True
-        component = (self.decision.component if self.decision else "") or "the component"
-        late = page(504, "Gateway Timeout", f"{component} did not begin to answer within {seconds:g} s")
-        self.answer(error_answer(late, self.decision.error_page if self.decision else None))
+        self._give_up(f"{{}} did not begin to answer within {seconds:g} s", 504, "Gateway Timeout")
         if not self.request_done:
             self.request_done = True
             self.client.finished(self)
 
-    def _give_up(self, why: str) -> None:
+    def _give_up(self, why: str, status: int = 502, title: str = "Bad Gateway") -> None:
+        """Answer with the ingress's error page (or the app's own); ``{}`` in ``why`` names the component."""
         component = self.decision.component if self.decision else ""
-        failed = page(502, "Bad Gateway", why.format(component or "the component"))
+        failed = page(status, title, why.format(component or "the component"))
         self.answer(error_answer(failed, self.decision.error_page if self.decision else None))
 
     # -- the instance's answer (shoal.ingress.upstream.Receiver) --------------------------------------

@@ -5,12 +5,16 @@ Publishing swaps in a new immutable snapshot, so a request always sees one consi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from shoal.domain.routing import Backend, Route, StaticSite, Upstream
 from shoal.ingress.cors import CorsPolicy
 
-__all__ = ["AppRoutes", "Backend", "RouteTable", "StaticSite", "Upstream"]
+__all__ = ["AppRoutes", "Backend", "RouteTable", "StaticSite", "Upstream", "by_host"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,16 @@ class RouteTable:
 
     def lookup(self, host: str) -> AppRoutes | None:
         """The app serving ``host``: an exact name first, then a wildcard domain (``*.example.com``)."""
-        host = host.lower()
-        found = self._by_host.get(host)
-        if found is None and "." in host:
-            found = self._by_host.get("*." + host.split(".", 1)[1])
-        return found
+        return by_host(self._by_host, host)
 
     def min_tls(self, host: str) -> str | None:
-        host = host.lower()
-        return self._min_tls.get(host) or (self._min_tls.get("*." + host.split(".", 1)[1]) if "." in host else None)
+        return by_host(self._min_tls, host)
+
+
+def by_host(entries: Mapping[str, T], host: str) -> T | None:
+    """The entry for ``host`` (lower-case keys): its exact name first, then the wildcard one level up."""
+    host = host.lower()
+    found = entries.get(host)
+    if found is None and "." in host:
+        found = entries.get("*." + host.split(".", 1)[1])
+    return found

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from shoal.ingress.table import by_host
 from shoal.tls import ProvidedCertificate, issue_certificate, provided_certificates
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
@@ -62,8 +63,7 @@ class SniContexts:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = VERSIONS.get(minimum, ssl.TLSVersion.TLSv1_2)
         context.set_alpn_protocols(["http/1.1"])
-        provided = self._provided.get(host) or (self._provided.get("*." + host.split(".", 1)[1])
-                                                if "." in host else None)
+        provided = by_host(self._provided, host)
         if provided is not None:
             try:
                 context.load_cert_chain(provided.cert, provided.key)
@@ -75,9 +75,10 @@ class SniContexts:
 
     def _rescan(self) -> None:
         """Read the operator's directory again when its files changed (at most every few seconds)."""
-        if self._provided_dir is None or self._now() - self._checked_at < self._rescan_seconds:
+        now = self._now()
+        if self._provided_dir is None or now - self._checked_at < self._rescan_seconds:
             return
-        self._checked_at = self._now()
+        self._checked_at = now
         signature = _signature(self._provided_dir)
         if signature == self._signature:
             return

@@ -7,6 +7,7 @@ Role: choose the file and run the response. It must not parse requests or pick r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,20 +19,31 @@ from shoal.ingress.table import StaticSite
 
 
 def static_response(site: StaticSite, path: str) -> Response:
-    root = site.root.resolve()
-    candidate = (root / path.lstrip("/")).resolve()
-    if root != candidate and root not in candidate.parents:
-        return _missing(path)
-    if candidate.is_dir():
-        candidate = candidate / site.index_document
-    if candidate.is_file():
-        return FileResponse(candidate)
-    if site.catchall_document and (root / site.catchall_document).is_file():
-        return FileResponse(root / site.catchall_document)
-    error = root / (site.error_document or "404.html")
-    if error.is_file():
+    """The answer for ``path``: every file served, documents included, is checked by its real path
+    (symlinks resolved) to lie inside the site's root, so nothing outside the build is ever read."""
+    root = os.path.realpath(site.root)
+    if root != os.path.abspath(site.root):
+        return _missing(path)  # the site itself was swapped for a link after it was built
+    found = _inside(root, path.lstrip("/"))
+    if found is not None and os.path.isdir(found):
+        found = _inside(root, os.path.join(found, site.index_document))
+    if found is not None and os.path.isfile(found):
+        return FileResponse(found)
+    catchall = _inside(root, site.catchall_document) if site.catchall_document else None
+    if catchall is not None and os.path.isfile(catchall):
+        return FileResponse(catchall)
+    error = _inside(root, site.error_document or "404.html")
+    if error is not None and os.path.isfile(error):
         return FileResponse(error, status_code=404)
     return _missing(path)
+
+
+def _inside(root: str, name: str) -> str | None:
+    """The real path of ``name`` under ``root`` if it stays inside ``root``, else ``None``."""
+    if "\x00" in name:
+        return None
+    real = os.path.realpath(os.path.join(root, name))
+    return real if real == root or real.startswith(root + os.sep) else None
 
 
 def _missing(path: str) -> Response:

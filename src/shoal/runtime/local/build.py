@@ -103,12 +103,13 @@ class Builder:
             log(f"=> Building {component} ({stack}) from commit {commit[:7]}" + (" (forced rebuild)" if force else ""))
             await asyncio.to_thread(_copy_checkout, checkout, build_dir / "app")
             app_dir = build_dir / "app" / source_dir
+            inside(build_dir / "app", app_dir, f"source_dir {spec.get('source_dir')!r} of {component}")
             env, run_env = _environments(stack, build_dir, app_dir, build_env)
             await _build_stack(stack, build_dir, app_dir, env, spec, log)
             if spec.get("build_command"):
                 command = str(spec["build_command"])
                 await _run(["/bin/sh", "-c", command], app_dir, env, log, command)
-            root = _checked_static_root(kind, spec, app_dir, component)
+            root = _checked_static_root(kind, spec, build_dir / "app", app_dir, component)
             await asyncio.to_thread(_write_marker, build_dir, {"stack": stack, "env": run_env, "commit": commit})
             await asyncio.to_thread(_prune, home, build_dir, frozenset(self._in_use()))
             log("=> Build complete")
@@ -164,7 +165,7 @@ def _reused(build_dir: Path, source_dir: PurePosixPath, kind: str, spec: Mapping
     marker.touch()  # a reused build counts as recent, so pruning keeps what is running
     stack: Stack = data["stack"]
     app_dir = build_dir / "app" / source_dir
-    root = _checked_static_root(kind, spec, app_dir, str(spec.get("name") or ""))
+    root = _checked_static_root(kind, spec, build_dir / "app", app_dir, str(spec.get("name") or ""))
     env = {str(k): str(v) for k, v in data["env"].items()}
     return BuildResult(app_dir, run_command(kind, spec, app_dir, stack), env, root, True, stack)
 
@@ -266,7 +267,9 @@ async def _build_node(app_dir: Path, env: dict[str, str], build_command: str, lo
         await _run(["npm", "run", "build"], app_dir, env, log, "npm run build")
 
 
-def _checked_static_root(kind: str, spec: Mapping[str, Any], app_dir: Path, component: str) -> Path | None:
+def _checked_static_root(kind: str, spec: Mapping[str, Any], tree: Path, app_dir: Path, component: str) -> Path | None:
+    """The real path of a static site's files, which must lie inside the build's own ``tree``: an
+    ``output_dir`` committed as a symlink (``site -> /etc``) is refused rather than served."""
     if kind != "static_site":
         return None
     output_dir = spec.get("output_dir")
@@ -276,7 +279,16 @@ def _checked_static_root(kind: str, spec: Mapping[str, Any], app_dir: Path, comp
                   else "none of _static, dist, public, build (nor an index.html)")
         raise StepFailed("BuildJobFailed", f"static site {component} has no files to serve: {wanted} was found "
                          "after the build")
-    return root
+    return inside(tree, root, f"the output dir {str(root.relative_to(app_dir))!r} of static site {component}")
+
+
+def inside(tree: Path, path: Path, what: str) -> Path:
+    """``path`` with its symlinks resolved, when that stays inside ``tree``; else the build fails."""
+    real, top = Path(os.path.realpath(path)), Path(os.path.realpath(tree))
+    if real != top and not real.is_relative_to(top):
+        raise StepFailed("BuildJobFailed", f"{what} is a link to {real}, outside the build: only the "
+                         "repository's own files are served and run")
+    return real
 
 
 async def _run(argv: list[str], cwd: Path, env: Mapping[str, str], log: Log, shown: str) -> None:

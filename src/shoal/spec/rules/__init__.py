@@ -14,10 +14,11 @@ from shoal.spec.rules.jobs import check_jobs
 from shoal.spec.rules.names import check_names
 from shoal.spec.rules.observability import check_observability
 from shoal.spec.rules.routing import check_routing
+from shoal.spec.rules.sites import check_sites
 from shoal.spec.rules.sources import check_sources
 from shoal.spec.rules.view import Json
 
-RULES = (check_names, check_sources, check_compute, check_jobs, check_envs, check_routing,
+RULES = (check_names, check_sources, check_compute, check_sites, check_jobs, check_envs, check_routing,
          check_observability, check_app)
 
 

@@ -1,4 +1,4 @@
-"""Instances and ports: sizes, counts, autoscaling, health-check ports, static site documents."""
+"""Instances and ports: sizes, counts, autoscaling, health-check ports."""
 
 from __future__ import annotations
 
@@ -17,9 +17,6 @@ def check_compute(spec: Json) -> Iterator[Problem]:
         yield from _size_problems(path, component)
     for path, service in entries(spec, "services"):
         yield from _port_problems(path, service)
-    for path, site in entries(spec, "static_sites"):
-        if site.get("catchall_document") is not None and site.get("error_document") is not None:
-            yield Problem(f"{path}.catchall_document", "only one of catchall_document or error_document may be set")
 
 
 def _size_problems(path: str, component: Json) -> Iterator[Problem]:

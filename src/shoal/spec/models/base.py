@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 
 class SpecModel(BaseModel):
@@ -32,8 +33,17 @@ def number_as_text(value: Any) -> Any:
     return value
 
 
-Port = Annotated[int, Field(ge=1, le=65535)]
-InstanceCount = Annotated[int, Field(ge=1, le=250)]
+def not_a_boolean(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1; JSON's booleans are not numbers, and DigitalOcean
+    # refuses ``instance_count: true``.
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "expected an integer")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(not_a_boolean)]
+Port = Annotated[Integer, Field(ge=1, le=65535)]
+InstanceCount = Annotated[Integer, Field(ge=1, le=250)]
 Text = Annotated[str, Field(max_length=4096)]
 ShortText = Annotated[str, Field(max_length=256)]
 VersionText = Annotated[str, BeforeValidator(number_as_text)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from shoal.spec.models.alerts import AlertSpec
-from shoal.spec.models.base import InstanceCount, Port, SpecModel, Text
+from shoal.spec.models.base import InstanceCount, Integer, Port, SpecModel, Text
 from shoal.spec.models.envs import EnvVar
 from shoal.spec.models.ingress import CorsPolicy, Route
 from shoal.spec.models.logs import LogDestination
@@ -78,7 +78,7 @@ class LoadingPage(SpecModel):
 
 
 class InactivitySleep(SpecModel):
-    after_seconds: Annotated[int, Field(ge=600, le=86400)] | None = None
+    after_seconds: Annotated[Integer, Field(ge=600, le=86400)] | None = None
     loading_page: LoadingPage | None = None
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from shoal.spec.models.base import SpecModel, VersionText
+from shoal.spec.models.base import Integer, SpecModel, VersionText
 
 DatabaseEngine = Literal["UNSET", "MYSQL", "PG", "REDIS", "MONGODB", "KAFKA", "OPENSEARCH", "VALKEY"]
 
@@ -21,4 +21,4 @@ class Database(SpecModel):
     db_user: str | None = None
     # Deprecated sizing fields godo still sends for old specs.
     size: str | None = None
-    num_nodes: Annotated[int, Field(ge=1, le=64)] | None = None
+    num_nodes: Annotated[Integer, Field(ge=1, le=64)] | None = None

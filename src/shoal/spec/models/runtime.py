@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from shoal.spec.models.base import InstanceCount, Port, SpecModel
+from shoal.spec.models.base import InstanceCount, Integer, Port, SpecModel
 
 
 class HealthCheck(SpecModel):
@@ -14,23 +14,23 @@ class HealthCheck(SpecModel):
 
     http_path: Annotated[str, Field(max_length=1024)] | None = None
     port: Port | None = None
-    initial_delay_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
-    period_seconds: Annotated[int, Field(ge=1, le=300)] | None = None
-    timeout_seconds: Annotated[int, Field(ge=1, le=120)] | None = None
-    success_threshold: Annotated[int, Field(ge=1, le=50)] | None = None
-    failure_threshold: Annotated[int, Field(ge=1, le=50)] | None = None
+    initial_delay_seconds: Annotated[Integer, Field(ge=0, le=3600)] | None = None
+    period_seconds: Annotated[Integer, Field(ge=1, le=300)] | None = None
+    timeout_seconds: Annotated[Integer, Field(ge=1, le=120)] | None = None
+    success_threshold: Annotated[Integer, Field(ge=1, le=50)] | None = None
+    failure_threshold: Annotated[Integer, Field(ge=1, le=50)] | None = None
 
 
 class CpuMetric(SpecModel):
-    percent: Annotated[int, Field(ge=1, le=100)] | None = None
+    percent: Annotated[Integer, Field(ge=1, le=100)] | None = None
 
 
 class RequestsPerSecondMetric(SpecModel):
-    per_instance: Annotated[int, Field(ge=1, le=2**32 - 1)] | None = None
+    per_instance: Annotated[Integer, Field(ge=1, le=2**32 - 1)] | None = None
 
 
 class RequestDurationMetric(SpecModel):
-    p95_milliseconds: Annotated[int, Field(ge=1, le=2**32 - 1)] | None = None
+    p95_milliseconds: Annotated[Integer, Field(ge=1, le=2**32 - 1)] | None = None
 
 
 class WorkerMetrics(SpecModel):
@@ -53,8 +53,8 @@ class ServiceAutoscaling(WorkerAutoscaling):
 
 
 class WorkerTermination(SpecModel):
-    grace_period_seconds: Annotated[int, Field(ge=1, le=600)] | None = None
+    grace_period_seconds: Annotated[Integer, Field(ge=1, le=600)] | None = None
 
 
 class ServiceTermination(WorkerTermination):
-    drain_seconds: Annotated[int, Field(ge=1, le=110)] | None = None
+    drain_seconds: Annotated[Integer, Field(ge=1, le=110)] | None = None

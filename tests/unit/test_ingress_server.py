@@ -97,11 +97,13 @@ class Instance:
 
 @contextlib.asynccontextmanager
 async def ingress_for(addresses: list[tuple[str, int]], meter: TrafficMeter | None = None,
-                      error_page: str | None = None, answer_timeout: float = 100.0) -> AsyncIterator[tuple[str, int]]:
-    table = RouteTable()
-    table.publish("app-1", [HOST.decode()], [Route("/", component="web")], {"web": Upstream(addresses)},
-                  error_page=error_page)
-    ingress = Ingress(table, meter, answer_timeout=answer_timeout)
+                      error_page: str | None = None, answer_timeout: float = 100.0,
+                      table: RouteTable | None = None, **timeouts: float) -> AsyncIterator[tuple[str, int]]:
+    if table is None:
+        table = RouteTable()
+        table.publish("app-1", [HOST.decode()], [Route("/", component="web")], {"web": Upstream(addresses)},
+                      error_page=error_page)
+    ingress = Ingress(table, meter, answer_timeout=answer_timeout, **timeouts)
     server = await ingress.listen(Bind("127.0.0.1", 0))
     stop = asyncio.Event()
     serving = asyncio.create_task(ingress.serve([server], stop, grace=0.5))

@@ -6,6 +6,11 @@ control both ways. It must not decide routes or talk to instances (``exchange`` 
 Reading from the client pauses while something waits (an instance's connection being opened,
 an instance that reads slower than the client sends, a pipelined request behind the current
 one, a protocol switch the instance has not answered yet) and resumes when nothing does.
+
+A client that goes away before its request is whole (an end of file in the head or the body)
+takes its connection and the instance's with it at once: nothing can answer half a request, and
+a socket left in CLOSE-WAIT would be a descriptor lost per aborted upload. The ingress's sweep
+ends requests whose head does not arrive in time or whose body stops arriving (``stalled``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from http import HTTPStatus
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -53,6 +59,12 @@ class ClientConnection(asyncio.Protocol):
         # While held, writes wait for the flush that ends the current callback (no call_soon).
         self._flush_scheduled = False
         self._loop = asyncio.get_event_loop()  # asyncio.get_running_loop() costs a getpid() call per use
+        self._eof = False  # the client half-closed after a whole request: answer it, then close
+        self.received = 0  # bytes read from the client, for the sweep to see whether any still arrive
+        # What the last sweep saw: the request being read, since when, and how much had arrived.
+        self._seen_parsing: Exchange | None = None
+        self._seen_received = -1
+        self._seen_at = 0.0
 
     # -- asyncio --------------------------------------------------------------------------------------
 
@@ -70,6 +82,7 @@ class ClientConnection(asyncio.Protocol):
         if self._tunnel is not None:
             self._tunnel.write(data)
             return
+        self.received += len(data)
         self._flush_scheduled = True  # held: flushed below
         try:
             self._parser.feed_data(data)
@@ -87,8 +100,12 @@ class ClientConnection(asyncio.Protocol):
         self._flush_scheduled = True
 
     def eof_received(self) -> bool | None:
-        # A client that half-closes after its request still gets the answer.
-        return self.exchange is not None
+        # A client that half-closes after whole requests still gets their answers; one that ends
+        # in the middle of a request (its head or its body) cannot be answered: close both sides.
+        if self.exchange is None or self._parsing is not None or self._tunnel is not None:
+            return False  # the transport closes; connection_lost abandons what is in flight
+        self._eof = True
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -220,7 +237,7 @@ class ClientConnection(asyncio.Protocol):
         exchange.record()
         self.exchange = None
         self.resume("upstream")
-        if exchange.close_after or not exchange.keep_alive:
+        if exchange.close_after or not exchange.keep_alive or (self._eof and not self._queued):
             self.close()
             return
         if self._queued:
@@ -250,11 +267,35 @@ class ClientConnection(asyncio.Protocol):
         self._paused.clear()
         self.transport.resume_reading()
 
+    def stalled(self, now: float, head_timeout: float, idle_timeout: float) -> bool:
+        """Whether the request being read has taken longer than ``head_timeout`` for its head, or
+        its body has not grown for ``idle_timeout`` (seconds; ``now`` is monotonic time).
+
+        Called by the ingress's sweep, which keeps what it saw last time, so a request pays nothing."""
+        parsing = self._parsing
+        if parsing is not self._seen_parsing:
+            self._seen_parsing, self._seen_received, self._seen_at = parsing, self.received, now
+            return False
+        if parsing is None or self._paused or self._tunnel is not None:
+            self._seen_at = now  # nothing is being read, or the ingress itself stopped reading
+            return False
+        if not parsing.headers_done:
+            return now - self._seen_at >= head_timeout
+        if self.received != self._seen_received:
+            self._seen_received, self._seen_at = self.received, now
+            return False
+        return now - self._seen_at >= idle_timeout
+
+    def time_out_request(self) -> None:
+        """The request being read stalled: 408 if nothing was answered on it yet, else cut it."""
+        self._refuse(408, "the request did not arrive in time")
+        self.flush()
+
     def _refuse(self, status: int, why: str) -> None:
         if self.exchange is not None and self.exchange.response_started:
             self.abort()
             return
-        answer = page(status, "Bad Request" if status == 400 else "Request Header Fields Too Large", why)
+        answer = page(status, HTTPStatus(status).phrase, why)
         if self.exchange is not None:
             self.exchange.abandon()
         refusal = Exchange(self)

@@ -67,6 +67,10 @@ def _today() -> date:
     return _day_cache[1]
 
 
+def _hosts(headers: Headers) -> int:
+    return sum(1 for name, _ in headers if name == b"host")
+
+
 class Exchange:
     __slots__ = ("client", "url", "headers", "method", "keep_alive", "upgrade", "http10", "headers_done",
                  "request_done", "response_started", "response_done", "decision", "upstream", "replay",
@@ -110,6 +114,11 @@ class Exchange:
         self.started_at = time.monotonic()
         self.close_after = self.upgrade  # unless the instance switches protocols, the connection ends
         index = dict(self.headers)
+        if len(index) < len(self.headers) and _hosts(self.headers) > 1:
+            # Routed by either, a request could reach another account's app (RFC 9112 §3.2: 400).
+            self.close_after = True
+            self.answer(page(400, "Bad Request", "the request has more than one Host header"))
+            return
         self.chunked_request = b"transfer-encoding" in index
         ingress = self.client.ingress
         upgrade_to = ingress.https_port if self.client.scheme == b"http" else None

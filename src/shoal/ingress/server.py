@@ -20,7 +20,8 @@ from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
 from shoal.ingress.upstream import UpstreamPool
 
-CLIENT_IDLE_SECONDS = 75.0  # a kept-alive client connection with no request this long is closed
+CLIENT_IDLE_SECONDS = 75.0  # a client connection that sends nothing this long (between or inside requests) is closed
+HEAD_SECONDS = 30.0  # a request head not whole this long after it began is answered 408 (slow-header clients)
 SWEEP_SECONDS = 5.0
 DECISIONS_KEPT = 4096  # routing decisions remembered per table version (most traffic repeats its URLs)
 # An instance that has not begun to answer this long gets its request answered with 504, as
@@ -37,10 +38,13 @@ class Bind:
 
 class Ingress:
     def __init__(self, table: RouteTable, meter: TrafficMeter | None = None,
-                 answer_timeout: float = ANSWER_TIMEOUT_SECONDS) -> None:
+                 answer_timeout: float = ANSWER_TIMEOUT_SECONDS, head_timeout: float = HEAD_SECONDS,
+                 idle_timeout: float = CLIENT_IDLE_SECONDS) -> None:
         self.table = table
         self.meter = meter
         self.answer_timeout = answer_timeout
+        self.head_timeout = head_timeout
+        self.idle_timeout = idle_timeout
         self.pool = UpstreamPool()
         self.h2_pool = H2Pool()  # for services with protocol: HTTP2
         self.connections: set[ClientConnection] = set()
@@ -86,7 +90,8 @@ class Ingress:
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), min(SWEEP_SECONDS, self.answer_timeout / 4))
+                    await asyncio.wait_for(stop.wait(), min(SWEEP_SECONDS, self.answer_timeout / 4,
+                                                            self.head_timeout / 4, self.idle_timeout / 4))
                 self.sweep()
         finally:
             for server in servers:
@@ -94,12 +99,15 @@ class Ingress:
             await self.drain(grace)
 
     def sweep(self) -> None:
-        """Close client connections idle too long; answer requests whose instance is too slow to begin."""
+        """Close client connections idle too long; end requests that stopped arriving; answer
+        requests whose instance is too slow to begin."""
         now = time.monotonic()
-        idle, late = now - CLIENT_IDLE_SECONDS, now - self.answer_timeout
+        idle, late = now - self.idle_timeout, now - self.answer_timeout
         for connection in list(self.connections):
             exchange = connection.exchange
-            if exchange is None:
+            if connection.stalled(now, self.head_timeout, self.idle_timeout):
+                connection.time_out_request()
+            elif exchange is None:
                 if 0 < connection.idle_since < idle:
                     connection.close()
             elif exchange.overdue(late):

@@ -9,6 +9,8 @@ import yaml
 from starlette.requests import Request
 
 from shoal.core.errors import BadRequest, PayloadTooLarge
+from shoal.core.unicode import invalid_path
+from shoal.spec.text import load_yaml
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 # Past the limit the rest of an oversized body is still read (and dropped) so the client gets the
@@ -40,20 +42,37 @@ def _is_yaml(content_type: str) -> bool:
 
 
 def decode(raw: bytes, content_type: str) -> object:
-    """Decode a JSON or YAML document; the message of a failure says where the document broke."""
+    """Decode a JSON or YAML document; the message of a failure says where the document broke.
+
+    Every string in it must be valid Unicode: a lone surrogate (``"\\udfff"``) could be stored but
+    never encoded again, so it is refused here with the path of the field that holds it."""
     if not raw.strip():
         raise BadRequest("error parsing request body: the body is empty")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"error parsing request body: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    if _is_yaml(content_type):
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise BadRequest(f"error parsing request body: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    document = _yaml(text) if _is_yaml(content_type) else _json(text)
+    path = invalid_path(document)
+    if path is not None:
+        where = f'field "{path}"' if path else "the body"
+        raise BadRequest(f"error parsing request body: {where} is not valid "
+                         "Unicode: it holds an unpaired surrogate (a \\ud800-\\udfff escape without its pair)")
+    return document
+
+
+def _yaml(text: str) -> object:
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BadRequest(f"error parsing request body: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    except RecursionError as exc:
+        raise BadRequest("error parsing request body: the document is nested too deeply") from exc
+
+
+def _json(text: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shoal.api.bodies import YAML_TYPES
+from shoal.core.unicode import scrub
 
 
 def wants_yaml(accept: str) -> bool:
@@ -24,7 +25,11 @@ def render(request: Request, payload: Any, status: int = 200) -> Response:
 
 
 def encode(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate that got past every check: U+FFFD, not a 500
+        return json.dumps(scrub(payload), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def json_body(body: bytes, status: int = 200) -> Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shoal.core.unicode import invalid_path
 from shoal.spec.normalize import normalize
 from shoal.spec.parse import parse
 from shoal.spec.problems import Problem, SpecInvalid
@@ -33,6 +34,10 @@ def check(raw: object) -> dict[str, Any]:
 
 def check_strict(raw: object) -> dict[str, Any]:
     """``check`` without the safety net, so tests see internal errors instead of a problem."""
+    broken = invalid_path(raw)
+    if broken is not None:
+        # Alone: other problems would quote the broken string, and it cannot be encoded.
+        raise SpecInvalid([Problem(broken, "must be valid Unicode: it holds an unpaired surrogate")])
     clean, problems = parse(raw)
     subject = clean if clean is not None else raw
     if isinstance(subject, dict):

@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from shoal.core import unicode
 from shoal.core.errors import Unavailable
 from shoal.store.accounts import SqlAccountStore
 from shoal.store.apps import SqlAppStore
@@ -58,11 +59,13 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def create_engine(url: str) -> Engine:
     full = _engine_url(url)
+    # Rows written before strings were checked for lone surrogates read back with U+FFFD instead.
     if full.startswith("sqlite"):
-        engine = sa.create_engine(full, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
+        engine = sa.create_engine(full, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8,
+                                  json_deserializer=unicode.loads)
         sa.event.listen(engine, "connect", _on_sqlite_connect)
         return engine
-    return sa.create_engine(full, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    return sa.create_engine(full, pool_size=8, max_overflow=8, pool_pre_ping=True, json_deserializer=unicode.loads)
 
 
 def migrate(engine: Engine) -> None:

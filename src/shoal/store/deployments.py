@@ -6,6 +6,7 @@ API (cancel, supersede) never overwrite each other: the loser re-reads and sees 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -158,10 +159,25 @@ class SqlDeploymentStore:
         return [_deployment(r) for r in rows]
 
     def append_logs(self, lines: list[LogLine]) -> None:
+        """Store ``lines``; those of deployments deleted (with their app) meanwhile are dropped.
+
+        The check for deleted deployments and the insert are separate statements, so an app can
+        still be deleted between them; the foreign key then refuses the whole insert, and each
+        deployment's lines are written on their own so that only the deleted one's are lost."""
         if not lines:
             return
+        try:
+            self._insert_logs(lines)
+        except sa.exc.IntegrityError:
+            groups: dict[str, list[LogLine]] = {}
+            for line in lines:
+                groups.setdefault(line.deployment_id, []).append(line)
+            for group in groups.values():
+                with contextlib.suppress(sa.exc.IntegrityError):
+                    self._insert_logs(group)
+
+    def _insert_logs(self, lines: list[LogLine]) -> None:
         with self._engine.begin() as conn:
-            # Lines of a deployment deleted with its app meanwhile are dropped, not an error.
             ids = {ln.deployment_id for ln in lines}
             alive = {r.id for r in conn.execute(sa.select(deployments.c.id).where(deployments.c.id.in_(ids)))}
             lines = [ln for ln in lines if ln.deployment_id in alive]

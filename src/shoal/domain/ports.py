@@ -53,9 +53,12 @@ class AccountStore(Protocol):
 
 
 class LogSink(Protocol):
-    """Where a runtime writes what a step prints: ``stage`` is BUILD, DEPLOY, RUN or RUN_RESTARTED."""
+    """Where a runtime writes what a step prints: ``stage`` is BUILD, DEPLOY, RUN or RUN_RESTARTED.
 
-    def __call__(self, stage: str, component: str, line: str) -> None: ...
+    A line too long to hold whole may come in pieces: every piece but the last is ``continued``,
+    so secrets are masked across the cuts (the sink joins the pieces before masking them)."""
+
+    def __call__(self, stage: str, component: str, line: str, continued: bool = False) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -354,6 +354,8 @@ class Deployer:
                 return
             dep = replace(dep, progress=copy.deepcopy(dep.progress), timing=dict(dep.timing))
             sink = self._logs.sink(dep.id)
+            # A reason may quote what the app printed (its last output): the API shows it, so mask it.
+            failure = StepFailed(failure.code, self._logs.masked(dep.id, failure.message))
             path = path or next_leaf(dep.progress)  # an unexpected error: blame the step it happened in
             if path is not None:
                 steps.mark(dep.progress, path, steps.ERROR, self._now(), failure.reason())
@@ -379,4 +381,5 @@ class Deployer:
                 await self._run_job(target, parts[job["name"]], "failed_deploy", sink)
                 steps.mark(dep.progress, path, steps.SUCCESS, self._now())
             except StepFailed as failure:
-                steps.mark(dep.progress, path, steps.ERROR, self._now(), failure.reason())
+                steps.mark(dep.progress, path, steps.ERROR, self._now(),
+                           {"code": failure.code, "message": self._logs.masked(dep.id, failure.message)})

@@ -1,7 +1,9 @@
-"""Deployment log lines: buffered in memory, written to the store in batches.
+"""Deployment log lines: masked, buffered in memory, written to the store in batches.
 
 A chatty build must not cost a transaction per line; a crash loses at most one flush interval.
-Followers (the live log endpoints) read the store, so they see what has been flushed.
+Followers (the live log endpoints) read the store, so they see what has been flushed. Secrets are
+masked before a line is stored or split (``masking``): pieces of one long line a runtime had to
+cut arrive ``continued`` and are joined here first.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Callable
 from shoal.core.clock import Clock
 from shoal.domain.logs import LogLine
 from shoal.domain.ports import LogSink
+from shoal.engine.masking import MAX_LINE, Masker, split
 
 FLUSH_SECONDS = 0.2
-MIN_MASKED = 4
+NO_SECRETS = Masker([])
 log = logging.getLogger("shoal.engine")
 
 
@@ -24,28 +27,51 @@ class LogBuffer:
     def __init__(self, write: Callable[[list[LogLine]], None], clock: Clock) -> None:
         self._write = write
         self._clock = clock
-        self._secrets: dict[str, list[str]] = {}
+        self._maskers: dict[str, Masker] = {}
         self._pending: list[LogLine] = []
+        # The unmasked start of a line whose rest has not arrived, per (deployment, stage, component).
+        self._carry: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
 
     def mask(self, deployment_id: str, secrets: list[str]) -> None:
-        """Hide these plaintexts in every line of the deployment from now on (longest first, so a
-        secret containing another is hidden whole). Very short values would mask ordinary text."""
-        self._secrets[deployment_id] = sorted({s for s in secrets if len(s) >= MIN_MASKED}, key=len, reverse=True)
+        """Hide these plaintexts (and their encoded forms) in every line of the deployment from now on."""
+        self._maskers[deployment_id] = Masker(secrets)
 
-    def _masked(self, deployment_id: str, line: str) -> str:
-        for secret in self._secrets.get(deployment_id, ()):
-            line = line.replace(secret, "[secret]")
-        return line
+    def masked(self, deployment_id: str, text: str) -> str:
+        """``text`` with the deployment's secrets hidden (for failure reasons, which the API shows)."""
+        return self._maskers.get(deployment_id, NO_SECRETS).mask(text)
 
     def sink(self, deployment_id: str) -> LogSink:
-        def log(stage: str, component: str, line: str) -> None:
-            text = self._masked(deployment_id, line.rstrip("\n"))
-            entry = LogLine(deployment_id, stage, component, self._clock.now(), text)
-            with self._lock:
-                self._pending.append(entry)
+        def log(stage: str, component: str, line: str, continued: bool = False) -> None:
+            self._take(deployment_id, stage, component, line, continued)
 
         return log
+
+    def _take(self, deployment_id: str, stage: str, component: str, line: str, continued: bool) -> None:
+        masker = self._maskers.get(deployment_id, NO_SECRETS)
+        key = (deployment_id, stage, component)
+        with self._lock:
+            text = self._carry.pop(key, "") + (line if continued else line.rstrip("\n"))
+            if not continued:
+                self._queue(deployment_id, stage, component, split(masker.mask(text)))
+            elif len(text) < MAX_LINE + masker.longest:
+                self._carry[key] = text  # too short to cut safely yet
+            else:
+                done, rest = masker.cut(text)
+                self._queue(deployment_id, stage, component, split(done))
+                self._carry[key] = rest
+
+    def _queue(self, deployment_id: str, stage: str, component: str, lines: list[str]) -> None:
+        now = self._clock.now()
+        self._pending.extend(LogLine(deployment_id, stage, component, now, text) for text in lines)
+
+    def _end_carries(self) -> None:
+        """Shoal is stopping: the starts of lines whose rest never came are stored as they are (masked)."""
+        with self._lock:
+            carries, self._carry = self._carry, {}
+            for (deployment_id, stage, component), text in carries.items():
+                masker = self._maskers.get(deployment_id, NO_SECRETS)
+                self._queue(deployment_id, stage, component, split(masker.mask(text)))
 
     def flush(self) -> None:
         with self._lock:
@@ -68,3 +94,5 @@ class LogBuffer:
             except TimeoutError:
                 pass
             await self.flush_async()
+        self._end_carries()
+        await self.flush_async()

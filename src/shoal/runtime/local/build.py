@@ -35,6 +35,7 @@ from typing import Any
 
 from shoal.domain.deployments import StepFailed
 from shoal.runtime.local.detect import Stack, detect, package_scripts, run_command, slug_stack, static_root
+from shoal.runtime.local.process import utf8_cut
 
 Log = Callable[[str], None]
 
@@ -315,13 +316,18 @@ async def _run(argv: list[str], cwd: Path, env: Mapping[str, str], log: Log, sho
         raise StepFailed("BuildJobExitNonZero", f"{shown} exited with status {code}")
 
 
-async def _pump(stream: asyncio.StreamReader, log: Log) -> None:
+async def _pump(stream: asyncio.StreamReader, log: Log, piece: Log | None = None) -> None:
     # Read in chunks rather than readline(): a progress bar without newlines must not hit the
-    # stream's line-length limit, and "\r" redraws become separate lines.
+    # stream's line-length limit, and "\r" redraws become separate lines. A line longer than a
+    # chunk goes to ``piece`` a chunk at a time (the log sink joins the pieces to mask secrets).
     pending = b""
     while chunk := await stream.read(_CHUNK):
         *lines, pending = _LINE_BREAK.split(pending + chunk)
-        if len(pending) > _CHUNK:
+        if len(pending) > _CHUNK and piece is not None:
+            cut = utf8_cut(pending, _CHUNK)
+            piece(pending[:cut].decode(errors="replace"))
+            pending = pending[cut:]
+        elif len(pending) > _CHUNK:
             lines, pending = [*lines, pending], b""
         for line in lines:
             if line.strip():

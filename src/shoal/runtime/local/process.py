@@ -26,8 +26,11 @@ class ChildProtocol(asyncio.SubprocessProtocol):
     pipe to close, which a grandchild holding stdout can postpone forever.
     """
 
-    def __init__(self, emit: Callable[[bytes], None]) -> None:
+    def __init__(self, emit: Callable[[bytes], None], piece: Callable[[bytes], None] | None = None) -> None:
         self._emit = emit
+        # Where the pieces of a line longer than MAX_LINE_BYTES go (all but its last): a log sink
+        # joins them again before masking secrets, so a secret cut in two is still hidden.
+        self._piece = piece or emit
         self._pending = b""
         self.exited = asyncio.Event()
         self.output_closed = asyncio.Event()
@@ -37,8 +40,9 @@ class ChildProtocol(asyncio.SubprocessProtocol):
         for line in lines:
             self._emit(line)
         while len(self._pending) >= MAX_LINE_BYTES:
-            self._emit(self._pending[:MAX_LINE_BYTES])
-            self._pending = self._pending[MAX_LINE_BYTES:]
+            cut = utf8_cut(self._pending, MAX_LINE_BYTES)
+            self._piece(self._pending[:cut])
+            self._pending = self._pending[cut:]
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if self._pending:
@@ -48,6 +52,14 @@ class ChildProtocol(asyncio.SubprocessProtocol):
 
     def process_exited(self) -> None:
         self.exited.set()
+
+
+def utf8_cut(data: bytes, limit: int) -> int:
+    """Where to cut ``data`` at most ``limit`` bytes in without splitting a UTF-8 character."""
+    cut = limit
+    while cut > limit - 4 and cut < len(data) and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return cut if cut > limit - 4 else limit
 
 
 @dataclass
@@ -64,10 +76,11 @@ class Child:
         return 128 - code if code < 0 else code  # -15 → 143, as a shell or container reports it
 
 
-async def spawn(command: str, cwd: Path, env: Mapping[str, str], emit: Callable[[bytes], None]) -> Child:
+async def spawn(command: str, cwd: Path, env: Mapping[str, str], emit: Callable[[bytes], None],
+                piece: Callable[[bytes], None] | None = None) -> Child:
     """Start ``command`` under ``/bin/sh -c`` as the leader of a new session (its own process group)."""
     loop = asyncio.get_running_loop()
-    protocol = ChildProtocol(emit)
+    protocol = ChildProtocol(emit, piece)
     transport, _ = await loop.subprocess_exec(
         lambda: protocol, "/bin/sh", "-c", command,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

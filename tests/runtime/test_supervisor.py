@@ -159,11 +159,12 @@ async def test_readiness_changes_are_reported_as_they_happen(tmp_path: Path) -> 
     readiness = Probe(port, "/health", period_seconds=0.1, failure_threshold=1)
     async with Recorder().supervisor(on_ready=lambda name, ok: changes.append((name, ok))) as sup:
         inst = await sup.start(http_spec("web-0", tmp_path, port, readiness=readiness))
-        assert await sup.wait_ready("web-0", timeout=10)
-        assert changes == [("web-0", True)]
+        # Not wait_ready: with one failure allowed per 0.1 s, a server slower than that to start
+        # is (rightly) reported as failing first; the changes, not the first verdict, are the point.
+        await until(lambda: changes == [("web-0", True)], timeout=15)
         assert inst.pid is not None
         os.kill(inst.pid, 9)  # gone: not ready; restarted and passing again: ready
-        await until(lambda: changes[-2:] == [("web-0", False), ("web-0", True)])
+        await until(lambda: changes[-2:] == [("web-0", False), ("web-0", True)], timeout=15)
         await sup.stop("web-0")
     assert changes == [("web-0", True), ("web-0", False), ("web-0", True), ("web-0", False)]
 

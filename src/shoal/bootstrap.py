@@ -27,6 +27,7 @@ from shoal.core.clock import Clock, SystemClock
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.core.signing import Signer
+from shoal.datadir import secure, sqlite_path
 from shoal.domain.ports import TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
@@ -103,7 +104,7 @@ class Platform:
 
 def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
     clock = clock or SystemClock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secure(settings.data_dir, sqlite_path(settings.store_url))
     database = open_database(settings.store_url)
     box = SecretBox(settings.secret_key or secret_key(settings.data_dir, "secrets.key"))
     apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, box=box)

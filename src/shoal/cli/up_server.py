@@ -56,13 +56,14 @@ def api_answers(url: str, data_dir: Path) -> bool:
 
 def start(data_dir: Path, api_listen: str, ingress_listen: str) -> int:
     """Start ``shoal serve`` in the background; its pid."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # the server keeps its keys here
     args = [sys.executable, "-m", "shoal", "serve", "--data-dir", str(data_dir), "--api-listen", api_listen,
             "--ingress-listen", ingress_listen]
-    with open(log_file(data_dir), "ab") as log:
+    with open(os.open(log_file(data_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True, cwd=data_dir)
-    pid_file(data_dir).write_text(f"{process.pid}\n", encoding="utf-8")
+    with open(os.open(pid_file(data_dir), os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600), "w") as pid:
+        pid.write(f"{process.pid}\n")
     return process.pid
 
 

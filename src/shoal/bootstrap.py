@@ -28,6 +28,7 @@ from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.core.signing import Signer
 from shoal.datadir import secure, sqlite_path
+from shoal.domain.accounts import ADMIN_ACCOUNT
 from shoal.domain.ports import TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
@@ -43,6 +44,7 @@ from shoal.engine.traffic import flushing_traffic
 from shoal.ingress.server import Bind, Ingress
 from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
+from shoal.runtime.local.sources import LocalSources
 from shoal.runtime.registry import create_runtime
 from shoal.spec.sealing import plaintexts
 from shoal.store import Database, open_database
@@ -57,6 +59,7 @@ class Platform:
     clock: Clock
     database: Database
     box: SecretBox
+    sources: LocalSources  # who may build from local paths (checked at the API and on every fetch)
     accounts: AccountsService
     apps: AppsService
     deployments: DeploymentsService
@@ -91,7 +94,7 @@ class Platform:
             found = clusters.lookup(name)
             return (found.engine, found.url) if found else None
 
-        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, cluster)
+        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, cluster, self.sources)
         ingress = self.ingress_address()
         deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs,
                             url_of=ingress.domain_url, secrets=lambda dep: plaintexts(dep.spec, self.box, dep.account_id))
@@ -107,9 +110,12 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
     secure(settings.data_dir, sqlite_path(settings.store_url))
     database = open_database(settings.store_url)
     box = SecretBox(settings.secret_key or secret_key(settings.data_dir, "secrets.key"))
-    apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, box=box)
+    admin = database.accounts.ensure_account(ADMIN_ACCOUNT, f"{ADMIN_ACCOUNT}@shoal.local")
+    sources = LocalSources(settings.data_dir, settings.runtime.local_sources, admin.id)
+    apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, box=box,
+                       sources=sources)
     database.changes.subscribe(apps.forget)
-    return Platform(settings=settings, clock=clock, database=database, box=box,
+    return Platform(settings=settings, clock=clock, database=database, box=box, sources=sources,
                     accounts=AccountsService(database.accounts, clock),
                     apps=apps,
                     deployments=DeploymentsService(database.apps, database.deployments, clock),

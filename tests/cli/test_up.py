@@ -109,7 +109,7 @@ def test_up_deploys_the_working_tree_and_then_an_uncommitted_edit(checkout: Chec
     assert git(checkout.repo, "rev-parse", "HEAD") == head
     assert git(checkout.repo, "status", "--porcelain") == "M app.py\n?? new-untracked.txt"  # git() strips
     assert git(checkout.repo, "stash", "list") == ""
-    snapshot = checkout.data / "up" / "upapp" / "snapshot.git"
+    snapshot = checkout.repo / ".git" / "shoal-up" / "upapp.git"  # the data dir is no source: never in it
     files = git(snapshot, "ls-tree", "-r", "--name-only", "main").split()
     assert "new-untracked.txt" in files and "ignored.log" not in files
 
@@ -135,7 +135,7 @@ def test_spec_problems_point_at_lines(checkout: Checkout) -> None:
 def test_down_deletes_the_checkouts_app(checkout: Checkout) -> None:
     done = checkout.shoal("down")
     assert done.returncode == 0 and "deleted app upapp" in done.stderr, done.stderr
-    assert not (checkout.data / "up" / "upapp").exists()
+    assert not (checkout.repo / ".git" / "shoal-up" / "upapp.git").exists()
     again = checkout.shoal("down")
     assert again.returncode == 1 and "not found" in again.stderr
 

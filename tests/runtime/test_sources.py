@@ -97,8 +97,8 @@ def test_file_url_and_plain_path_are_separate_mirrors(tmp_path: Path, cache: Sou
     assert by_url.url.startswith("file://")
     assert asyncio.run(cache.fetch(by_url, Lines())) == sha
     assert asyncio.run(cache.fetch(SourceRef(str(repo), None), Lines())) == sha
-    assert cache.mirror_path(by_url.url) != cache.mirror_path(str(repo))
-    assert (cache.mirror_path(by_url.url) / "HEAD").is_file()
+    assert cache.mirror_path(by_url) != cache.mirror_path(SourceRef(str(repo), None))
+    assert (cache.mirror_path(by_url) / "HEAD").is_file()
 
 
 def test_unknown_repo_fails_clearly(tmp_path: Path, cache: SourceCache) -> None:

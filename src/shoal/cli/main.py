@@ -65,6 +65,9 @@ def serve(
     runtime: Annotated[str, typer.Option(help="Runtime backend: local (builds and runs apps on this machine) or "
                                                "simulate (walks every step, builds nothing).")] = "local",
     simulate_step_seconds: Annotated[float, typer.Option(min=0, help="Delay of each simulated step.")] = 0.0,
+    allow_local_sources: Annotated[Optional[list[Path]], typer.Option(
+        "--allow-local-sources", help="A directory any account may build from by path or file:// URL (repeat for "
+        "more); without it only the admin account may, and never from inside the data dir.")] = None,
 ) -> None:
     """Start the platform: the HTTPS API and the ingress, in one process."""
     from shoal.bootstrap import serve as run
@@ -84,7 +87,8 @@ def serve(
             ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain,
                                     tls_host=tls[0] if tls else None, tls_port=tls[1] if tls else None,
                                     tls_certs=ingress_tls_certs),
-            runtime=RuntimeSettings(backend=runtime, simulate_step_seconds=simulate_step_seconds),
+            runtime=RuntimeSettings(backend=runtime, simulate_step_seconds=simulate_step_seconds,
+                                    local_sources=tuple(p.expanduser().resolve() for p in allow_local_sources or ())),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except ShoalError as exc:

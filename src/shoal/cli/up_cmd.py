@@ -116,7 +116,7 @@ def _local_spec(spec_file: SpecFile, root: Path | None, data_dir: Path) -> dict[
         err.print("not in a git checkout: the spec's sources are deployed as they are", highlight=False)
         return spec_file.spec
     name = str(spec_file.spec.get("name", "app"))
-    bare = data_dir / "up" / name / "snapshot.git"
+    bare = up_git.snapshot_repo(root, name)
     mapping = up_git.map_to_snapshot(spec_file.spec, up_git.remote_urls(root), bare)
     if not mapping.local:
         err.print("no component builds from this checkout: the spec's sources are deployed as they are",
@@ -219,5 +219,8 @@ def down(app: Annotated[str | None, typer.Argument(help="App id or name (default
         holder.append(_session(api_listen, data))
         app_id = holder[0].app_id(name)
         holder[0].client.apps.delete(app_id)
-        shutil.rmtree(data / "up" / name, ignore_errors=True)
+        root = up_git.checkout_root(Path.cwd())
+        if root is not None:
+            shutil.rmtree(up_git.snapshot_repo(root, name), ignore_errors=True)
+        shutil.rmtree(data / "up" / name, ignore_errors=True)  # where shoal kept snapshots before
         err.print(f"deleted app {name} ({app_id})", highlight=False)

@@ -3,7 +3,8 @@
 A snapshot is a commit of everything in the working tree that git does not ignore, uncommitted and
 untracked files included. It is made with a throw-away index (a copy of the real one, for its stat
 cache), so the user's branch, index and stash are never touched, and nothing is pushed anywhere but
-to a bare repository under the data dir that the local runtime clones from.
+to a bare repository inside the checkout's own git dir (``.git/shoal-up/APP.git``) that the local
+runtime clones from — not under the data dir, which shoal never builds from.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ def checkout_root(cwd: Path) -> Path | None:
     except OSError:
         return None
     return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+
+
+def snapshot_repo(root: Path, app_name: str) -> Path:
+    """Where the snapshots of ``root`` for ``app_name`` are kept: in the checkout's git dir (a
+    worktree's common one), so they go when the checkout goes and are never committed."""
+    common = Path(git(root, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+    return common / "shoal-up" / f"{app_name}.git"
 
 
 def find_spec(root: Path) -> Path:

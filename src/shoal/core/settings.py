@@ -61,6 +61,9 @@ class IngressSettings:
 class RuntimeSettings:
     backend: str = "local"
     simulate_step_seconds: float = 0.0
+    # --allow-local-sources: directories any account may build from by path or file:// URL
+    # (the admin account may use any path outside the data dir).
+    local_sources: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,12 @@ class AccountStore(Protocol):
     def count_tokens(self) -> int: ...
 
 
+class SourcePolicy(Protocol):
+    """Which sources an account may build from (local paths are the operator's to allow)."""
+
+    def refusal(self, account_id: str, url: str) -> str | None: ...
+
+
 class LogSink(Protocol):
     """Where a runtime writes what a step prints: ``stage`` is BUILD, DEPLOY, RUN or RUN_RESTARTED.
 

@@ -17,9 +17,9 @@ from shoal.core.ids import ingress_suffix, is_uuid, new_uuid
 from shoal.domain.accounts import Account
 from shoal.domain.apps import App, AppView
 from shoal.domain.deployments import IN_PROGRESS, Phase, Trigger
-from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue
+from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue, SourcePolicy
 from shoal.engine.planning import new_deployment
-from shoal.spec import app_cost, check
+from shoal.spec import Problem, SpecInvalid, app_cost, check
 from shoal.spec.catalog import DEFAULT_REGION, INSTANCE_SIZES_BY_SLUG
 from shoal.spec.sealing import foreign_secrets, seal
 
@@ -69,9 +69,11 @@ def refuse_if_pinned(app: App) -> None:
 
 class AppsService:
     def __init__(self, store: AppStore, deployments: DeploymentStore, clock: Clock, apps_domain: str,
-                 queue: DeploymentQueue | None = None, box: SecretBox | None = None) -> None:
+                 queue: DeploymentQueue | None = None, box: SecretBox | None = None,
+                 sources: SourcePolicy | None = None) -> None:
         self._store = store
         self._box = box
+        self._sources = sources
         self._deployments = deployments
         self._clock = clock
         self._apps_domain = apps_domain
@@ -86,6 +88,11 @@ class AppsService:
         """The normalised spec with its secrets sealed (scoped to the account, so a spec read back
         from any of its apps, or from propose, is accepted again as it is)."""
         spec = check(raw_spec)
+        if self._sources is not None:
+            refused = [Problem(path, why) for path, url in _clone_urls(spec)
+                       if (why := self._sources.refusal(account.id, url)) is not None]
+            if refused:
+                raise SpecInvalid(refused)
         return seal(spec, self._box, account.id) if self._box is not None else spec
 
     def create_app(self, account: Account, raw_spec: object, project_id: object = None) -> AppView:
@@ -213,6 +220,14 @@ class AppsService:
     def _static_apps(self, account: Account) -> list[str]:
         page = self._store.list_apps(account.id, 0, 10_000)
         return [a.id for a in page.items if is_static(a.spec)]
+
+
+def _clone_urls(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(field path, repo_clone_url)`` of every component that names its repository by URL."""
+    return [(f"{kind}[{i}].git.repo_clone_url", str(component["git"]["repo_clone_url"]))
+            for kind in ("services", "static_sites", "workers", "jobs", "functions")
+            for i, component in enumerate(spec.get(kind) or [])
+            if isinstance(component.get("git"), dict) and component["git"].get("repo_clone_url")]
 
 
 def _project_id(value: object, account: Account) -> str:

@@ -8,6 +8,7 @@ laughs"), and its nesting would otherwise run the composer out of stack.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import yaml
 
@@ -17,7 +18,8 @@ MAX_DEPTH = 100  # nested mappings and sequences, counted after aliases are expa
 MAX_ALIASED_NODES = 50_000  # nodes that aliases may add on top of those written out
 MAX_ALIASED_CHARS = 4 * 1024 * 1024  # and scalar characters
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+# libyaml's loader when PyYAML was built with it (C-speed and an iterative parser), else PyYAML's own.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ExcessiveYaml(yaml.MarkedYAMLError):
@@ -52,48 +54,61 @@ def load_yaml(text: str) -> object:
 
 def _check_budget(text: str) -> None:
     loader = _Loader(text)
-    # One frame per open collection: [nodes, characters, depth below it]; anchors keep their totals.
-    frames: list[list[int]] = [[0, 0, 0]]
-    anchors: dict[str, tuple[int, int, int]] = {}
-    open_anchors: list[str | None] = [None]
-    aliased_nodes = aliased_chars = 0
+    budget = _Budget()
     try:
         while loader.check_event():
-            event = loader.get_event()
-            if isinstance(event, yaml.CollectionStartEvent):
-                frames.append([1, 0, 0])
-                open_anchors.append(event.anchor)
-                if len(frames) - 1 > MAX_DEPTH:
-                    raise ExcessiveYaml(problem=f"the document is nested more than {MAX_DEPTH} levels deep",
-                                        problem_mark=event.start_mark)
-                continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                nodes, chars, depth = frames.pop()
-                size = (nodes, chars, depth + 1)
-                anchor = open_anchors.pop()
-            elif isinstance(event, yaml.ScalarEvent):
-                size, anchor = (1, len(event.value), 1), event.anchor
-            elif isinstance(event, yaml.AliasEvent):
-                if event.anchor in open_anchors:
-                    raise ExcessiveYaml(problem="an alias refers to the node that contains it",
-                                        problem_mark=event.start_mark)
-                size, anchor = anchors.get(event.anchor or "", (0, 0, 0)), None
-                aliased_nodes, aliased_chars = aliased_nodes + size[0], aliased_chars + size[1]
-                if aliased_nodes > MAX_ALIASED_NODES or aliased_chars > MAX_ALIASED_CHARS:
-                    raise ExcessiveYaml(problem="the document's aliases expand to more than "
-                                        f"{MAX_ALIASED_NODES} nodes or {MAX_ALIASED_CHARS // 1024} KiB",
-                                        problem_mark=event.start_mark)
-                if len(frames) - 1 + size[2] > MAX_DEPTH:
-                    raise ExcessiveYaml(problem=f"the document is nested more than {MAX_DEPTH} levels deep "
-                                        "once its aliases are expanded", problem_mark=event.start_mark)
-            else:
-                continue
-            if anchor is not None:
-                anchors[anchor] = size
-            top = frames[-1]
-            top[0], top[1], top[2] = top[0] + size[0], top[1] + size[1], max(top[2], size[2])
+            budget.see(loader.get_event())
     finally:
         loader.dispose()
+
+
+class _Budget:
+    """Sizes counted off the event stream: one frame per open collection ([nodes, characters,
+    depth below it]); each anchor keeps the totals of its node, which every alias of it adds again."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[int]] = [[0, 0, 0]]
+        self.open_anchors: list[str | None] = [None]
+        self.anchors: dict[str, tuple[int, int, int]] = {}
+        self.aliased_nodes = self.aliased_chars = 0
+
+    def see(self, event: Any) -> None:
+        if isinstance(event, yaml.CollectionStartEvent):
+            self.frames.append([1, 0, 0])
+            self.open_anchors.append(event.anchor)
+            if len(self.frames) - 1 > MAX_DEPTH:
+                raise _excessive(f"the document is nested more than {MAX_DEPTH} levels deep", event)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            nodes, chars, depth = self.frames.pop()
+            self._add((nodes, chars, depth + 1), self.open_anchors.pop())
+        elif isinstance(event, yaml.ScalarEvent):
+            self._add((1, len(event.value), 1), event.anchor)
+        elif isinstance(event, yaml.AliasEvent):
+            self._add(self._alias(event), None)
+
+    def _alias(self, event: Any) -> tuple[int, int, int]:
+        if event.anchor in self.open_anchors:
+            raise _excessive("an alias refers to the node that contains it", event)
+        size = self.anchors.get(event.anchor or "", (0, 0, 0))  # an unknown one: the loader says so
+        self.aliased_nodes += size[0]
+        self.aliased_chars += size[1]
+        if self.aliased_nodes > MAX_ALIASED_NODES or self.aliased_chars > MAX_ALIASED_CHARS:
+            raise _excessive(f"the document's aliases expand to more than {MAX_ALIASED_NODES} nodes or "
+                             f"{MAX_ALIASED_CHARS // 1024} KiB", event)
+        if len(self.frames) - 1 + size[2] > MAX_DEPTH:
+            raise _excessive(f"the document is nested more than {MAX_DEPTH} levels deep once its aliases are "
+                             "expanded", event)
+        return size
+
+    def _add(self, size: tuple[int, int, int], anchor: str | None) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = size
+        top = self.frames[-1]
+        top[0], top[1], top[2] = top[0] + size[0], top[1] + size[1], max(top[2], size[2])
+
+
+def _excessive(problem: str, event: Any) -> ExcessiveYaml:
+    return ExcessiveYaml(problem=problem, problem_mark=event.start_mark)
 
 
 def _load_yaml(text: str) -> object:

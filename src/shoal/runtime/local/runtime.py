@@ -23,7 +23,7 @@ from shoal.core.secrets import SecretBox
 from shoal.domain import jobs
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import Component, components, offline, running
-from shoal.domain.ports import DeployTarget, JobStore, LogSink, RoutePublisher
+from shoal.domain.ports import DeployTarget, JobStore, LogSink, RoutePublisher, SourcePolicy
 from shoal.domain.routing import Backend, StaticSite, Upstream, routes_for
 from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
@@ -32,7 +32,7 @@ from shoal.runtime.local.environment import build_env, run_env
 from shoal.runtime.local.health import Probe
 from shoal.runtime.local.offline import custom_page, page_for
 from shoal.runtime.local.schedule import Schedule, Scheduler
-from shoal.runtime.local.sources import SourceCache, source_ref
+from shoal.runtime.local.sources import LocalSources, SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger("shoal.runtime")
@@ -64,9 +64,10 @@ class LocalRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, job_store: JobStore,
                  host_env: dict[str, str], box: SecretBox | None = None,
-                 databases: DevDatabases | None = None, clusters: Clusters = lambda name: None) -> None:
+                 databases: DevDatabases | None = None, clusters: Clusters = lambda name: None,
+                 sources: SourcePolicy | None = None) -> None:
         self._bindings = Bindings(box, databases or DevDatabases(data_dir / "postgres"), clusters)
-        self._sources = SourceCache(data_dir / "cache" / "git")
+        self._sources = SourceCache(data_dir / "cache" / "git", sources or LocalSources(data_dir))
         self._builder = Builder(data_dir / "builds", in_use=self._app_dirs_in_use)
         self._checkouts = data_dir / "checkouts"
         self._routes = routes
@@ -114,14 +115,14 @@ class LocalRuntime:
 
     async def fetch(self, target: DeployTarget, component: Component, log: LogSink) -> str:
         _refuse_unsupported(component)
-        ref = source_ref(component.spec)
+        ref = source_ref(component.spec, target.account_id)
         if ref is None:
             raise StepFailed("BuildJobFailed", f"{component.name} uses an image source, which needs a container engine; "
                                                "none is available on this machine (the Kubernetes backend runs images)")
         return await self._sources.fetch(ref, lambda line: log("BUILD", component.name, line))
 
     async def build(self, target: DeployTarget, component: Component, commit: str, log: LogSink) -> bool:
-        ref = source_ref(component.spec)
+        ref = source_ref(component.spec, target.account_id)
         if ref is None:
             raise StepFailed("BuildJobFailed", f"{component.name} has no source shoal can build")
         checkout = self._checkouts / target.deployment_id / component.name

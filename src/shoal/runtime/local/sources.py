@@ -9,6 +9,11 @@ Must not: build anything, read the app spec beyond the source block, or ever let
 credentials (a prompt would hang a deployment forever, so every call runs with
 ``GIT_TERMINAL_PROMPT=0``, ssh in batch mode and stdin closed). Failures are ``StepFailed`` with
 DigitalOcean's ``BuildJobFailed`` reason so the deployment shows why it stopped.
+
+Mirrors are kept per account: one account's cached clone is never another's (a private
+repository fetched once with credentials stays that account's). Local sources (a path or a
+``file://`` URL) are checked by ``LocalSources`` on every fetch, and git always gets ``--``
+before a URL and only the network protocols and ``file``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.domain.deployments import StepFailed
+from shoal.domain.ports import SourcePolicy
+from shoal.spec.repos import clone_url_problem, local_path
 
 # Hosted sources name a repository as "owner/name"; the spec validator already checked the shape.
 _HOSTS: tuple[tuple[str, str], ...] = (
@@ -42,19 +49,51 @@ class SourceRef:
 
     url: str
     branch: str | None
+    account_id: str = ""  # whose mirror it is: accounts never share one
 
 
-def source_ref(component_spec: Mapping[str, Any]) -> SourceRef | None:
+def source_ref(component_spec: Mapping[str, Any], account_id: str = "") -> SourceRef | None:
     """The git source of a component, or ``None`` when it deploys a container image (or has no source)."""
     git = component_spec.get("git")
     if isinstance(git, Mapping) and git.get("repo_clone_url"):
-        return SourceRef(str(git["repo_clone_url"]), _branch(git))
+        return SourceRef(str(git["repo_clone_url"]), _branch(git), account_id)
     for key, template in _HOSTS:
         block = component_spec.get(key)
         if isinstance(block, Mapping) and block.get("repo"):
             repo = str(block["repo"]).strip("/").removesuffix(".git")
-            return SourceRef(template.format(repo=repo), _branch(block))
+            return SourceRef(template.format(repo=repo), _branch(block), account_id)
     return None
+
+
+class LocalSources:
+    """Who may build from paths on this machine: the admin account, and any account for the
+    paths the operator lists (``shoal serve --allow-local-sources PATH``) — never from inside
+    shoal's data dir, whose mirrors, builds and keys are no app's sources."""
+
+    def __init__(self, data_dir: Path, allowed: tuple[Path, ...] = (), admin_account_id: str | None = None) -> None:
+        self._data_dir = Path(os.path.realpath(data_dir))
+        self._allowed = tuple(Path(os.path.realpath(p)) for p in allowed)
+        self.admin_account_id = admin_account_id
+
+    def refusal(self, account_id: str, url: str) -> str | None:
+        """Why ``account_id`` may not build from ``url``, or ``None`` when it may."""
+        problem = clone_url_problem(url)
+        if problem is not None:
+            return problem
+        path = local_path(url)
+        if path is None:
+            return None
+        if not os.path.isabs(path):
+            return "a local source must be an absolute path or a file:// URL"
+        real = Path(os.path.realpath(path))
+        if real.is_relative_to(self._data_dir):
+            return "a local source must not be inside shoal's data dir"
+        if account_id and account_id == self.admin_account_id:
+            return None
+        if any(real.is_relative_to(allowed) for allowed in self._allowed):
+            return None
+        return ("local paths and file:// URLs are sources only for the admin account, or in the directories the "
+                "operator allows (shoal serve --allow-local-sources PATH); use an https or ssh URL")
 
 
 def _branch(block: Mapping[str, Any]) -> str | None:
@@ -70,19 +109,23 @@ def redact(url: str) -> str:
 class SourceCache:
     """Bare mirrors of the repositories components build from, one directory per URL."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, local: SourcePolicy | None = None) -> None:
         self._root = root
-        # One lock per URL: two deployments of the same repo must not fetch into one mirror at once.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._local = local
+        # One lock per mirror: two deployments of the same repo must not fetch into one mirror at once.
+        self._locks: dict[Path, asyncio.Lock] = {}
 
-    def mirror_path(self, url: str) -> Path:
-        return self._root / hashlib.sha256(url.encode()).hexdigest()
+    def mirror_path(self, ref: SourceRef) -> Path:
+        return self._root / hashlib.sha256(f"{ref.account_id}\0{ref.url}".encode()).hexdigest()
 
     async def fetch(self, ref: SourceRef, log: Callable[[str], None]) -> str:
         """Bring the mirror of ``ref.url`` up to date and return the commit sha its branch points at."""
-        lock = self._locks.setdefault(ref.url, asyncio.Lock())
+        refused = self._local.refusal(ref.account_id, ref.url) if self._local else clone_url_problem(ref.url)
+        if refused is not None:
+            raise StepFailed("BuildJobFailed", f"cannot fetch {redact(ref.url)}: {refused}")
+        mirror = self.mirror_path(ref)
+        lock = self._locks.setdefault(mirror, asyncio.Lock())
         async with lock:
-            mirror = self.mirror_path(ref.url)
             shown = redact(ref.url)
             if (mirror / "HEAD").is_file():
                 log(f"=> Fetching {shown}")
@@ -102,7 +145,7 @@ class SourceCache:
         self._root.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=mirror.name + ".", suffix=".partial", dir=self._root))
         try:
-            await _git(["clone", "--mirror", "--quiet", ref.url, str(partial)], ref, "clone")
+            await _git(["clone", "--mirror", "--quiet", "--", ref.url, str(partial)], ref, "clone")
             await asyncio.to_thread(shutil.rmtree, mirror, True)
             partial.rename(mirror)
         finally:
@@ -110,7 +153,7 @@ class SourceCache:
 
     async def export(self, ref: SourceRef, commit: str, dest: Path) -> None:
         """Write the tree of ``commit`` into ``dest`` (created if missing); no ``.git`` is left there."""
-        mirror = self.mirror_path(ref.url)
+        mirror = self.mirror_path(ref)
         dest.mkdir(parents=True, exist_ok=True)
         # read-tree into a throw-away index checks out files, symlinks and exec bits exactly as git
         # stores them, without touching the mirror's own state (unlike a worktree or checkout).
@@ -177,5 +220,6 @@ def _quiet_env() -> dict[str, str]:
         "SSH_ASKPASS": "true",
         "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
         "LC_ALL": "C",                         # git's messages in English, as they land in errors
+        "GIT_ALLOW_PROTOCOL": "https:http:ssh:git:file",  # never ext:: or fd:: helpers (they run programs)
     })
     return env

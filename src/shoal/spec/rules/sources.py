@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from shoal.spec.problems import Problem
+from shoal.spec.repos import clone_url_problem
 from shoal.spec.rules.view import KIND_LABELS, Json, components, flag, obj, text
 
 GIT_KINDS = ("git", "github", "gitlab", "bitbucket")
@@ -36,8 +37,15 @@ def check_sources(spec: Json) -> Iterator[Problem]:
 
 def _repo_problems(path: str, component: Json) -> Iterator[Problem]:
     git = obj(component, "git")
-    if git is not None and not text(git, "repo_clone_url"):
+    url = text(git, "repo_clone_url") if git is not None else None
+    if git is not None and not url:
         yield Problem(f"{path}.git.repo_clone_url", "is required")
+    elif url and (why := clone_url_problem(url)):
+        yield Problem(f"{path}.git.repo_clone_url", why)
+    for kind in GIT_KINDS:
+        branch = text(obj(component, kind) or {}, "branch")
+        if branch and (branch.startswith("-") or any(ord(c) < 33 or ord(c) == 127 for c in branch)):
+            yield Problem(f"{path}.{kind}.branch", "must be a branch name: no leading '-', spaces or control characters")
     for kind, pattern, shape in (
         ("github", _GITHUB_REPO, "owner/repo"),
         ("gitlab", _NESTED_REPO, "group/repo"),

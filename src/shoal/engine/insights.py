@@ -74,25 +74,24 @@ class InsightsService:
         app = self._deployments.app(account, app_id)
         destinations = self._jobs.alert_destinations(app.id)
         found = []
-        for component, spec in _alert_specs(app):
-            rule = str(spec.get("rule", "UNSPECIFIED_RULE"))
-            ident = alert_id(app.id, component, rule)
+        for rule in alert_rules(app.spec):
+            ident = alert_id(app.id, rule.component, rule.rule)
             emails, slack = destinations.get(ident, ([], []))
-            alert: dict[str, Any] = {"id": ident, "spec": spec, "emails": emails, "slack_webhooks": slack,
+            alert: dict[str, Any] = {"id": ident, "spec": dict(rule.spec), "emails": emails, "slack_webhooks": slack,
                                      "phase": "ACTIVE", "progress": {"steps": [
                                          {"name": "alert-configure-insight-alert", "status": "SUCCESS"}]}}
-            if component:
-                alert["component_name"] = component
+            if rule.component:
+                alert["component_name"] = rule.component
             found.append(alert)
         return found
 
     def assign_alert_destinations(self, account: Account, app_id: str, wanted: str, emails: list[str],
                                   slack_webhooks: list[dict[str, str]]) -> dict[str, Any]:
         app = self._deployments.app(account, app_id)
-        for component, spec in _alert_specs(app):
-            rule = str(spec.get("rule", "UNSPECIFIED_RULE"))
-            if alert_id(app.id, component, rule) == wanted:
-                self._jobs.set_alert_destinations(wanted, app.id, component, rule, spec, emails, slack_webhooks)
+        for rule in alert_rules(app.spec):
+            if alert_id(app.id, rule.component, rule.rule) == wanted:
+                self._jobs.set_alert_destinations(wanted, app.id, rule.component, rule.rule, dict(rule.spec), emails,
+                                                  slack_webhooks)
                 return next(a for a in self.alerts(account, app_id) if a["id"] == wanted)
         raise NotFound(f"alert {wanted!r} not found")
 
@@ -111,10 +110,6 @@ class InsightsService:
                     {"app_id": a, "bandwidth_bytes": str(stored.get(a, 0) + self._meter.pending(a, when))}
                     for a in app_ids],
                 "date": f"{when.isoformat()}T00:00:00Z"}
-
-
-def _alert_specs(app: App) -> list[tuple[str, dict[str, Any]]]:
-    return [(rule.component, dict(rule.spec)) for rule in alert_rules(app.spec)]
 
 
 def _day(value: str | None) -> date:

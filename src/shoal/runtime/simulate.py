@@ -44,6 +44,7 @@ class SimulateRuntime:
         self._delay = step_seconds
         # app → deployment → instance name → its state
         self._instances: dict[str, dict[str, dict[str, InstanceState]]] = {}
+        self._live: dict[str, str] = {}  # app → the deployment traffic was last switched to
 
     async def _pause(self) -> None:
         await asyncio.sleep(self._delay)
@@ -119,23 +120,27 @@ class SimulateRuntime:
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
         await self._pause()
+        self._live[plan.app_id] = plan.deployment_id
         if plan.offline:
             url = plan.maintenance.offline_page_url
             log("DEPLOY", "deploy", f"Serving the offline page{f' from {url}' if url else ''} (simulated)")
 
     async def retire(self, app_id: str, deployment_id: str) -> None:
-        self._instances.get(app_id, {}).pop(deployment_id, None)
+        if self._live.get(app_id) != deployment_id:
+            self._instances.get(app_id, {}).pop(deployment_id, None)
 
     async def discard(self, app_id: str, deployment_id: str) -> None:
-        self._instances.get(app_id, {}).pop(deployment_id, None)
+        await self.retire(app_id, deployment_id)
 
     async def remove_app(self, app_id: str) -> None:
         self._instances.pop(app_id, None)
+        self._live.pop(app_id, None)
 
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         """Nothing really ran, so nothing was lost: the active deployment's instances are back."""
         for unit in plan.running:
             self._run(plan, unit, ready=True)
+        self._live[plan.app_id] = plan.deployment_id
 
     def instances(self, app_id: str) -> list[InstanceState]:
         return [i for running in self._instances.get(app_id, {}).values() for i in running.values()]

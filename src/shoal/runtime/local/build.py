@@ -245,21 +245,21 @@ def _pipfile_requirements(app_dir: Path, log: Log) -> list[str]:
     try:
         if (app_dir / "Pipfile.lock").is_file():
             locked: Any = json.loads((app_dir / "Pipfile.lock").read_text(encoding="utf-8")).get("default", {})
-            entries = {name: (spec.get("version", "") if isinstance(spec, dict) else "")
-                       for name, spec in locked.items()}
+            entries = {name: (entry.get("version", "") if isinstance(entry, dict) else "")
+                       for name, entry in locked.items()}
         else:
             entries = tomllib.loads((app_dir / "Pipfile").read_text(encoding="utf-8")).get("packages", {})
     except (OSError, ValueError) as exc:
         raise StepFailed("BuildJobFailed", f"could not read Pipfile/Pipfile.lock: {exc}") from exc
     wanted: list[str] = []
-    for name, spec in entries.items():
-        if isinstance(spec, dict):
-            if "version" not in spec:
+    for name, entry in entries.items():
+        if isinstance(entry, dict):
+            if "version" not in entry:
                 log(f"=> Skipping Pipfile entry {name!r}: only version requirements are supported without pipenv")
                 continue
-            extras = f"[{','.join(spec.get('extras', []))}]" if spec.get("extras") else ""
-            name, spec = name + extras, spec["version"]
-        version = str(spec).strip()
+            extras = f"[{','.join(entry.get('extras', []))}]" if entry.get("extras") else ""
+            name, entry = name + extras, entry["version"]
+        version = str(entry).strip()
         wanted.append(name if version in ("", "*") else name + version)
     return wanted
 

@@ -15,6 +15,7 @@ from shoal.cli.apps_cmd import apps_app
 from shoal.cli.cluster_cmd import cluster_app
 from shoal.cli.output import EXIT_CODES_HELP
 from shoal.cli.spec_cmd import spec_app
+from shoal.cli.stack_cmd import stack_app
 from shoal.cli.up_cmd import down, up
 from shoal.core.errors import ShoalError
 from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
@@ -35,6 +36,7 @@ DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SH
 app.add_typer(spec_app, name="spec")
 app.add_typer(apps_app, name="apps")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(stack_app, name="stack")
 app.command("up", epilog=EXIT_CODES_HELP)(up)
 app.command("down")(down)
 

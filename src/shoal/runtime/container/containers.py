@@ -110,8 +110,8 @@ def run(engine: Engine, spec: RunSpec) -> Running:
         mem_limit=spec.memory_bytes, memswap_limit=spec.memory_bytes, nano_cpus=spec.nano_cpus,
         pids_limit=PIDS_LIMIT, cap_drop=["ALL"], security_opt=["no-new-privileges"], privileged=False,
         network_mode=spec.network, init=True)
-    networking = api.create_networking_config(
-        {spec.network: api.create_endpoint_config(aliases=list(spec.aliases))}) if spec.network else None
+    endpoints: Any = {spec.network: api.create_endpoint_config(aliases=list(spec.aliases))}
+    networking = api.create_networking_config(endpoints) if spec.network else None  # the stubs say one config
     created = api.create_container(
         spec.image, command=spec.command, entrypoint=spec.entrypoint, environment=dict(spec.env),
         labels=dict(spec.labels), name=spec.name, working_dir=spec.workdir, user=spec.user or None,

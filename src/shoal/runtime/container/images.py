@@ -14,6 +14,7 @@ build-visible variables, the last stage is the image, and the engine's layer cac
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import re
@@ -23,9 +24,10 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any, cast
 
 import docker.errors
+import docker.utils.build
 import requests
 
 from shoal.domain.deployments import StepFailed
@@ -115,8 +117,9 @@ def build(engine: Engine, *, repo_root: Path, source_dir: str, dockerfile: str, 
     log(f"=> Building {tag} from {dockerfile} (context {source_dir or '/'})")
     steps = cached = 0
     try:
-        events = engine.api.build(path=str(context), dockerfile=str(path), tag=tag, buildargs=dict(build_args),
-                                  labels=dict(labels), rm=True, forcerm=True, decode=True)
+        name, archive = _context(context, path)
+        events = engine.api.build(fileobj=archive, custom_context=True, dockerfile=name, tag=tag,
+                                  buildargs=dict(build_args), labels=dict(labels), rm=True, forcerm=True, decode=True)
         for event in events:
             if event.get("error"):
                 raise StepFailed("BuildJobExitNonZero", f"the Dockerfile build failed: {str(event['error']).strip()}")
@@ -131,6 +134,22 @@ def build(engine: Engine, *, repo_root: Path, source_dir: str, dockerfile: str, 
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise StepFailed("BuildJobFailed", f"the Dockerfile build failed: {exc}") from None
     return Built(image_id=str(image.id), cached_steps=cached, steps=steps)
+
+
+def _context(context: Path, dockerfile: Path) -> tuple[str, IO[bytes]]:
+    """The build context as a tar (``.dockerignore`` applied) and the Dockerfile's name in it: a
+    Dockerfile outside the context is added under a name of its own, as doctl does. (The SDK's own
+    handling sends that name and the file's text as two ``dockerfile`` parameters; podman reads the
+    second one as a path, so the context is made here.)"""
+    ignore = context / ".dockerignore"
+    exclude = [line.strip() for line in ignore.read_text(encoding="utf-8", errors="replace").splitlines()
+               if line.strip() and not line.strip().startswith("#")] if ignore.is_file() else None
+    if dockerfile.is_relative_to(context):
+        name = str(dockerfile.relative_to(context))
+        return name, cast(IO[bytes], docker.utils.build.tar(context, exclude=exclude, dockerfile=(name, None)))
+    name = f".dockerfile.{hashlib.sha256(str(dockerfile).encode()).hexdigest()[:20]}"
+    text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    return name, cast(IO[bytes], docker.utils.build.tar(context, exclude=exclude, dockerfile=(name, text)))
 
 
 def _inside(root: Path, relative: str, field: str) -> Path:
@@ -222,9 +241,14 @@ def import_rootfs(engine: Engine, tarball: Path, reference: str, changes: list[s
     return str(image.id)
 
 
-def labelled(engine: Engine, **values: str) -> list[str]:
-    """Ids of this installation's images with the given ``shoal.<key>`` labels."""
-    return [str(i.id) for i in engine.client.images.list(filters={"label": engine.filters(**values)})]
+def labelled(engine: Engine, tagged_only: bool = False, **values: str) -> list[str]:
+    """Ids of this installation's images with the given ``shoal.<key>`` labels. The engine is asked
+    for the owner label only (podman 4.3 answers nothing to two image label filters); the rest is
+    matched here. ``tagged_only`` leaves out the untagged steps of builds, which are the layer cache."""
+    wanted = engine.labels(**values)
+    found = engine.client.images.list(filters={"label": f"shoal.owner={engine.owner}"})
+    return [str(i.id) for i in found if all(i.labels.get(k) == v for k, v in wanted.items())
+            and (i.tags or not tagged_only)]
 
 
 def remove(engine: Engine, image_ids: Iterable[str]) -> int:
@@ -245,7 +269,8 @@ def prune(engine: Engine, keep: Iterable[str], **values: str) -> int:
     and those any container still uses."""
     kept = {_image_id(engine, ref) for ref in keep}
     used = {_image_id(engine, str(c.attrs.get("Image") or "")) for c in engine.client.containers.list(all=True)}
-    return remove(engine, [i for i in labelled(engine, **values) if i not in kept and i not in used])
+    candidates = labelled(engine, tagged_only=True, **values)
+    return remove(engine, [i for i in candidates if i not in kept and i not in used])
 
 
 def _image_id(engine: Engine, ref: str) -> str:

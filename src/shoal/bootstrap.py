@@ -24,6 +24,7 @@ from shoal.api.context import ApiContext
 from shoal.api.ratelimit import RateLimiter
 from shoal.api.wire import IngressAddress
 from shoal.core.clock import Clock, SystemClock
+from shoal.core.errors import Unavailable
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.core.signing import Signer
@@ -42,6 +43,8 @@ from shoal.engine.traffic import flushing_traffic
 from shoal.ingress.server import Bind, Ingress
 from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
+from shoal.runtime.container.engine import EngineUnavailable
+from shoal.runtime.container.session import EngineSession, open_engine
 from shoal.runtime.registry import RuntimeContext, create_runtime
 from shoal.spec.sealing import plaintexts
 from shoal.store import Database, open_database
@@ -186,8 +189,27 @@ async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer
         await asyncio.wait([engine], return_when=asyncio.FIRST_COMPLETED)
 
 
+def open_container_engine(settings: Settings) -> EngineSession:
+    """The engine ``--runtime container`` uses, or ``Unavailable`` saying why there is none (at start,
+    not at the first deployment)."""
+    container = settings.runtime.container
+    try:
+        return open_engine(settings.data_dir, container.engine_url, dict(container.registry_mirrors))
+    except EngineUnavailable as exc:
+        raise Unavailable(f"--runtime container: {exc}") from exc
+
+
 def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
-    platform = build_platform(settings)
+    stack = contextlib.ExitStack()
+    if settings.runtime.backend == "container":
+        engine = open_container_engine(settings)  # before anything else: no engine, no start
+        stack.callback(engine.close)
+        announce(f"container engine: {engine.engine.info.describe()}")
+    try:
+        platform = build_platform(settings)
+    except BaseException:
+        stack.close()
+        raise
     try:
         issued = platform.accounts.bootstrap_admin(settings.bootstrap_token)
         if issued is not None:
@@ -216,6 +238,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_run(listeners, deployer, platform.traffic, platform.database.traffic))
     finally:
+        stack.close()
         platform.close()
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from shoal.domain.deployments import StepFailed
+from shoal.domain.plan import units_of
 from shoal.ingress.static import static_response
 from shoal.ingress.table import StaticSite
 from shoal.runtime.local.build import Builder
@@ -88,12 +89,12 @@ def test_the_build_refuses_a_committed_link_out_of_the_repository(tmp_path: Path
     (outside / "index.html").write_text(SECRET)
     # output_dir "site" → site is a link; no output_dir → the default dir "public" is a link.
     os.symlink(outside, checkout / (value or "public"))
-    spec: dict[str, Any] = {"name": "site", field: value} if value else {"name": "site"}
-    kind = "static_site" if field == "output_dir" else "service"
+    spec: dict[str, Any] = {"name": "site", "github": {"repo": "a/b"}, "build_command": "true",
+                            **({field: value} if value else {})}
+    unit = units_of({"name": "app", "static_sites" if field == "output_dir" else "services": [spec]})[0]
     with pytest.raises(StepFailed) as failed:
-        asyncio.run(Builder(tmp_path / "builds").build(
-            app_id="app-1", component="site", kind=kind, spec={**spec, "build_command": "true"},
-            commit="0" * 40, checkout=checkout, build_env={}, force=False, log=lambda line: None))
+        asyncio.run(Builder(tmp_path / "builds").build(app_id="app-1", unit=unit, commit="0" * 40, checkout=checkout,
+                                                       build_env={}, force=False, log=lambda line: None))
     assert failed.value.code == "BuildJobFailed" and "outside the build" in failed.value.message
 
 

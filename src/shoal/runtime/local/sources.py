@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.domain.deployments import StepFailed
+from shoal.domain.plan import GitSource, Source
 from shoal.domain.ports import SourcePolicy
 from shoal.spec.repos import clone_url_problem, local_path
 
@@ -52,17 +53,14 @@ class SourceRef:
     account_id: str = ""  # whose mirror it is: accounts never share one
 
 
-def source_ref(component_spec: Mapping[str, Any], account_id: str = "") -> SourceRef | None:
-    """The git source of a component, or ``None`` when it deploys a container image (or has no source)."""
-    git = component_spec.get("git")
-    if isinstance(git, Mapping) and git.get("repo_clone_url"):
-        return SourceRef(str(git["repo_clone_url"]), _branch(git), account_id)
-    for key, template in _HOSTS:
-        block = component_spec.get(key)
-        if isinstance(block, Mapping) and block.get("repo"):
-            repo = str(block["repo"]).strip("/").removesuffix(".git")
-            return SourceRef(template.format(repo=repo), _branch(block), account_id)
-    return None
+def source_ref(source: Source | None, account_id: str = "") -> SourceRef | None:
+    """The git source of a unit as a URL git can clone, or ``None`` when it deploys an image (or has none)."""
+    if not isinstance(source, GitSource):
+        return None
+    template = dict(_HOSTS).get(source.provider)
+    if template is None:
+        return SourceRef(source.url, source.branch, account_id)
+    return SourceRef(template.format(repo=source.url.strip("/").removesuffix(".git")), source.branch, account_id)
 
 
 class LocalSources:
@@ -94,11 +92,6 @@ class LocalSources:
             return None
         return ("local paths and file:// URLs are sources only for the admin account, or in the directories the "
                 "operator allows (shoal serve --allow-local-sources PATH); use an https or ssh URL")
-
-
-def _branch(block: Mapping[str, Any]) -> str | None:
-    branch = block.get("branch")
-    return str(branch) if branch else None
 
 
 def redact(url: str) -> str:

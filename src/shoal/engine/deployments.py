@@ -156,7 +156,9 @@ class DeploymentsService:
         now = self._clock.now()
         trigger = Trigger(f"rollback to deployment {target.id}", type=MANUAL_ROLLBACK, action="ROLLBACK_APP",
                           cloned_from=target.id)
-        dep = new_deployment(app, target.spec, trigger, account, now, target.tier_slug)
+        # Exactly what the target ran: its commits (and builds, when they are still there), not the
+        # branches' heads of today.
+        dep = new_deployment(app, target.spec, trigger, account, now, target.tier_slug, built=target.components)
         pins: dict[str, str | None] = {} if skip_pin else {
             "pinned_deployment_id": dep.id, "rollback_base_deployment_id": app.active_deployment_id}
         self._apps.update_app_spec(account.id, app.id, target.spec, app.region, now, dep, pins)
@@ -175,7 +177,9 @@ class DeploymentsService:
         now = self._clock.now()
         trigger = Trigger("revert rollback", type=MANUAL_ROLLBACK, action="REVERT_APP_ROLLBACK",
                           cloned_from=base.id if base else None)
-        dep = new_deployment(app, spec, trigger, account, now, tier_of(spec))
+        # Back to exactly what ran before the rollback: the base deployment's commits and builds.
+        dep = new_deployment(app, spec, trigger, account, now, tier_of(spec),
+                             built=base.components if base is not None else None)
         self._apps.update_app_spec(account.id, app.id, spec, app.region, now, dep,
                                    {"pinned_deployment_id": None, "rollback_base_deployment_id": None})
         self.queue.submit(app.id, dep.id)

@@ -144,7 +144,7 @@ class LocalRuntime:
         if ref is None:
             raise StepFailed("BuildJobFailed", f"{unit.name} uses an image source, which needs a container engine: "
                                                "use the container runtime (shoal serve --runtime container)")
-        return await self._sources.fetch(ref, lambda line: log("BUILD", unit.name, line))
+        return await self._sources.fetch(ref, lambda line: log("BUILD", unit.name, line), unit.commit)
 
     async def build(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> Artifact:
         result = await self._build(plan, unit, log, force=plan.force_build)

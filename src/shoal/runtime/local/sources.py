@@ -111,8 +111,9 @@ class SourceCache:
     def mirror_path(self, ref: SourceRef) -> Path:
         return self._root / hashlib.sha256(f"{ref.account_id}\0{ref.url}".encode()).hexdigest()
 
-    async def fetch(self, ref: SourceRef, log: Callable[[str], None]) -> str:
-        """Bring the mirror of ``ref.url`` up to date and return the commit sha its branch points at."""
+    async def fetch(self, ref: SourceRef, log: Callable[[str], None], commit: str | None = None) -> str:
+        """Bring the mirror of ``ref.url`` up to date and return the commit sha its branch points at,
+        or ``commit`` itself when one is pinned (a rollback deploys exactly the commit it names)."""
         refused = self._local.refusal(ref.account_id, ref.url) if self._local else clone_url_problem(ref.url)
         if refused is not None:
             raise StepFailed("BuildJobFailed", f"cannot fetch {redact(ref.url)}: {refused}")
@@ -128,9 +129,13 @@ class SourceCache:
             else:
                 log(f"=> Cloning {shown}")
                 await self._clone(ref, mirror)
-            commit = await _resolve(mirror, ref)
-            log(f"=> Checked out {ref.branch or 'the default branch'} at commit {commit[:7]}")
-            return commit
+            if commit is not None:
+                found = await _pinned(mirror, ref, commit)
+                log(f"=> Checked out commit {found[:7]} (pinned; {ref.branch or 'the default branch'} is not followed)")
+                return found
+            head = await _resolve(mirror, ref)
+            log(f"=> Checked out {ref.branch or 'the default branch'} at commit {head[:7]}")
+            return head
 
     async def _clone(self, ref: SourceRef, mirror: Path) -> None:
         # Clone beside the final place and rename: a clone cut short by a crash is never mistaken
@@ -154,6 +159,15 @@ class SourceCache:
             env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
             await _git(["--git-dir", str(mirror), "--work-tree", str(dest), "read-tree", "--reset", "-u", commit],
                        ref, f"export commit {commit[:7]}", env)
+
+
+async def _pinned(mirror: Path, ref: SourceRef, commit: str) -> str:
+    code, out, _ = await _run_git(["--git-dir", str(mirror), "rev-parse", "--verify", "--quiet",
+                                   "--end-of-options", commit + "^{commit}"])
+    if code != 0:
+        raise StepFailed("BuildJobFailed", f"commit {commit[:12]} is no longer in {redact(ref.url)} (was its branch "
+                                           "force-pushed?); it cannot be deployed again")
+    return out.strip()
 
 
 async def _resolve(mirror: Path, ref: SourceRef) -> str:

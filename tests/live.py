@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +30,24 @@ def new_token_value() -> str:
     return "dop_v1_" + secrets.token_hex(32)
 
 
+def apps_dir() -> Path:
+    """A folder for apps' trees that every app's user can reach (pytest's own temp dirs are 0700 and
+    shared with other sessions), removed when the test process ends."""
+    path = Path(tempfile.mkdtemp(prefix="shoal-apps-", dir="/tmp"))
+    os.chmod(path, 0o711)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def shared_dir() -> Path:
+    """A folder a test and its apps both write in (apps run as users of their own when the tests
+    run as root, and cannot enter the test's temp dirs), removed when the test process ends."""
+    path = Path(tempfile.mkdtemp(prefix="shoal-shared-", dir="/tmp"))
+    os.chmod(path, 0o1777)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 @dataclass
 class LiveServer:
     data_dir: Path
@@ -38,6 +59,7 @@ class LiveServer:
     api_port: int = field(default_factory=free_port)
     ingress_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    apps: Path | None = None  # --apps-dir (local runtime): where each app's own user finds its builds
 
     @property
     def url(self) -> str:
@@ -55,6 +77,10 @@ class LiveServer:
         args = [sys.executable, "-m", "shoal", "serve", "--data-dir", str(self.data_dir),
                 "--api-listen", f"127.0.0.1:{self.api_port}", "--ingress-listen", f"127.0.0.1:{self.ingress_port}",
                 "--runtime", self.runtime]
+        if self.runtime == "local" and "--apps-dir" not in self.extra_args:
+            if self.apps is None:
+                self.apps = apps_dir()  # the same one across restarts: builds are reused
+            args += ["--apps-dir", str(self.apps)]
         if self.database_url:
             args += ["--database-url", self.database_url]
         return args + self.extra_args

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import getpass
 import logging
 import os
 import signal
@@ -47,6 +48,7 @@ from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
 from shoal.runtime.container.engine import EngineUnavailable
 from shoal.runtime.container.session import EngineSession, open_engine
+from shoal.runtime.local.identity import isolated
 from shoal.runtime.local.sources import LocalSources
 from shoal.runtime.registry import RuntimeContext, create_runtime
 from shoal.spec.sealing import plaintexts
@@ -227,6 +229,9 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         binds = _ingress_binds(platform.routes, settings)
         ingress = _IngressListener(Ingress(platform.routes, platform.traffic), binds)
         listeners: list[_Listener | _IngressListener] = [api, ingress]
+        if settings.runtime.backend == "local" and not isolated():
+            announce(f"warning: shoal is not running as root, so every app runs as {getpass.getuser()} like shoal "
+                     "itself: apps are not isolated from each other or from shoal's data dir (README: Security model)")
         announce(f"shoal API on https://{_hostport(settings.api.host, settings.api.port)} (CA: {tls.ca_cert})")
         announce(f"shoal ingress on http://{_hostport(settings.ingress.host, settings.ingress.port)}")
         if settings.ingress.tls_host and settings.ingress.tls_port:

@@ -20,7 +20,7 @@ from azure.core.exceptions import HttpResponseError
 
 from tests.conftest import leaves, unique_name, wait_deployment, wait_for
 from tests.e2e.apps import make_repo
-from tests.live import LiveServer
+from tests.live import LiveServer, shared_dir
 from tests.pages import Pages, serve_pages
 
 # A web service and a worker that each write their pid where the test can read it.
@@ -108,8 +108,7 @@ def updated(client: Any, app_id: str, spec: dict[str, Any]) -> dict[str, Any]:
 def test_archiving_stops_the_app_and_un_archiving_starts_it_again(local: Any) -> None:
     server, root = local
     client = server.client()
-    pids = root / "pids"
-    pids.mkdir()
+    pids = shared_dir()
     repo = make_repo(root / "shop", {"web/app.py": WEB, "tasks/worker.sh": WORKER, "tasks/pre.sh": PRE})
     git = {"git": {"repo_clone_url": str(repo), "branch": "main"}}
 

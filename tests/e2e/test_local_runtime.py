@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import leaves, unique_name, wait_deployment, wait_for
 from tests.e2e.apps import PY_SERVER, commit, make_repo, monorepo
-from tests.live import LiveServer
+from tests.live import LiveServer, shared_dir
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,7 @@ def test_every_component_kind_runs(local: Any) -> None:
     server, root = local
     client = server.client()
     repo = monorepo(root / "mono")
-    marks = root / "marks"
-    marks.mkdir()
+    marks = shared_dir()
     env = [{"key": "MARKS", "value": str(marks)}]
     spec = {
         "name": unique_name("mono"),
@@ -108,7 +107,7 @@ def test_failed_health_check_keeps_the_old_version_and_redeploys_without_downtim
     server, root = local
     client = server.client()
     repo = monorepo(root / "zero")
-    sick = root / "sick-flag"
+    sick = shared_dir() / "sick-flag"
     name = unique_name("zd")
 
     def spec(version: str) -> dict[str, Any]:
@@ -235,7 +234,7 @@ def test_stopping_shoal_leaves_no_process_behind(tmp_path: Path) -> None:
     repo = monorepo(tmp_path / "repo")
     spec = {"name": unique_name("bye"), "services": [{"name": "web", **source(repo, "web")}],
             "workers": [{"name": "bg", **source(repo, "tasks"), "run_command": "sh worker.sh",
-                         "envs": [{"key": "MARKS", "value": str(tmp_path)}]}]}
+                         "envs": [{"key": "MARKS", "value": str(shared_dir())}]}]}
     created = client.apps.create(body={"spec": spec})["app"]
     wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=180)
     assert server.process is not None
@@ -271,8 +270,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(PORT)), Handler).serve_forever
 def test_an_instance_failing_its_checks_gets_no_traffic_until_they_pass(local: Any) -> None:
     server, root = local
     client = server.client()
-    flags = root / "flags"
-    flags.mkdir()
+    flags = shared_dir()
     repo = make_repo(root / "ports", {"web/app.py": PORT_SERVER})
     spec = {"name": unique_name("ready"), "services": [{
         "name": "web", **source(repo, "web"), "run_command": "python3 app.py", "instance_count": 2,

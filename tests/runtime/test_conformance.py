@@ -27,6 +27,7 @@ from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.runtime import LocalRuntime
 from shoal.runtime.simulate import SimulateRuntime
 from tests.e2e.apps import PY_SERVER, make_repo
+from tests.live import apps_dir
 
 WORKER = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n" \
          "print('worker up', flush=True)\nwhile True: time.sleep(1)\n"
@@ -55,9 +56,13 @@ def _simulate(tmp: Path, routes: RouteTable) -> Runtime:
     return SimulateRuntime()
 
 
+_APPS: dict[Path, Path] = {}  # one apps dir per test: a runtime made again (shoal restarted) finds its builds
+
+
 def _local(tmp: Path, routes: RouteTable) -> Runtime:
+    apps = _APPS.setdefault(tmp, apps_dir())
     return LocalRuntime(tmp / "data", routes, {"PATH": "/usr/local/bin:/usr/bin:/bin"}, SecretBox(bytes(32)),
-                        DevDatabases(tmp / "data" / "postgres"))
+                        DevDatabases(tmp / "data" / "postgres"), apps_dir=apps)
 
 
 BACKENDS: dict[str, Factory] = {"simulate": _simulate, "local": _local}

@@ -6,6 +6,7 @@ Timing is only ever bounded generously; conditions are polled, never slept for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -329,3 +330,44 @@ async def test_instance_view(tmp_path: Path) -> None:
         inst = await sup.start(spec("v-0", "sleep 1000", tmp_path))
         assert isinstance(inst, Instance)
         assert (inst.name, inst.restart_count, inst.last_exit_code, inst.state) == ("v-0", 0, None, "starting")
+
+
+class Foreign:
+    """Another program holding a port: answers every HTTP request with 200."""
+
+    def __init__(self) -> None:
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> int:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\nforeign")
+                await writer.drain()
+            writer.close()
+
+        self.server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@run_async
+async def test_another_program_answering_on_the_port_does_not_make_an_instance_ready(tmp_path: Path) -> None:
+    async with Foreign() as port, Recorder().supervisor() as sup:
+        readiness = Probe(port, "/health", period_seconds=0.1, failure_threshold=100)
+        await sup.start(spec("web-0", f"exec {PY} -c 'import time; time.sleep(60)'", tmp_path, readiness=readiness))
+        assert not await sup.wait_ready("web-0", timeout=3)  # the probe passes, but not on its own socket
+
+
+@run_async
+async def test_an_instance_that_exits_before_it_is_ready_is_not_ready(tmp_path: Path) -> None:
+    async with Foreign() as port, Recorder().supervisor() as sup:
+        readiness = Probe(port, "/health", period_seconds=0.1, failure_threshold=100)
+        await sup.start(spec("web-0", "echo starting; sleep 1; echo cannot bind; exit 3", tmp_path,
+                             readiness=readiness))
+        assert not await sup.wait_ready("web-0", timeout=15)
+        assert "cannot bind" in sup.last_output("web-0")

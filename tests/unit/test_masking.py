@@ -81,6 +81,7 @@ def test_a_secret_cut_between_pieces_of_a_long_line_is_masked(at: int) -> None:
     assert not leaks("".join(l.line for l in store)) and "[secret]" in "".join(l.line for l in store)
     assert all(len(l.line) <= MAX_LINE for l in store)
     assert "".join(l.line for l in store) == "x" * at + "[secret]" + "y" * 100
+    assert any("[secret]" in l.line for l in store)  # the mark itself is never cut in two
 
 
 def test_the_start_of_a_line_whose_end_never_comes_is_kept_masked_on_stop() -> None:

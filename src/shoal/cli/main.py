@@ -81,6 +81,10 @@ def serve(
     allow_local_sources: Annotated[Optional[list[Path]], typer.Option(
         "--allow-local-sources", help="A directory any account may build from by path or file:// URL (repeat for "
         "more); without it only the admin account may, and never from inside the data dir.")] = None,
+    apps_dir: Annotated[Optional[Path], typer.Option(
+        help="Where apps' builds live when shoal runs as root and runs each app as its own user; every directory "
+             "above it must be searchable by other users [default: /var/lib/shoal-apps/<hash of the data dir>].")]
+    = None,
 ) -> None:
     """Start the platform: the HTTPS API and the ingress, in one process."""
     from shoal.bootstrap import serve as run
@@ -104,7 +108,8 @@ def serve(
                                     container=ContainerSettings(engine_url=container_engine_url,
                                                                 registry_mirrors=_mirrors(registry_mirror or []),
                                                                 stack_image=stack_image),
-                                    local_sources=tuple(p.expanduser().resolve() for p in allow_local_sources or ())),
+                                    local_sources=tuple(p.expanduser().resolve() for p in allow_local_sources or ()),
+                                    apps_dir=apps_dir.expanduser().resolve() if apps_dir else None),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except ShoalError as exc:

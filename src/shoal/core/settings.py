@@ -75,6 +75,9 @@ class RuntimeSettings:
     # --allow-local-sources: directories any account may build from by path or file:// URL
     # (the admin account may use any path outside the data dir).
     local_sources: tuple[Path, ...] = ()
+    # --apps-dir: where apps' builds live when each app runs as its own user (shoal as root);
+    # None: /var/lib/shoal-apps/<hash of the data dir>.
+    apps_dir: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -65,5 +65,15 @@ class Masker:
 
 
 def split(line: str, limit: int = MAX_LINE) -> list[str]:
-    """A masked line in pieces of at most ``limit`` characters (never an empty list)."""
-    return [line[i:i + limit] for i in range(0, len(line), limit)] or [""]
+    """A masked line in pieces of at most ``limit`` characters (never an empty list), never cut
+    inside a ``[secret]`` mark."""
+    pieces = []
+    while len(line) > limit:
+        cut = limit
+        mark = line.rfind(MASK, max(0, cut - len(MASK) + 1), cut + len(MASK) - 1)
+        if 0 < mark < cut < mark + len(MASK):
+            cut = mark
+        pieces.append(line[:cut])
+        line = line[cut:]
+    pieces.append(line)
+    return pieces

@@ -37,7 +37,7 @@ def _local(ctx: RuntimeContext) -> Runtime:
     from shoal.runtime.local.runtime import LocalRuntime
 
     return LocalRuntime(ctx.settings.data_dir, ctx.routes, dict(ctx.settings.host_env), ctx.box, clusters=ctx.clusters,
-                        sources=ctx.sources)
+                        sources=ctx.sources, apps_dir=ctx.settings.runtime.apps_dir)
 
 
 BACKENDS: dict[str, Callable[[RuntimeContext], Runtime]] = {

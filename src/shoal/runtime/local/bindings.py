@@ -18,7 +18,7 @@ from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, EnvVar, Kind, RunUnit
 from shoal.domain.ports import LogSink
 from shoal.runtime.local.databases import DatabaseInfo, DevDatabases
 from shoal.runtime.local.environment import ValueOf, plain_value
-from shoal.runtime.local.ports import allocate
+from shoal.runtime.local.ports import allocate, port_is_free
 
 Clusters = Callable[[str], tuple[str, str] | None]
 
@@ -90,6 +90,19 @@ class Bindings:
                     planned[unit.name].append(port)
             self._ports[plan.deployment_id] = planned
         return planned
+
+    def port_now(self, plan: AppPlan, unit: RunUnit, index: int, log: LogSink) -> int | None:
+        """The port instance ``index`` of ``unit`` is to listen on, checked free right before it
+        starts: when another program took it meanwhile (during the build), a free one instead."""
+        ports = self.instance_ports(plan).get(unit.name, [])
+        if index >= len(ports):
+            return None
+        if port_is_free(ports[index]):
+            return ports[index]
+        taken, ports[index] = ports[index], allocate(None, self.taken_ports())
+        log("DEPLOY", unit.name, f"port {taken} is taken by another program; instance {index} of {unit.name} "
+                                 f"listens on {ports[index]} instead")
+        return ports[index]
 
     def taken_ports(self) -> set[int]:
         return {port for plan in self._ports.values() for ports in plan.values() for port in ports}

@@ -36,9 +36,8 @@ from typing import Any
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import BuildPlan, BuildStrategy, RunUnit
 from shoal.runtime.local.detect import Stack, detect, package_scripts, run_command, slug_stack, static_root
-from shoal.runtime.local.process import utf8_cut
-
-Log = Callable[[str], None]
+from shoal.runtime.local.identity import AppIdentity
+from shoal.runtime.local.steps import Log, Steps
 
 MARKER = ".shoal-build.json"
 KEEP_BUILDS = 3
@@ -50,8 +49,6 @@ _TOOL_DEFAULTS = {
     "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_update_notifier": "false",
     "npm_config_progress": "false", "CI": "true",
 }
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,9 @@ class Builder:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def build(self, *, app_id: str, unit: RunUnit, commit: str, checkout: Path, build_env: dict[str, str],
-                    force: bool, log: Log) -> BuildResult:
+                    force: bool, log: Log, owner: AppIdentity | None = None) -> BuildResult:
+        """Build ``unit`` at ``commit`` from ``checkout``; with ``owner`` the build's tree belongs to
+        the app's own user and every step runs as that user."""
         _refuse_containers(unit)
         component, plan = unit.name, unit.build
         source_dir = _source_dir(plan)
@@ -108,10 +107,13 @@ class Builder:
             await asyncio.to_thread(_copy_checkout, checkout, build_dir / "app")
             app_dir = build_dir / "app" / source_dir
             inside(build_dir / "app", app_dir, f"source_dir {plan.source_dir!r} of {component}")
-            env, run_env = _environments(stack, build_dir, app_dir, build_env)
-            await _build_stack(stack, build_dir, app_dir, env, plan.build_command or "", log)
+            env, run_env = _environments(stack, build_dir, app_dir, build_env, owner)
+            if owner is not None:
+                await asyncio.to_thread(owner.own, build_dir)
+            steps = Steps(env, log, owner.user if owner else None)
+            await _build_stack(stack, build_dir, app_dir, steps, plan.build_command or "", owner)
             if plan.build_command:
-                await _run(["/bin/sh", "-c", plan.build_command], app_dir, env, log, plan.build_command)
+                await steps.run(["/bin/sh", "-c", plan.build_command], app_dir, plan.build_command)
             root = _checked_static_root(unit, build_dir / "app", app_dir)
             await asyncio.to_thread(_write_marker, build_dir, {"stack": stack, "env": run_env, "commit": commit})
             await asyncio.to_thread(_prune, home, build_dir, frozenset(self._in_use()))
@@ -186,11 +188,14 @@ def _copy_checkout(checkout: Path, dest: Path) -> None:
     shutil.copytree(checkout, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
 
 
-def _environments(stack: Stack, build_dir: Path, app_dir: Path,
-                  build_env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+def _environments(stack: Stack, build_dir: Path, app_dir: Path, build_env: Mapping[str, str],
+                  owner: AppIdentity | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """(the build's environment, what the runtime must add at run time)."""
     base = {k: os.environ[k] for k in _INHERITED if k in os.environ}
     base.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    if owner is not None:  # the app's own home and temp dir, not shoal's
+        base.pop("USER", None)
+        base.update(owner.env())
     env = {**base, **_TOOL_DEFAULTS, **build_env}
     run: dict[str, str] = {}
     if stack == "python":
@@ -202,33 +207,35 @@ def _environments(stack: Stack, build_dir: Path, app_dir: Path,
     return env, run
 
 
-async def _build_stack(stack: Stack, build_dir: Path, app_dir: Path, env: dict[str, str],
-                       build_command: str, log: Log) -> None:
+async def _build_stack(stack: Stack, build_dir: Path, app_dir: Path, steps: Steps, build_command: str,
+                       owner: AppIdentity | None) -> None:
     if stack == "python":
-        await _build_python(build_dir / ".venv", app_dir, env, log)
+        await _build_python(build_dir / ".venv", app_dir, steps, owner)
     elif stack == "node":
-        await _build_node(app_dir, env, build_command, log)
+        await _build_node(app_dir, steps, build_command)
     elif stack == "static":
-        log("=> Static site: nothing to install")
+        steps.log("=> Static site: nothing to install")
     else:
-        log("=> No buildpack detected: running only the spec's build_command" if build_command
-            else "=> No buildpack detected and no build_command: the tree is used as committed")
+        steps.log("=> No buildpack detected: running only the spec's build_command" if build_command
+                  else "=> No buildpack detected and no build_command: the tree is used as committed")
 
 
-async def _build_python(venv: Path, app_dir: Path, env: dict[str, str], log: Log) -> None:
-    # The venv uses the interpreter shoal runs on; runtime.txt / .python-version are not honoured.
-    await _run([sys.executable, "-m", "venv", str(venv)], app_dir, env, log, "python3 -m venv .venv")
+async def _build_python(venv: Path, app_dir: Path, steps: Steps, owner: AppIdentity | None) -> None:
+    # The venv uses the interpreter shoal runs on, or the system's when the app's user cannot run
+    # that one (``identity.app_python``); runtime.txt / .python-version are not honoured.
+    python = owner.python if owner is not None else sys.executable
+    await steps.run([python, "-m", "venv", str(venv)], app_dir, "python3 -m venv .venv")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install"]
     if (app_dir / "requirements.txt").is_file():
-        await _run([*pip, "-r", "requirements.txt"], app_dir, env, log, "pip install -r requirements.txt")
+        await steps.run([*pip, "-r", "requirements.txt"], app_dir, "pip install -r requirements.txt")
     elif _installable_pyproject(app_dir):
-        await _run([*pip, "."], app_dir, env, log, "pip install .")
+        await steps.run([*pip, "."], app_dir, "pip install .")
     elif (app_dir / "Pipfile").is_file():
-        wanted = _pipfile_requirements(app_dir, log)
+        wanted = _pipfile_requirements(app_dir, steps.log)
         if wanted:
-            await _run([*pip, *wanted], app_dir, env, log, "pip install (from Pipfile)")
+            await steps.run([*pip, *wanted], app_dir, "pip install (from Pipfile)")
     else:
-        log("=> No requirements.txt, installable pyproject.toml or Pipfile: nothing to install")
+        steps.log("=> No requirements.txt, installable pyproject.toml or Pipfile: nothing to install")
 
 
 def _installable_pyproject(app_dir: Path) -> bool:
@@ -266,13 +273,13 @@ def _pipfile_requirements(app_dir: Path, log: Log) -> list[str]:
     return wanted
 
 
-async def _build_node(app_dir: Path, env: dict[str, str], build_command: str, log: Log) -> None:
+async def _build_node(app_dir: Path, steps: Steps, build_command: str) -> None:
     locked = (app_dir / "package-lock.json").is_file() or (app_dir / "npm-shrinkwrap.json").is_file()
     install = ["npm", "ci"] if locked else ["npm", "install"]
-    await _run(install, app_dir, env, log, " ".join(install))
+    await steps.run(install, app_dir, " ".join(install))
     # A build_command of "npm run build" would run the script twice; it runs once, after this.
     if "build" in package_scripts(app_dir) and build_command.strip() != "npm run build":
-        await _run(["npm", "run", "build"], app_dir, env, log, "npm run build")
+        await steps.run(["npm", "run", "build"], app_dir, "npm run build")
 
 
 def _checked_static_root(unit: RunUnit, tree: Path, app_dir: Path) -> Path | None:
@@ -297,50 +304,6 @@ def inside(tree: Path, path: Path, what: str) -> Path:
         raise StepFailed("BuildJobFailed", f"{what} resolves to {real}, outside the build (a symlink?): only "
                          "the repository's own files are served and run")
     return real
-
-
-async def _run(argv: list[str], cwd: Path, env: Mapping[str, str], log: Log, shown: str) -> None:
-    """Run one build command, streaming its output to ``log``; non-zero exit → BuildJobExitNonZero."""
-    log(f"=> Running {shown}")
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-    except FileNotFoundError as exc:
-        raise StepFailed("BuildJobFailed", f"{argv[0]} is not installed on this machine; it is needed to run "
-                                           f"{shown}") from exc
-    try:
-        assert proc.stdout is not None
-        await _pump(proc.stdout, log)
-        code = await proc.wait()
-    except asyncio.CancelledError:
-        # Its own session, so the whole tree (npm → node → ...) goes, not just the first process.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-        raise
-    if code != 0:
-        raise StepFailed("BuildJobExitNonZero", f"{shown} exited with status {code}")
-
-
-async def _pump(stream: asyncio.StreamReader, log: Log, piece: Log | None = None) -> None:
-    # Read in chunks rather than readline(): a progress bar without newlines must not hit the
-    # stream's line-length limit, and "\r" redraws become separate lines. A line longer than a
-    # chunk goes to ``piece`` a chunk at a time (the log sink joins the pieces to mask secrets).
-    pending = b""
-    while chunk := await stream.read(_CHUNK):
-        *lines, pending = _LINE_BREAK.split(pending + chunk)
-        if len(pending) > _CHUNK and piece is not None:
-            cut = utf8_cut(pending, _CHUNK)
-            piece(pending[:cut].decode(errors="replace"))
-            pending = pending[cut:]
-        elif len(pending) > _CHUNK:
-            lines, pending = [*lines, pending], b""
-        for line in lines:
-            if line.strip():
-                log(line.decode(errors="replace").rstrip())
-    if pending.strip():
-        log(pending.decode(errors="replace").rstrip())
 
 
 def _write_marker(build_dir: Path, data: dict[str, Any]) -> None:

@@ -31,14 +31,17 @@ isolated: CONNECT is revoked from PUBLIC on every database, each role owns only 
 from __future__ import annotations
 
 import asyncio
+import grp
 import hashlib
 import hmac
 import importlib.util
 import json
 import os
+import pwd
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -211,9 +214,25 @@ def _prepare_os_user(pgdata: Path) -> str | None:
     utils.ensure_folder_permissions(binaries, 0o055)
     utils.ensure_folder_permissions(binaries.parent / "lib", 0o044)
     pgdata.mkdir(mode=0o700, exist_ok=True)
-    utils.ensure_prefix_permissions(pgdata)
+    _reachable_by_postgres(pgdata, grp.getgrgid(pwd.getpwnam(OS_USER_WHEN_ROOT).pw_gid).gr_gid)
     shutil.chown(pgdata, OS_USER_WHEN_ROOT, OS_USER_WHEN_ROOT)
     return OS_USER_WHEN_ROOT
+
+
+def _reachable_by_postgres(pgdata: Path, gid: int) -> None:
+    """Let the ``pgserver`` user reach ``pgdata`` and nobody else see more than before: the two
+    folders of shoal's own above it (this module's root, and the data dir holding it) get the
+    ``pgserver`` group with search only (0710), so an app's user still cannot enter the data dir;
+    folders further up only gain o+x where they lack it (pgserver's own helper would make every
+    one of them readable by all)."""
+    own = (pgdata.parent, pgdata.parent.parent)
+    for parent in pgdata.parents:
+        mode = stat.S_IMODE(parent.stat().st_mode)
+        if parent in own:
+            os.chown(parent, -1, gid)
+            os.chmod(parent, (mode | stat.S_IXGRP) & ~(stat.S_IRWXO | stat.S_IRGRP | stat.S_IWGRP))
+        elif not mode & stat.S_IXOTH:
+            os.chmod(parent, mode | stat.S_IXOTH)
 
 
 def _initdb(pgdata: Path, os_user: str | None) -> None:
@@ -269,8 +288,10 @@ def _run(command: list[str], os_user: str | None) -> None:
     # Output goes to a temporary file, not a pipe: pg_ctl's postmaster inherits the pipe and
     # would keep ``communicate()`` waiting forever (the pgserver package hit the same).
     with tempfile.TemporaryFile("w+") as output:
-        done = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, user=os_user, timeout=120,
-                              cwd="/", check=False)
+        # The user's own group too, and no supplementary ones: without group= a process keeps root's gid.
+        as_user: dict[str, Any] = {} if os_user is None else {"user": os_user, "group": os_user, "extra_groups": []}
+        done = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, timeout=120, cwd="/", check=False,
+                              **as_user)
         if done.returncode != 0:
             output.seek(0)
             raise Unavailable(f"dev database server: {Path(command[0]).name} failed: {output.read()[-2000:]}")

@@ -81,8 +81,12 @@ class Streak:
         return ok
 
 
-async def watch(probe: Probe, report: Callable[[bool], None], host: str = "127.0.0.1") -> None:
+async def watch(probe: Probe, report: Callable[[bool], None], host: str = "127.0.0.1",
+                owned: Callable[[], bool] | None = None) -> None:
     """Probe forever on the probe's schedule, calling ``report`` whenever the verdict changes.
+
+    With ``owned``, a probe that passed counts only when ``owned()`` (run in a thread) says the
+    answer came from the watched process (``listeners.listens_in_group``).
 
     Until the first verdict the probe looks again every ``STARTUP_POLL`` seconds, so an instance
     that comes up in 300 ms is ready in about that time rather than a whole period later; a
@@ -96,6 +100,8 @@ async def watch(probe: Probe, report: Callable[[bool], None], host: str = "127.0
     while True:
         await asyncio.sleep(max(0.0, next_at - loop.time()))
         ok = await probe_once(probe, host)
+        if ok and owned is not None:
+            ok = await asyncio.to_thread(owned)
         if streak.verdict is None and not ok:
             if loop.time() >= period_end:
                 period_end += probe.period_seconds

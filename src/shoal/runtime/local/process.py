@@ -1,7 +1,9 @@
 """Process groups: spawning a command in its own session, reading its output, ending the group.
 
-Every instance runs as the leader of a new session, so signalling its group reaches ``sh``,
-``npm`` and whatever they started; nothing a component starts outlives its stop.
+Every instance (and every build step) runs as the leader of a new session, so signalling its
+group reaches ``sh``, ``npm`` and whatever they started; nothing a component starts outlives its
+stop. With ``user`` the process runs as that uid/gid with no supplementary groups (an app's own
+identity when shoal runs as root, ``identity``).
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,16 +81,41 @@ class Child:
 
 
 async def spawn(command: str, cwd: Path, env: Mapping[str, str], emit: Callable[[bytes], None],
-                piece: Callable[[bytes], None] | None = None) -> Child:
+                piece: Callable[[bytes], None] | None = None, user: tuple[int, int] | None = None) -> Child:
     """Start ``command`` under ``/bin/sh -c`` as the leader of a new session (its own process group)."""
+    return await spawn_exec(["/bin/sh", "-c", command], cwd, env, emit, piece, user)
+
+
+async def spawn_exec(argv: list[str], cwd: Path, env: Mapping[str, str], emit: Callable[[bytes], None],
+                     piece: Callable[[bytes], None] | None = None, user: tuple[int, int] | None = None) -> Child:
+    """Start ``argv`` as the leader of a new session, as ``user`` (uid, gid) when given."""
     loop = asyncio.get_running_loop()
     protocol = ChildProtocol(emit, piece)
     transport, _ = await loop.subprocess_exec(
-        lambda: protocol, "/bin/sh", "-c", command,
+        lambda: protocol, *as_user(user), *argv,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         cwd=cwd, env=dict(env), start_new_session=True,
     )
     return Child(transport, protocol, transport.get_pid(), loop.time())
+
+
+# Drops to the app's uid/gid and then execs: uvloop's subprocess_exec takes no user/group, and a
+# preexec_fn is unsafe in a process with threads. Without setpriv, a tiny Python stand-in.
+_DROP = ("import os, sys; os.setgroups([]); os.setgid(int(sys.argv[2])); os.setuid(int(sys.argv[1])); "
+         "os.execvp(sys.argv[3], sys.argv[3:])")
+
+
+def as_user(user: tuple[int, int] | None) -> list[str]:
+    """The argv prefix that runs what follows as ``user`` (uid, gid): no supplementary groups, no
+    capabilities, and no way back up through setuid programs (no_new_privs)."""
+    if user is None:
+        return []
+    uid, gid = user
+    setpriv = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if setpriv:
+        return [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs",
+                "--inh-caps=-all", "--bounding-set=-all", "--"]
+    return [sys.executable, "-S", "-c", _DROP, str(uid), str(gid)]
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -8,18 +8,23 @@ the previous deployment's instances are then drained and stopped in the backgrou
 app's deployment starts nothing (``AppPlan.running``): it publishes the offline page, then ``stop``
 drains and stops what the earlier deployment ran, one component at a time.
 
-State: one ``_Deployment`` record per running deployment holding one ``_Unit`` per component (its
-build and its instances); ``_by_instance`` only indexes those records by process name, for the
-supervisor's callbacks.
+State: one ``Deployment`` record per running deployment holding one ``Unit`` per component (its
+build and its instances, ``deployed``); ``_by_instance`` only indexes those records by process name,
+for the supervisor's callbacks. When shoal runs as root each app builds and runs as a user of its
+own (``identity``); every process group is recorded on disk (``instances``) so that a shoal killed
+with ``kill -9`` leaves nothing running twice: the next one ends the leftovers before it starts.
+After such a restart, the steps of an unfinished deployment start again whatever its earlier steps
+had started (``wait_healthy``, ``switch_traffic``), so a deployment never goes live with nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from shoal.core.secrets import SecretBox
@@ -30,60 +35,21 @@ from shoal.domain.routing import Backend, StaticSite, Upstream
 from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.databases import DevDatabases
+from shoal.runtime.local.deployed import App as _App
+from shoal.runtime.local.deployed import Deployment as _Deployment
+from shoal.runtime.local.deployed import Instance as _Instance
+from shoal.runtime.local.deployed import Output as _Output
+from shoal.runtime.local.deployed import Unit as _Unit
 from shoal.runtime.local.environment import values, with_port
+from shoal.runtime.local.identity import Isolation
+from shoal.runtime.local.instances import ProcessRecords
 from shoal.runtime.local.offline import custom_page, page_for
 from shoal.runtime.local.sources import LocalSources, SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger("shoal.runtime")
 LOCALHOST = "127.0.0.1"
-
-
-@dataclass
-class _Instance:
-    name: str
-    port: int | None
-    upstream: Upstream | None = None  # the published upstream it serves in, once traffic is switched
-
-
-@dataclass
-class _Unit:
-    """One component of one deployment, as this runtime runs it."""
-
-    unit: RunUnit
-    build: BuildResult | None = None
-    started: bool = False
-    instances: list[_Instance] = field(default_factory=list)
-
-
-@dataclass
-class _Deployment:
-    plan: AppPlan
-    log: LogSink
-    units: dict[str, _Unit] = field(default_factory=dict)
-
-    def record(self, unit: RunUnit) -> _Unit:
-        found = self.units.get(unit.name)
-        if found is None:
-            found = self.units[unit.name] = _Unit(unit)
-        return found
-
-
-@dataclass
-class _App:
-    live: str | None = None  # deployment whose backends the ingress serves
-    switched_at: float = 0.0  # loop time of the last switch: drains count from it
-    deployments: dict[str, _Deployment] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Output:
-    """Where a process's lines go."""
-
-    sink: LogSink
-    component: str
-    stage: str
-    upstream_of: _Instance | None = None
+LEFTOVER_GRACE_SECONDS = 10.0
 
 
 class LocalRuntime:
@@ -91,17 +57,25 @@ class LocalRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, host_env: dict[str, str],
                  box: SecretBox | None = None, databases: DevDatabases | None = None,
-                 clusters: Clusters = lambda name: None, sources: SourcePolicy | None = None) -> None:
+                 clusters: Clusters = lambda name: None, sources: SourcePolicy | None = None,
+                 apps_dir: Path | None = None) -> None:
+        for private in (data_dir, data_dir / "cache", data_dir / "cache" / "git", data_dir / "checkouts",
+                        data_dir / "runtime"):
+            private.mkdir(exist_ok=True, mode=0o700)  # mirrors, checkouts and records are shoal's alone
         self._bindings = Bindings(box, databases or DevDatabases(data_dir / "postgres"), clusters)
         # Without the platform's policy (a runtime made on its own, as in tests) any path but the data dir.
         self._sources = SourceCache(data_dir / "cache" / "git", sources or LocalSources(data_dir, (Path("/"),)))
-        self._builder = Builder(data_dir / "builds", in_use=self._app_dirs_in_use)
+        self._isolation = Isolation(data_dir, apps_dir)  # a user of its own per app, when shoal is root
+        self._builder = Builder(self._isolation.builds_root, in_use=self._app_dirs_in_use)
         self._checkouts = data_dir / "checkouts"
         self._routes = routes
         self._host_env = host_env
         self._apps: dict[str, _App] = {}
         self._by_instance: dict[str, _Output] = {}
-        self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness)
+        records = ProcessRecords(data_dir / "runtime" / "processes")
+        records.end_leftovers(grace=LEFTOVER_GRACE_SECONDS)  # what a killed shoal left running, before anything starts
+        self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness,
+                                      records=records)
         self._background: set[asyncio.Task[None]] = set()
 
     def _app_dirs_in_use(self) -> list[Path]:
@@ -118,10 +92,13 @@ class LocalRuntime:
 
     # -- what processes say ----------------------------------------------------------------------
 
-    def _output(self, instance: str, line: str) -> None:
+    def _output(self, instance: str, line: str, continued: bool = False) -> None:
         found = self._by_instance.get(instance)
         if found:
-            found.sink(found.stage, found.component, line)
+            if continued:
+                found.sink(found.stage, found.component, line, continued=True)
+            else:
+                found.sink(found.stage, found.component, line)
 
     def _crashed(self, instance: str, code: int, last_lines: list[str]) -> None:
         found = self._by_instance.get(instance)
@@ -159,10 +136,11 @@ class LocalRuntime:
         await asyncio.to_thread(shutil.rmtree, checkout, True)
         try:
             await self._sources.export(ref, unit.commit, checkout)
+            owner = await asyncio.to_thread(self._isolation.owner, plan.app_id)
             return await self._builder.build(
                 app_id=plan.app_id, unit=unit, commit=unit.commit, checkout=checkout,
                 build_env=values(unit.build_env, self._bindings.value_of(plan, unit.name, True)),
-                force=force, log=lambda line: log("BUILD", unit.name, line))
+                force=force, log=functools.partial(log, "BUILD", unit.name), owner=owner)
         finally:
             await asyncio.to_thread(shutil.rmtree, checkout, True)
 
@@ -180,8 +158,15 @@ class LocalRuntime:
     # -- run -------------------------------------------------------------------------------------
 
     def _env(self, plan: AppPlan, unit: RunUnit, build: BuildResult, port: int | None) -> dict[str, str]:
+        """The instance's own variables over its build's over the few host ones; an isolated app's
+        HOME and TMPDIR are its own, never shoal's."""
         own = with_port(values(unit.run_env, self._bindings.value_of(plan, unit.name, False)), port)
-        return {**self._host_env, **build.env, **own}
+        owner = self._isolation.owner(plan.app_id)
+        return {**self._host_env, **(owner.env() if owner else {}), **build.env, **own}
+
+    def _user(self, plan: AppPlan) -> tuple[int, int] | None:
+        owner = self._isolation.owner(plan.app_id)
+        return owner.user if owner else None
 
     async def provision_database(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         await self._bindings.provision(plan, unit, log)
@@ -204,37 +189,43 @@ class LocalRuntime:
             raise StepFailed("ContainerCommandNotExecutable",
                              f"{unit.name} has no run command: set run_command in the spec or add a "
                              f"Procfile '{'web' if unit.kind == Kind.SERVICE else 'worker'}:' line")
-        ports = self._bindings.instance_ports(plan).get(unit.name, [])
         for i, name in enumerate(unit.instance_names(plan.app_name, plan.deployment_id)):
-            port = ports[i] if i < len(ports) else None
+            port = self._bindings.port_now(plan, unit, i, log)
             instance = _Instance(name, port)
             self._by_instance[name] = _Output(log, unit.name, "RUN", instance)
             spec = ProcessSpec(
                 name=name, command=build.run_command, cwd=build.app_dir, env=self._env(plan, unit, build, port),
                 readiness=_local_probe(unit.readiness, unit, port) if port else None,
                 liveness=_local_probe(unit.liveness, unit, port) if port else None,
-                grace_period_seconds=unit.termination.grace_period_seconds)
+                grace_period_seconds=unit.termination.grace_period_seconds, app_id=plan.app_id,
+                user=self._user(plan))
             record.instances.append(instance)
             log("DEPLOY", unit.name, f"starting instance {i} of {unit.name}: {build.run_command}"
                                      + (f" (PORT={port})" if port else ""))
             await self._supervisor.start(spec)
 
     async def wait_healthy(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
-        record = self._deployment(plan, log).units.get(unit.name)
-        if record is None:
-            return
+        record = self._deployment(plan, log).record(unit)
+        if not record.started:
+            # shoal restarted after this unit's start step: what it started died with the old
+            # process, so start it again rather than report health nothing has.
+            await self.start(plan, unit, log)
         # Without a readiness check (workers) the wait is as patient as a default check would be.
         timeout = (unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
         for instance in record.instances:
             if not await self._supervisor.wait_ready(instance.name, timeout):
+                said = self._supervisor.last_output(instance.name)
                 raise StepFailed("ContainerHealthChecksFailed",
                                  f"{unit.name} did not become healthy"
-                                 + (f" on port {instance.port}" if instance.port else "") + "; see its RUN logs")
+                                 + (f" on port {instance.port}" if instance.port else "")
+                                 + (f"; its last output: {said}" if said else "; it printed nothing")
+                                 + "; see its RUN logs")
             log("DEPLOY", unit.name, f"instance {instance.name} is healthy")
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
         app = self._apps.setdefault(plan.app_id, _App())
         deployment = self._deployment(plan, log)
+        await self._ensure_running(plan, log)  # after a restart of shoal: never switch to nothing
         backends = self._backends(deployment)
         offline_page, error_page = await _pages(plan, log)
         self._routes.publish(plan.app_id, list(plan.hosts), list(plan.routes), backends, offline_page, plan.min_tls,
@@ -290,7 +281,8 @@ class LocalRuntime:
         self._by_instance[name] = _Output(log, unit.name, "DEPLOY")
         spec = ProcessSpec(name=name, command=build.run_command, cwd=build.app_dir,
                            env=self._env(plan, unit, build, None), restart=False,
-                           grace_period_seconds=unit.termination.grace_period_seconds)
+                           grace_period_seconds=unit.termination.grace_period_seconds, app_id=plan.app_id,
+                           user=self._user(plan))
         try:
             code = await self._supervisor.run_once(spec, timeout=unit.timeout_seconds)
         except TimeoutError as exc:
@@ -349,15 +341,22 @@ class LocalRuntime:
             await asyncio.gather(*(self._stop_deployment(app_id, d, drain=False) for d in list(app.deployments)))
         self._apps.pop(app_id, None)
         await self._bindings.drop_app(app_id)
+        await asyncio.to_thread(self._isolation.remove, app_id)
 
-    async def restore(self, plan: AppPlan, log: LogSink) -> None:
+    async def _ensure_running(self, plan: AppPlan, log: LogSink) -> None:
+        """Start what the plan runs and this process has not started (all of it, after shoal
+        restarted), and wait for the instances it started to be healthy."""
+        deployment = self._deployment(plan, log)
         units = [u for u in plan.running if u.kind not in (Kind.DATABASE, Kind.JOB) or u.scheduled]
-        for unit in units:
+        started = [u for u in units if not deployment.record(u).started]
+        for unit in started:
             await self.start(plan, unit, log)
-        for unit in units:
+        for unit in started:
             if unit.runs_continuously:
                 await self.wait_healthy(plan, unit, log)
-        await self.switch_traffic(plan, log)
+
+    async def restore(self, plan: AppPlan, log: LogSink) -> None:
+        await self.switch_traffic(plan, log)  # which starts everything first
         log("RUN", "deploy", "restarted after shoal restarted")
 
     async def close(self) -> None:

@@ -19,78 +19,21 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
-from typing import Literal
 
-from shoal.domain.plan import Probe
 from shoal.runtime.local.health import watch
+from shoal.runtime.local.instances import ProcessRecords
+from shoal.runtime.local.listeners import listens_in_group
 from shoal.runtime.local.process import Child, signal_group, spawn, terminate
+from shoal.runtime.local.supervised import Backoff, Ending, Instance, Output, ProcessSpec, State
+
+__all__ = ["Backoff", "Instance", "Output", "ProcessSpec", "State", "Supervisor"]
 
 log = logging.getLogger(__name__)
 
-State = Literal["starting", "running", "backoff", "stopped", "exited"]
-Ending = Literal["exit", "stop", "liveness", "timeout"]
-
-TAIL_LINES = 50
 # After SIGKILL the pipe closes at once unless a process escaped the group (setsid) and kept it.
 OUTPUT_DRAIN_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Restart delays: ``initial`` doubling up to ``maximum``; a run of ``reset_after`` seconds forgives."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    reset_after: float = 60.0
-
-    def delay(self, crashes: int) -> float:
-        """Delay before the restart that follows the ``crashes``-th crash in a row (1-based)."""
-        return float(min(self.maximum, self.initial * 2 ** max(0, crashes - 1)))
-
-
-@dataclass(frozen=True)
-class ProcessSpec:
-    """What to run for one instance; the caller builds the complete environment."""
-
-    name: str  # unique in the supervisor, e.g. "<app>-web-<dep8>-0"
-    command: str  # run with /bin/sh -c
-    cwd: Path
-    env: Mapping[str, str]  # the complete environment, PATH included
-    readiness: Probe | None = None
-    liveness: Probe | None = None
-    grace_period_seconds: float = 120  # SIGTERM, then SIGKILL after this
-    restart: bool = True  # False for one-shot processes started with start()
-
-
-@dataclass(eq=False)
-class Instance:
-    """The live view of one supervised process; fields are updated in place by the supervisor."""
-
-    name: str
-    spec: ProcessSpec
-    pid: int | None = None
-    restart_count: int = 0
-    ready: bool = False
-    last_exit_code: int | None = None  # shell convention: 128 + signal for a signalled death
-    last_ending: Ending | None = None  # why the last process ended
-    state: State = "starting"
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES), repr=False)
-    _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
-    _stop_grace: float | None = field(default=None, init=False, repr=False)
-    _done: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
-    _exits: int = field(default=0, init=False, repr=False)
-    _readiness_failed: bool = field(default=False, init=False, repr=False)
-
-    def _touch(self) -> None:
-        # Wake everyone waiting for a change (wait_ready) and arm a fresh event for the next one.
-        self._changed.set()
-        self._changed = asyncio.Event()
 
 
 async def _first(events: Mapping[Ending, asyncio.Event], deadline: float | None) -> Ending:
@@ -109,15 +52,19 @@ async def _first(events: Mapping[Ending, asyncio.Event], deadline: float | None)
 class Supervisor:
     """Owns every process it starts and every task watching them."""
 
-    def __init__(self, on_output: Callable[[str, str], None],
+    def __init__(self, on_output: Output,
                  on_exit: Callable[[str, int, list[str]], None] | None = None, *,
                  on_ready: Callable[[str, bool], None] | None = None,
-                 backoff: Backoff = Backoff(), settle_seconds: float = 1.0) -> None:
-        """``on_output(name, line)`` gets every output line; ``on_exit(name, code, last_lines)``
+                 backoff: Backoff = Backoff(), settle_seconds: float = 1.0,
+                 records: ProcessRecords | None = None) -> None:
+        """``on_output(name, line)`` gets every output line (the pieces of one too long to hold whole
+        with ``continued=True``, all but the last); ``on_exit(name, code, last_lines)``
         every exit of a started process that ``stop`` did not ask for; ``on_ready(name, ready)``
         every change of an instance's readiness (its checks passing or failing, its process gone).
         ``settle_seconds`` is how long a process without a readiness probe must stay up to count
-        as ready."""
+        as ready. ``records`` keeps every running group on disk, so a later shoal can end what
+        this one leaves behind if it is killed."""
+        self._records = records
         self._on_output = on_output
         self._on_exit = on_exit
         self._on_ready = on_ready
@@ -135,6 +82,14 @@ class Supervisor:
 
     def instances(self) -> list[Instance]:
         return list(self._instances.values())
+
+    def last_output(self, name: str, lines: int = 8, limit: int = 1500) -> str:
+        """The last lines an instance printed, joined with `` | `` (for a failure's reason)."""
+        inst = self._instances.get(name)
+        if inst is None:
+            return ""
+        text = " | ".join(line.strip() for line in list(inst.tail)[-lines:] if line.strip())
+        return text if len(text) <= limit else "..." + text[-limit:]
 
     async def start(self, spec: ProcessSpec) -> Instance:
         """Spawn ``spec`` now and supervise it in the background; OSError if it cannot start."""
@@ -236,7 +191,10 @@ class Supervisor:
     async def _spawn_next(self, inst: Instance) -> Child:
         # The tail is per process and output may arrive before anyone awaits the child.
         inst.tail.clear()
-        child = await spawn(inst.spec.command, inst.spec.cwd, inst.spec.env, lambda raw: self._emit(inst, raw))
+        child = await spawn(inst.spec.command, inst.spec.cwd, inst.spec.env, lambda raw: self._emit(inst, raw),
+                            lambda raw: self._emit(inst, raw, continued=True), inst.spec.user)
+        if self._records is not None:
+            await asyncio.to_thread(self._records.started, inst.name, child.pid, inst.spec.app_id)
         inst.pid, inst._readiness_failed, inst.state = child.pid, False, "starting"
         self._readiness(inst, False)
         inst._touch()
@@ -296,7 +254,7 @@ class Supervisor:
         settled = False  # True once the whole group is known to be dead
         try:
             async with asyncio.TaskGroup() as monitors:
-                readiness = monitors.create_task(self._watch_readiness(inst))
+                readiness = monitors.create_task(self._watch_readiness(inst, child.pid))
                 liveness = None
                 if inst.spec.liveness is not None:
                     liveness = monitors.create_task(
@@ -321,6 +279,8 @@ class Supervisor:
         finally:
             if not settled:
                 signal_group(child.pid, signal.SIGKILL)  # a bug, or cancelled again while terminating
+            if self._records is not None:
+                self._records.ended(inst.name, child.pid)
             child.transport.close()
             inst.pid = None
             self._readiness(inst, False)
@@ -331,12 +291,14 @@ class Supervisor:
             inst._touch()
         return ending
 
-    async def _watch_readiness(self, inst: Instance) -> None:
-        if inst.spec.readiness is None:
+    async def _watch_readiness(self, inst: Instance, pgid: int) -> None:
+        probe = inst.spec.readiness
+        if probe is None:
             await asyncio.sleep(self._settle_seconds)
             self._set_ready(inst, True)
             return
-        await watch(inst.spec.readiness, lambda ok: self._set_ready(inst, ok))
+        # Ready means this instance answers: not some other program that holds its port.
+        await watch(probe, lambda ok: self._set_ready(inst, ok), owned=lambda: listens_in_group(probe.port, pgid))
 
     def _set_ready(self, inst: Instance, ok: bool) -> None:
         inst._readiness_failed = not ok
@@ -360,11 +322,16 @@ class Supervisor:
             return inst._stop_grace
         return inst.spec.grace_period_seconds
 
-    def _emit(self, inst: Instance, raw: bytes) -> None:
-        line = raw.decode("utf-8", errors="replace").removesuffix("\r")
-        inst.tail.append(line)
+    def _emit(self, inst: Instance, raw: bytes, continued: bool = False) -> None:
+        line = raw.decode("utf-8", errors="replace")
+        if not continued:
+            line = line.removesuffix("\r")
+            inst.tail.append(line)
         try:
-            self._on_output(inst.name, line)
+            if continued:
+                self._on_output(inst.name, line, continued=True)
+            else:
+                self._on_output(inst.name, line)
         except Exception:  # a broken sink must not take the process down with it
             log.exception("on_output failed for %s", inst.name)
 

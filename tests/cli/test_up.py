@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,7 @@ import pytest
 
 from shoal.cli.up_git import map_to_snapshot, normalise_url
 from tests.e2e.apps import git, make_repo
-from tests.live import free_port
+from tests.live import apps_dir, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = textwrap.dedent('''
@@ -52,10 +52,12 @@ class Checkout:
     home: Path
     ingress_port: int
     api_port: int
+    apps: Path = field(default_factory=apps_dir)
 
     def shoal(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOAL_", "XDG_")) and k != "DIGITALOCEAN_TOKEN"}
         env["HOME"] = str(self.home)
+        env["SHOAL_APPS_DIR"] = str(self.apps)  # the server `up` starts keeps its apps' trees there
         flags = ["--data-dir", str(self.data), "--api-listen", f"127.0.0.1:{self.api_port}"]
         if args[0] == "up":
             flags += ["--ingress-listen", f"127.0.0.1:{self.ingress_port}"]

@@ -5,7 +5,10 @@ answering, and nothing is stored; rows stored before these rules existed still r
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +23,7 @@ from shoal.domain.apps import App
 from shoal.store import open_database
 from tests.conftest import service_spec, unique_name
 from tests.contract.test_bad_input import app_count, assert_error
-from tests.live import LiveServer
+from tests.live import LiveServer, free_port
 
 
 def alias_bomb(levels: int = 9) -> str:
@@ -127,8 +130,16 @@ def test_rows_stored_with_a_surrogate_before_the_fix_still_read(tmp_path: Path) 
 def test_the_cli_refuses_hostile_spec_files_at_once(tmp_path: Path, text: str, words: str, command: list[str]) -> None:
     spec = tmp_path / "app.yaml"
     spec.write_text(text)
-    done = subprocess.run([sys.executable, "-m", "shoal", *command, str(spec)],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert done.returncode == 1, done
-    assert words in done.stderr
-    assert not (tmp_path / "d").exists()  # shoal up refused the file before starting a server
+    if command[0] == "up":  # never the default ports, should a server be started after all
+        command = [*command, "--api-listen", f"127.0.0.1:{free_port()}", "--ingress-listen", f"127.0.0.1:{free_port()}"]
+    try:
+        done = subprocess.run([sys.executable, "-m", "shoal", *command, str(spec)],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert done.returncode == 1, done
+        assert words in done.stderr
+        assert not (tmp_path / "d").exists()  # shoal up refused the file before starting a server
+    finally:
+        pid_file = tmp_path / "d" / "serve.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGTERM)

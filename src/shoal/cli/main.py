@@ -82,7 +82,7 @@ def serve(
         "--allow-local-sources", help="A directory any account may build from by path or file:// URL (repeat for "
         "more); without it only the admin account may, and never from inside the data dir.")] = None,
     apps_dir: Annotated[Optional[Path], typer.Option(
-        help="Where apps' builds live when shoal runs as root and runs each app as its own user; every directory "
+        envvar="SHOAL_APPS_DIR", help="Where apps' builds live when shoal runs as root and runs each app as its own user; every directory "
              "above it must be searchable by other users [default: /var/lib/shoal-apps/<hash of the data dir>].")]
     = None,
 ) -> None:

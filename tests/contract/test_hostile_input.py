@@ -45,9 +45,15 @@ HOSTILE = [
 ]
 
 
+@pytest.fixture(scope="module")
+def own_token(server: LiveServer) -> str:
+    """A token of these tests' own: rate limits count per token, and the session's is shared."""
+    return server.create_token()
+
+
 @pytest.fixture
-def http(server: LiveServer) -> Any:
-    with server.http() as client:
+def http(server: LiveServer, own_token: str) -> Any:
+    with server.http(own_token) as client:
         yield client
 
 

@@ -221,17 +221,19 @@ def _prepare_os_user(pgdata: Path) -> str | None:
 
 def _reachable_by_postgres(pgdata: Path, gid: int) -> None:
     """Let the ``pgserver`` user reach ``pgdata`` and nobody else see more than before: the two
-    folders of shoal's own above it (this module's root, and the data dir holding it) get the
-    ``pgserver`` group with search only (0710), so an app's user still cannot enter the data dir;
-    folders further up only gain o+x where they lack it (pgserver's own helper would make every
-    one of them readable by all)."""
+    folders of shoal's own above it (this module's root, and the data dir holding it), unless
+    others may search them already, get the ``pgserver`` group with search only (0710), so an
+    app's user still cannot enter the data dir; folders further up only gain o+x where they lack it
+    (pgserver's own helper would make every one of them readable by all)."""
     own = (pgdata.parent, pgdata.parent.parent)
     for parent in pgdata.parents:
         mode = stat.S_IMODE(parent.stat().st_mode)
+        if mode & stat.S_IXOTH:
+            continue
         if parent in own:
             os.chown(parent, -1, gid)
-            os.chmod(parent, (mode | stat.S_IXGRP) & ~(stat.S_IRWXO | stat.S_IRGRP | stat.S_IWGRP))
-        elif not mode & stat.S_IXOTH:
+            os.chmod(parent, (mode | stat.S_IXGRP) & ~(stat.S_IRGRP | stat.S_IWGRP))
+        else:
             os.chmod(parent, mode | stat.S_IXOTH)
 
 

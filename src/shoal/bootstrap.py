@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +28,17 @@ from shoal.core.clock import Clock, SystemClock
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.core.signing import Signer
+from shoal.domain.logs import LogLine
 from shoal.domain.ports import TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
+from shoal.engine.alerts import AlertsEngine
 from shoal.engine.apps import AppsService
 from shoal.engine.clusters import ClustersService
 from shoal.engine.deployer import Deployer
 from shoal.engine.deployments import DeploymentsService
 from shoal.engine.events import EventsService
+from shoal.engine.forwarding import LogForwarding
 from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.logs import LogsService
@@ -42,6 +46,8 @@ from shoal.engine.traffic import flushing_traffic
 from shoal.ingress.server import Bind, Ingress
 from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
+from shoal.observability import Forwarder, Notifications, SenderFactory, parse_smtp_url
+from shoal.observability.tls import ClientContexts
 from shoal.runtime.registry import create_runtime
 from shoal.spec.sealing import plaintexts
 from shoal.store import Database, open_database
@@ -70,7 +76,7 @@ class Platform:
                          logs=LogsService(self.deployments, db.deployments),
                          events=EventsService(self.deployments, db.deployments, db.jobs, clock),
                          insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
-                                                  self.traffic),
+                                                  self.traffic, db.alerts),
                          signer=Signer(secret_key(self.settings.data_dir)), ingress=ingress,
                          max_body_bytes=self.settings.api.max_body_bytes)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
@@ -81,24 +87,51 @@ class Platform:
     def clusters(self) -> ClustersService:
         return ClustersService(self.database.clusters, self.box, self.clock)
 
-    def deployer(self) -> Deployer:
-        """The engine, wired as the queue the use cases hand deployments to."""
-        logs = LogBuffer(self.database.deployments.append_logs, self.clock)
-        clusters = ClustersService(self.database.clusters, self.box, self.clock)
+    def cluster(self, name: str) -> tuple[str, str] | None:
+        """A registered cluster's engine and URL (databases and OpenSearch log destinations bind to them)."""
+        found = self.clusters().lookup(name)
+        return (found.engine, found.url) if found else None
 
-        def cluster(name: str) -> tuple[str, str] | None:
-            found = clusters.lookup(name)
-            return (found.engine, found.url) if found else None
-
-        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, cluster)
+    def deployer(self, forward: Callable[[list[LogLine]], None] | None = None) -> Deployer:
+        """The engine, wired as the queue the use cases hand deployments to; ``forward`` gets every
+        stored log line (log forwarding)."""
+        logs = LogBuffer(self.database.deployments.append_logs, self.clock, forward)
+        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, self.cluster)
         ingress = self.ingress_address()
         deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs,
                             url_of=ingress.domain_url, secrets=lambda dep: plaintexts(dep.spec, self.box, dep.account_id))
         self.apps.queue = self.deployments.queue = deployer
         return deployer
 
+    def operations(self) -> Operations:
+        """Log forwarding and alert delivery, wired from ``settings.observability``."""
+        settings, db = self.settings.observability, self.database
+        contexts = ClientContexts(settings.log_forward_ca)
+        forwarder = Forwarder(SenderFactory(contexts, settings.logtail_endpoint), limit=settings.log_forward_buffer)
+        smtp = parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
+        api = self.settings.api
+        host = socket.getfqdn() if api.host in ("0.0.0.0", "::") else api.host
+        base = f"https://{_hostport(host, api.port)}"
+        alerts = AlertsEngine(db.alerts, db.deployments, db.jobs, Notifications(smtp, contexts), self.clock,
+                              link=lambda app_id, dep_id: f"{base}/v2/apps/{app_id}/deployments/{dep_id}")
+        db.changes.subscribe(alerts.changed)
+        return Operations(LogForwarding(db.deployments, forwarder, self.cluster, self.clock), alerts)
+
     def close(self) -> None:
         self.database.close()
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What watches running apps beside the deployer: log forwarding and alerts."""
+
+    forwarding: LogForwarding
+    alerts: AlertsEngine
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.forwarding.run(stop))
+            group.create_task(self.alerts.run(stop))
 
 
 def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
@@ -164,7 +197,7 @@ def _listener(app: ASGIApp, host: str, port: int, tls: TlsFiles | None = None) -
 
 
 async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer, meter: TrafficMeter,
-               traffic: TrafficStore) -> None:
+               traffic: TrafficStore, operations: Operations) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -174,12 +207,15 @@ async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    done = asyncio.Event()
     async with flushing_traffic(meter, traffic), asyncio.TaskGroup() as group:
+        group.create_task(operations.run(done))
         engine = group.create_task(deployer.run())
         await deployer.ready.wait()  # unfinished deployments are resumed before the API answers
         for listener in listeners:
             group.create_task(listener.serve())
         await asyncio.wait([engine], return_when=asyncio.FIRST_COMPLETED)
+        done.set()  # after the engine's last log lines: they get a short grace to be forwarded
 
 
 def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
@@ -190,7 +226,8 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
             path = write_admin_token(settings.data_dir, issued)
             announce(f"admin token written to {path}")
         tls = server_tls(settings)
-        deployer = platform.deployer()
+        operations = platform.operations()
+        deployer = platform.deployer(forward=operations.forwarding.offer)
         api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
         binds = _ingress_binds(platform.routes, settings)
         ingress = _IngressListener(Ingress(platform.routes, platform.traffic), binds)
@@ -210,7 +247,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         gc.collect()
         gc.freeze()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(listeners, deployer, platform.traffic, platform.database.traffic))
+            runner.run(_run(listeners, deployer, platform.traffic, platform.database.traffic, operations))
     finally:
         platform.close()
 

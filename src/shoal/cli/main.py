@@ -18,7 +18,8 @@ from shoal.cli.spec_cmd import spec_app
 from shoal.cli.up_cmd import down, up
 from shoal.core.errors import ShoalError
 from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
-                                 IngressSettings, RateLimits, RuntimeSettings, Settings, parse_listen)
+                                 IngressSettings, ObservabilitySettings, RateLimits, RuntimeSettings, Settings,
+                                 parse_listen)
 
 app = typer.Typer(help="shoal: a self-hosted application platform that speaks the DigitalOcean Apps API.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -65,6 +66,19 @@ def serve(
     runtime: Annotated[str, typer.Option(help="Runtime backend: local (builds and runs apps on this machine) or "
                                                "simulate (walks every step, builds nothing).")] = "local",
     simulate_step_seconds: Annotated[float, typer.Option(min=0, help="Delay of each simulated step.")] = 0.0,
+    smtp_url: Annotated[Optional[str], typer.Option(
+        envvar="SHOAL_SMTP_URL", help="Mail server for email alerts: smtp://host:port (STARTTLS when offered) or "
+                                      "smtps://user:password@host:port; ?from=ADDRESS sets the sender. Without it, "
+                                      "email alerts are recorded as undeliverable.")] = None,
+    log_forward_ca: Annotated[Optional[Path], typer.Option(
+        help="A PEM file of extra CAs trusted for TLS log destinations and the mail server.",
+        exists=True, file_okay=True, dir_okay=False, readable=True)] = None,
+    logtail_endpoint: Annotated[str, typer.Option(
+        help="Where Logtail (Better Stack) destinations send: the spec gives only a token.")]
+    = ObservabilitySettings.logtail_endpoint,
+    log_forward_buffer: Annotated[int, typer.Option(
+        min=1, help="Log lines kept per destination while it is unreachable; older ones are dropped "
+                    "(and counted in the deployment log).")] = ObservabilitySettings.log_forward_buffer,
 ) -> None:
     """Start the platform: the HTTPS API and the ingress, in one process."""
     from shoal.bootstrap import serve as run
@@ -85,6 +99,9 @@ def serve(
                                     tls_host=tls[0] if tls else None, tls_port=tls[1] if tls else None,
                                     tls_certs=ingress_tls_certs),
             runtime=RuntimeSettings(backend=runtime, simulate_step_seconds=simulate_step_seconds),
+            observability=ObservabilitySettings(smtp_url=smtp_url, log_forward_ca=log_forward_ca,
+                                                logtail_endpoint=logtail_endpoint,
+                                                log_forward_buffer=log_forward_buffer),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except ShoalError as exc:

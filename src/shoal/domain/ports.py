@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from shoal.core.errors import Unavailable
 from shoal.domain.accounts import Account, Token
+from shoal.domain.alerts import Firing
 from shoal.domain.apps import App, Page
 from shoal.domain.deployments import Deployment
+from shoal.domain.forwarding import Destination, Dropped, Record
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import Component
@@ -201,3 +205,57 @@ class RoutePublisher(Protocol):
                 error_page: str | None = None) -> None: ...
 
     def withdraw(self, app_id: str) -> None: ...
+
+
+class DeliveryFailed(Unavailable):
+    """An adapter could not hand something to an outside receiver (a log destination, a mail server,
+    a webhook). ``permanent``: the receiver refused it for good (a bad key, an unknown hook), so
+    retrying the same thing will not help."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class LogForwarder(Protocol):
+    """Ships forwarded log lines to their destinations, each on its own wire protocol.
+
+    ``forward`` never blocks and never grows without bound: each destination keeps at most a fixed
+    number of lines while it retries, dropping the oldest; ``dropped`` reports (and resets) what was
+    dropped since it was last asked. ``run`` owns the senders until ``stop``, then gives what is
+    queued a short grace to go out."""
+
+    def forward(self, destination: Destination, records: list[Record]) -> None: ...
+
+    def dropped(self) -> list[Dropped]: ...
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class Notifier(Protocol):
+    """Delivers alert messages; each method raises ``DeliveryFailed``."""
+
+    @property
+    def mail_configured(self) -> bool:
+        """Whether an SMTP server was given (``--smtp-url``); without one, email is undeliverable."""
+
+    async def email(self, to: str, subject: str, text: str) -> None: ...
+
+    async def slack(self, url: str, channel: str, text: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class AlertStore(Protocol):
+    """Alert firings and their deliveries; ``record_firing`` is insert-once by the firing's id."""
+
+    def record_firing(self, firing: Firing) -> bool: ...
+
+    def save_firing(self, firing: Firing) -> None: ...
+
+    def due_firings(self, now: datetime, limit: int = 100) -> list[Firing]: ...
+
+    def latest_firings(self, app_id: str) -> dict[str, Firing]: ...
+
+    def recent_deployments(self, since: datetime, app_id: str | None = None) -> list[Deployment]:
+        """Deployments whose phase changed at ``since`` or later (of one app, or of all)."""

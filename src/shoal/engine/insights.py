@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Any
 
 from shoal.core.errors import BadRequest, NotFound
 from shoal.domain.accounts import Account
-from shoal.domain.apps import App
+from shoal.domain.alerts import alerts_of, progress_steps
 from shoal.domain.deployments import Phase
 from shoal.domain.plan import components, running
-from shoal.domain.ports import DeploymentStore, JobStore, TrafficStore
+from shoal.domain.ports import AlertStore, DeploymentStore, JobStore, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.deployments import DeploymentsService
 
 COMPONENT_TYPES = {"service": "SERVICE", "worker": "WORKER", "job": "JOB"}
-
-
-def alert_id(app_id: str, component: str, rule: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"shoal:alert:{app_id}:{component}:{rule}"))
+CONFIGURED = {"name": "alert-configure-insight-alert", "status": "SUCCESS"}
 
 
 class InsightsService:
     def __init__(self, deployments: DeploymentsService, store: DeploymentStore, job_store: JobStore,
-                 traffic: TrafficStore, meter: TrafficMeter) -> None:
+                 traffic: TrafficStore, meter: TrafficMeter, alert_store: AlertStore) -> None:
         self._deployments = deployments
+        self._alerts = alert_store
         self._store = store
         self._jobs = job_store
         self._traffic = traffic
@@ -62,28 +59,31 @@ class InsightsService:
             "functions_components": []}
 
     def alerts(self, account: Account, app_id: str) -> list[dict[str, Any]]:
+        """The spec's alerts with their destinations; ``progress`` adds the latest firing and how each
+        of its deliveries went, and ``phase`` is ERROR while that firing could not be delivered."""
         app = self._deployments.app(account, app_id)
         destinations = self._jobs.alert_destinations(app.id)
+        latest = self._alerts.latest_firings(app.id)
         found = []
-        for component, spec in _alert_specs(app):
-            rule = str(spec.get("rule", "UNSPECIFIED_RULE"))
-            ident = alert_id(app.id, component, rule)
-            emails, slack = destinations.get(ident, ([], []))
-            alert: dict[str, Any] = {"id": ident, "spec": spec, "emails": emails, "slack_webhooks": slack,
-                                     "phase": "ACTIVE", "progress": {"steps": [
-                                         {"name": "alert-configure-insight-alert", "status": "SUCCESS"}]}}
-            if component:
-                alert["component_name"] = component
-            found.append(alert)
+        for alert in alerts_of(app.id, app.spec):
+            emails, slack = destinations.get(alert.id, ([], []))
+            firing = latest.get(alert.id)
+            entry: dict[str, Any] = {
+                "id": alert.id, "spec": alert.spec, "emails": emails, "slack_webhooks": slack,
+                "phase": "ERROR" if firing and firing.failed else "ACTIVE",
+                "progress": {"steps": [dict(CONFIGURED), *(progress_steps(firing) if firing else [])]}}
+            if alert.component:
+                entry["component_name"] = alert.component
+            found.append(entry)
         return found
 
     def assign_alert_destinations(self, account: Account, app_id: str, wanted: str, emails: list[str],
                                   slack_webhooks: list[dict[str, str]]) -> dict[str, Any]:
         app = self._deployments.app(account, app_id)
-        for component, spec in _alert_specs(app):
-            rule = str(spec.get("rule", "UNSPECIFIED_RULE"))
-            if alert_id(app.id, component, rule) == wanted:
-                self._jobs.set_alert_destinations(wanted, app.id, component, rule, spec, emails, slack_webhooks)
+        for alert in alerts_of(app.id, app.spec):
+            if alert.id == wanted:
+                self._jobs.set_alert_destinations(wanted, app.id, alert.component, alert.rule, alert.spec, emails,
+                                                  slack_webhooks)
                 return next(a for a in self.alerts(account, app_id) if a["id"] == wanted)
         raise NotFound(f"alert {wanted!r} not found")
 
@@ -102,13 +102,6 @@ class InsightsService:
                     {"app_id": a, "bandwidth_bytes": str(stored.get(a, 0) + self._meter.pending(a, when))}
                     for a in app_ids],
                 "date": f"{when.isoformat()}T00:00:00Z"}
-
-
-def _alert_specs(app: App) -> list[tuple[str, dict[str, Any]]]:
-    found = [("", a) for a in app.spec.get("alerts") or []]
-    for part in components(app.spec):
-        found += [(part.name, a) for a in part.spec.get("alerts") or []]
-    return found
 
 
 def _day(value: str | None) -> date:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from shoal.core.errors import Unavailable
 from shoal.store.accounts import SqlAccountStore
+from shoal.store.alerts import SqlAlertStore
 from shoal.store.apps import SqlAppStore
 from shoal.store.changes import ChangeFeed
 from shoal.store.clusters import SqlClusterStore
@@ -33,6 +34,7 @@ class Database:
     changes: ChangeFeed
     clusters: SqlClusterStore
     traffic: SqlTrafficStore
+    alerts: SqlAlertStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -84,4 +86,5 @@ def open_database(url: str) -> Database:
     changes = ChangeFeed()
     return Database(engine=engine, apps=SqlAppStore(engine, changes), accounts=SqlAccountStore(engine),
                     deployments=SqlDeploymentStore(engine, changes), jobs=SqlJobStore(engine), changes=changes,
-                    clusters=SqlClusterStore(engine), traffic=SqlTrafficStore(engine))
+                    clusters=SqlClusterStore(engine), traffic=SqlTrafficStore(engine),
+                    alerts=SqlAlertStore(engine))

@@ -9,6 +9,7 @@ from shoal.spec.models.logs import LOG_DESTINATION_KINDS
 from shoal.spec.problems import Problem
 from shoal.spec.rules.view import COMPONENT_KINDS, Json, components, entries, obj, text
 
+HOST_PORT_RE = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")  # Papertrail's logs.example.com:12345
 LOG_NAME_RE = re.compile(r"""^[A-Za-z0-9()\[\]'"][-A-Za-z0-9_. /()\[\]]{0,40}[A-Za-z0-9()\[\]'"]$""")
 
 _INSTANCE_RULES = frozenset({"CPU_UTILIZATION", "MEM_UTILIZATION", "RESTART_COUNT"})
@@ -58,8 +59,12 @@ def _log_problems(path: str, destination: Json) -> Iterator[Problem]:
         yield from _open_search_problems(f"{path}.open_search", open_search)
     for kind in ("papertrail", "datadog"):
         endpoint = text(obj(destination, kind) or {}, "endpoint")
-        if endpoint is not None and not endpoint.startswith(("https://", "http://", "syslog+tls://", "syslog://")):
+        if endpoint is None or endpoint.startswith(("https://", "http://", "syslog+tls://", "syslog://")):
+            continue
+        if kind == "datadog":
             yield Problem(f"{path}.{kind}.endpoint", "must be a URL")
+        elif not HOST_PORT_RE.match(endpoint):
+            yield Problem(f"{path}.{kind}.endpoint", "must be host:port or a URL such as syslog+tls://host:port")
 
 
 def _open_search_problems(path: str, config: Json) -> Iterator[Problem]:

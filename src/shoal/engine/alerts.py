@@ -1,0 +1,160 @@
+"""Alerts, the engine's half: evaluating the event rules and delivering what fired.
+
+Level-based, like the deployer: when the store reports that an app changed, its recently changed
+deployments are re-read and every rule their state makes true (``domain.alerts.occurrences``) is
+recorded as a firing — insert-once by id, so a rule fires once per deployment (or domain) however
+often the app changes, and across restarts. A deployment's own spec says which alerts it has.
+Deliveries are stored with the firing and sent from here, retried on the schedule in
+``domain.alerts``; each attempt's outcome is what the alert's ``progress`` shows in the API.
+
+Only deployments whose phase changed within ``HORIZON`` are looked at, so the first start of a
+shoal that did not deliver alerts before does not announce every old deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+
+from shoal.core.clock import Clock
+from shoal.domain import alerts as rules
+from shoal.domain.alerts import Delivery, Firing
+from shoal.domain.deployments import Deployment
+from shoal.domain.ports import AlertStore, DeliveryFailed, DeploymentStore, JobStore, Notifier
+
+log = logging.getLogger("shoal.engine")
+HORIZON = timedelta(minutes=15)
+IDLE_SECONDS = 5.0
+NO_SMTP = "no SMTP server is configured, so email alerts cannot be sent (start shoal serve with --smtp-url)"
+Link = Callable[[str, str], str]  # (app id, deployment id) → where to look
+
+
+class AlertsEngine:
+    def __init__(self, store: AlertStore, deployments: DeploymentStore, destinations: JobStore, notifier: Notifier,
+                 clock: Clock, link: Link) -> None:
+        self._store = store
+        self._deployments = deployments
+        self._destinations = destinations
+        self._notifier = notifier
+        self._clock = clock
+        self._link = link
+        self._lock = threading.Lock()
+        self._dirty: set[str] = set()
+        self._seen: set[str] = set()  # firings already recorded (or found recorded)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+
+    def changed(self, app_id: str) -> None:
+        """The store's change feed: ``app_id`` changed. Called from whatever thread wrote it."""
+        with self._lock:
+            self._dirty.add(app_id)
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        since = self._clock.now() - HORIZON
+        for dep in await asyncio.to_thread(self._store.recent_deployments, since):
+            self._dirty.add(dep.app_id)  # what a restart may have interrupted
+        relay = asyncio.ensure_future(self._wake_on(stop))
+        try:
+            while not stop.is_set():
+                await self._evaluate()
+                delay = await self._deliver_due()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                self._wake.clear()
+        finally:
+            relay.cancel()
+            await self._notifier.close()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
+
+    async def _evaluate(self) -> None:
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+        for app_id in sorted(dirty):
+            try:
+                await self._evaluate_app(app_id)
+            except Exception:  # one app's trouble must not stop alerts for the others
+                log.exception("could not evaluate the alerts of app %s", app_id)
+
+    async def _evaluate_app(self, app_id: str) -> None:
+        since = self._clock.now() - HORIZON
+        deps = await asyncio.to_thread(self._store.recent_deployments, since, app_id)
+        destinations: dict[str, tuple[list[str], list[dict[str, str]]]] | None = None
+        for dep in sorted(deps, key=lambda d: d.created_at):
+            wanted = [a for a in rules.alerts_of(app_id, dep.spec)
+                      if a.rule in rules.EVENT_RULES and not a.component and not a.disabled]
+            if not wanted:
+                continue
+            for occurrence in rules.occurrences(dep, await self._live_domains(dep, wanted)):
+                for alert in (a for a in wanted if a.rule == occurrence.rule):
+                    ident = rules.firing_id(alert.id, occurrence.subject)
+                    if ident in self._seen:
+                        continue
+                    if destinations is None:
+                        destinations = await asyncio.to_thread(self._destinations.alert_destinations, app_id)
+                    firing = self._firing(ident, dep, alert, occurrence, destinations.get(alert.id, ([], [])))
+                    if await asyncio.to_thread(self._store.record_firing, firing):
+                        log.info("alert %s fired for app %s (%s)", alert.rule, app_id, occurrence.subject)
+                    self._remember(ident)
+
+    async def _live_domains(self, dep: Deployment, wanted: list[rules.Alert]) -> set[str]:
+        """The domains the app served before ``dep`` (only looked up when a domain rule is set)."""
+        if not dep.previous_deployment_id or not any(a.rule in (rules.DOMAIN_LIVE, rules.DOMAIN_FAILED) for a in wanted):
+            return set()
+        previous = await asyncio.to_thread(self._deployments.deployment_by_id, dep.previous_deployment_id)
+        return set(rules.domains_of(previous.spec)) if previous else set()
+
+    def _firing(self, ident: str, dep: Deployment, alert: rules.Alert, occurrence: rules.Occurrence,
+                destinations: tuple[list[str], list[dict[str, str]]]) -> Firing:
+        now = self._clock.now()
+        emails, hooks = destinations
+        title, text = rules.compose(alert, occurrence, str(dep.spec.get("name")), dep.app_id,
+                                    self._link(dep.app_id, dep.id))
+        deliveries = [Delivery(rules.EMAIL, address) if self._notifier.mail_configured
+                      else rules.undeliverable(rules.EMAIL, address, now, NO_SMTP) for address in emails]
+        deliveries += [Delivery(rules.SLACK, str(h.get("url") or ""), str(h.get("channel") or "")) for h in hooks
+                       if h.get("url")]
+        return Firing(id=ident, alert_id=alert.id, app_id=dep.app_id, component=alert.component, rule=alert.rule,
+                      subject=occurrence.subject, fired_at=now, title=title, text=text, deliveries=tuple(deliveries))
+
+    def _remember(self, ident: str) -> None:
+        if len(self._seen) > 50_000:  # forgetting only costs an insert that finds the row already there
+            self._seen.clear()
+        self._seen.add(ident)
+
+    async def _deliver_due(self) -> float:
+        """Attempt every delivery that is due; seconds until the next one is (at most IDLE_SECONDS)."""
+        now = self._clock.now()
+        for firing in await asyncio.to_thread(self._store.due_firings, now):
+            deliveries = []
+            for delivery in firing.deliveries:
+                due = delivery.open and (delivery.next_attempt_at or firing.fired_at) <= now
+                deliveries.append(await self._attempt(firing, delivery) if due else delivery)
+            await asyncio.to_thread(self._store.save_firing, replace(firing, deliveries=tuple(deliveries)))
+        upcoming = await asyncio.to_thread(self._store.due_firings, now + timedelta(seconds=IDLE_SECONDS), 1)
+        if not upcoming or upcoming[0].next_attempt_at is None:
+            return IDLE_SECONDS
+        return max(0.05, min(IDLE_SECONDS, (upcoming[0].next_attempt_at - self._clock.now()).total_seconds()))
+
+    async def _attempt(self, firing: Firing, delivery: Delivery) -> Delivery:
+        try:
+            if delivery.kind == rules.EMAIL:
+                await self._notifier.email(delivery.target, firing.title, firing.text)
+            else:
+                await self._notifier.slack(delivery.target, delivery.channel, f"*{firing.title}*\n{firing.text}")
+        except DeliveryFailed as exc:
+            log.warning("alert %s of app %s: %s delivery failed: %s", firing.rule, firing.app_id, delivery.kind,
+                        exc.message)
+            return rules.attempted(delivery, self._clock.now(), exc.message, exc.permanent)
+        return rules.attempted(delivery, self._clock.now(), None)

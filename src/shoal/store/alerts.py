@@ -1,0 +1,93 @@
+"""Alert firings in SQL: one row per firing, its deliveries as JSON beside it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from shoal.domain.alerts import Delivery, Firing
+from shoal.domain.deployments import Deployment
+from shoal.store.deployments import _deployment
+from shoal.store.tables import alert_firings, deployments
+
+LATEST_SCANNED = 500  # an app's newest firings looked at for "the latest per alert"
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _delivery_json(d: Delivery) -> dict[str, Any]:
+    return {"kind": d.kind, "target": d.target, "channel": d.channel, "status": d.status, "attempts": d.attempts,
+            "next_attempt_at": _when(d.next_attempt_at), "started_at": _when(d.started_at),
+            "ended_at": _when(d.ended_at), "last_error": d.last_error}
+
+
+def _delivery(raw: dict[str, Any]) -> Delivery:
+    return Delivery(kind=str(raw["kind"]), target=str(raw["target"]), channel=str(raw.get("channel") or ""),
+                    status=str(raw["status"]), attempts=int(raw.get("attempts") or 0),
+                    next_attempt_at=_parse(raw.get("next_attempt_at")), started_at=_parse(raw.get("started_at")),
+                    ended_at=_parse(raw.get("ended_at")), last_error=str(raw.get("last_error") or ""))
+
+
+def _firing(row: Any) -> Firing:
+    return Firing(id=row.id, alert_id=row.alert_id, app_id=row.app_id, component=row.component_name, rule=row.rule,
+                  subject=row.subject, fired_at=row.fired_at, title=row.title, text=row.text,
+                  deliveries=tuple(_delivery(d) for d in row.deliveries))
+
+
+def _values(firing: Firing) -> dict[str, Any]:
+    return dict(deliveries=[_delivery_json(d) for d in firing.deliveries], next_attempt_at=firing.next_attempt_at)
+
+
+class SqlAlertStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def record_firing(self, firing: Firing) -> bool:
+        """Insert the firing unless one with its id exists; True if this call inserted it."""
+        try:
+            with self._engine.begin() as conn:
+                if conn.execute(sa.select(alert_firings.c.id).where(alert_firings.c.id == firing.id)).first():
+                    return False
+                conn.execute(alert_firings.insert().values(
+                    id=firing.id, alert_id=firing.alert_id, app_id=firing.app_id, component_name=firing.component,
+                    rule=firing.rule, subject=firing.subject, fired_at=firing.fired_at, title=firing.title,
+                    text=firing.text, **_values(firing)))
+        except sa.exc.IntegrityError:  # inserted meanwhile, or the app was deleted: either way not ours to send
+            return False
+        return True
+
+    def save_firing(self, firing: Firing) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(alert_firings.update().where(alert_firings.c.id == firing.id).values(**_values(firing)))
+
+    def due_firings(self, now: datetime, limit: int = 100) -> list[Firing]:
+        query = (sa.select(alert_firings).where(alert_firings.c.next_attempt_at <= now)
+                 .order_by(alert_firings.c.next_attempt_at, alert_firings.c.fired_at).limit(limit))
+        with self._engine.connect() as conn:
+            return [_firing(r) for r in conn.execute(query)]
+
+    def latest_firings(self, app_id: str) -> dict[str, Firing]:
+        query = (sa.select(alert_firings).where(alert_firings.c.app_id == app_id)
+                 .order_by(alert_firings.c.fired_at.desc()).limit(LATEST_SCANNED))
+        found: dict[str, Firing] = {}
+        with self._engine.connect() as conn:
+            for row in conn.execute(query):
+                found.setdefault(row.alert_id, _firing(row))
+        return found
+
+    def recent_deployments(self, since: datetime, app_id: str | None = None) -> list[Deployment]:
+        where = [deployments.c.phase_last_updated_at >= since]
+        if app_id is not None:
+            where.append(deployments.c.app_id == app_id)
+        with self._engine.connect() as conn:
+            return [_deployment(r) for r in conn.execute(sa.select(deployments).where(*where)
+                                                         .order_by(deployments.c.created_at))]

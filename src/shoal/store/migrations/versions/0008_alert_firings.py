@@ -1,0 +1,42 @@
+"""Alert firings and their deliveries (email, Slack), so each rule fires once per subject.
+
+Revision ID: 0008
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from shoal.store.tables import UtcDateTime
+
+revision = "0008"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "alert_firings",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("alert_id", sa.String(36), nullable=False),
+        sa.Column("app_id", sa.String(36), sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("component_name", sa.String(64), nullable=False),
+        sa.Column("rule", sa.String(64), nullable=False),
+        sa.Column("subject", sa.String(300), nullable=False),
+        sa.Column("fired_at", UtcDateTime(), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("deliveries", sa.JSON(), nullable=False),
+        sa.Column("next_attempt_at", UtcDateTime(), nullable=True),
+    )
+    op.create_index("ix_alert_firings_due", "alert_firings", ["next_attempt_at"])
+    op.create_index("ix_alert_firings_app", "alert_firings", ["app_id", "fired_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_alert_firings_app", "alert_firings")
+    op.drop_index("ix_alert_firings_due", "alert_firings")
+    op.drop_table("alert_firings")

@@ -20,6 +20,7 @@ from shoal.domain.ports import DeliveryFailed
 from shoal.domain.progress import build_tree
 from shoal.engine.alerts import HORIZON, AlertsEngine
 from shoal.store import Database, open_database
+from tests.conftest import BACKENDS, postgres_database
 
 APP = "00000000-0000-4000-8000-000000000001"
 
@@ -44,9 +45,11 @@ class MemoryNotifier:
         return None
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'state.db'}")
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = postgres_database(request.getfixturevalue("postgres")) if request.param == "postgres" else \
+        f"sqlite:///{tmp_path / 'state.db'}"
+    database = open_database(url)
     yield database
     database.close()
 

@@ -16,7 +16,7 @@ class Outbox:
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
         self._lines: deque[Record] = deque()
-        self._dropped: dict[str, tuple[int, str]] = {}  # deployment id → (count, the latest reason)
+        self._dropped: dict[tuple[str, str], int] = {}  # (deployment id, reason) → count
         self.failing = ""  # why the last send failed; "" while sends succeed
 
     def __len__(self) -> int:
@@ -38,11 +38,12 @@ class Outbox:
 
     def drop(self, records: list[Record], reason: str) -> None:
         for record in records:
-            count, _ = self._dropped.get(record.deployment_id, (0, ""))
-            self._dropped[record.deployment_id] = (count + 1, reason)
+            key = (record.deployment_id, reason)
+            self._dropped[key] = self._dropped.get(key, 0) + 1
 
     def take_dropped(self) -> list[tuple[str, int, str]]:
-        found = [(dep, count, reason) for dep, (count, reason) in self._dropped.items()]
+        """(deployment id, count, reason) of what was dropped since the last call."""
+        found = [(dep, count, reason) for (dep, reason), count in self._dropped.items()]
         self._dropped = {}
         return found
 

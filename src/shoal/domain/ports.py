@@ -257,5 +257,8 @@ class AlertStore(Protocol):
 
     def latest_firings(self, app_id: str) -> dict[str, Firing]: ...
 
+    def recent_deployment_ids(self, since: datetime, app_id: str) -> list[str]:
+        """Ids of the app's deployments whose phase changed at ``since`` or later."""
+
     def recent_deployments(self, since: datetime, app_id: str | None = None) -> list[Deployment]:
         """Deployments whose phase changed at ``since`` or later (of one app, or of all)."""

@@ -30,6 +30,7 @@ from shoal.domain.ports import AlertStore, DeliveryFailed, DeploymentStore, JobS
 log = logging.getLogger("shoal.engine")
 HORIZON = timedelta(minutes=15)
 IDLE_SECONDS = 5.0
+SETTLE_SECONDS = 0.1  # a deployment's writes come in bursts: evaluate once per burst, not per write
 NO_SMTP = "no SMTP server is configured, so email alerts cannot be sent (start shoal serve with --smtp-url)"
 Link = Callable[[str, str], str]  # (app id, deployment id) → where to look
 
@@ -46,6 +47,7 @@ class AlertsEngine:
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
         self._seen: set[str] = set()  # firings already recorded (or found recorded)
+        self._silent: set[str] = set()  # deployments whose spec has no event alerts (specs never change)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
 
@@ -69,6 +71,8 @@ class AlertsEngine:
                 delay = await self._deliver_due()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
+                if not stop.is_set():
+                    await asyncio.sleep(SETTLE_SECONDS)
                 self._wake.clear()
         finally:
             relay.cancel()
@@ -89,12 +93,16 @@ class AlertsEngine:
 
     async def _evaluate_app(self, app_id: str) -> None:
         since = self._clock.now() - HORIZON
-        deps = await asyncio.to_thread(self._store.recent_deployments, since, app_id)
+        ids = set(await asyncio.to_thread(self._store.recent_deployment_ids, since, app_id)) - self._silent
+        deps = (await asyncio.to_thread(self._deployments.deployments_by_ids, ids)).values() if ids else []
         destinations: dict[str, tuple[list[str], list[dict[str, str]]]] | None = None
         for dep in sorted(deps, key=lambda d: d.created_at):
             wanted = [a for a in rules.alerts_of(app_id, dep.spec)
                       if a.rule in rules.EVENT_RULES and not a.component and not a.disabled]
             if not wanted:
+                if len(self._silent) > 50_000:
+                    self._silent.clear()
+                self._silent.add(dep.id)
                 continue
             for occurrence in rules.occurrences(dep, await self._live_domains(dep, wanted)):
                 for alert in (a for a in wanted if a.rule == occurrence.rule):

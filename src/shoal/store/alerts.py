@@ -84,6 +84,12 @@ class SqlAlertStore:
                 found.setdefault(row.alert_id, _firing(row))
         return found
 
+    def recent_deployment_ids(self, since: datetime, app_id: str) -> list[str]:
+        query = sa.select(deployments.c.id).where(deployments.c.phase_last_updated_at >= since,
+                                                  deployments.c.app_id == app_id)
+        with self._engine.connect() as conn:
+            return [r.id for r in conn.execute(query)]
+
     def recent_deployments(self, since: datetime, app_id: str | None = None) -> list[Deployment]:
         where = [deployments.c.phase_last_updated_at >= since]
         if app_id is not None:

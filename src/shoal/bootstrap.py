@@ -25,11 +25,11 @@ from shoal.api.context import ApiContext
 from shoal.api.ratelimit import RateLimiter
 from shoal.api.wire import IngressAddress
 from shoal.core.clock import Clock, SystemClock
+from shoal.core.errors import Unavailable
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.core.signing import Signer
-from shoal.domain.logs import LogLine
-from shoal.domain.ports import TrafficStore
+from shoal.domain.ports import Runtime, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.alerts import AlertsEngine
@@ -48,7 +48,9 @@ from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
 from shoal.observability import Forwarder, Notifications, SenderFactory, parse_smtp_url
 from shoal.observability.tls import ClientContexts
-from shoal.runtime.registry import create_runtime
+from shoal.runtime.container.engine import EngineUnavailable
+from shoal.runtime.container.session import EngineSession, open_engine
+from shoal.runtime.registry import RuntimeContext, create_runtime
 from shoal.spec.sealing import plaintexts
 from shoal.store import Database, open_database
 from shoal.tls import TlsFiles, ensure_server_tls
@@ -58,6 +60,8 @@ log = logging.getLogger("shoal")
 
 @dataclass
 class Platform:
+    """Everything one shoal server is made of, built once by ``build_platform``."""
+
     settings: Settings
     clock: Clock
     database: Database
@@ -67,58 +71,34 @@ class Platform:
     deployments: DeploymentsService
     routes: RouteTable
     traffic: TrafficMeter  # the ingress counts into it; _run flushes it to database.traffic
+    runtime: Runtime
+    deployer: Deployer
+    operations: Operations
 
     def api(self, clock: Clock | None = None) -> ASGIApp:
         clock = clock or self.clock
-        ingress = self.ingress_address()
         db = self.database
         ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
                          logs=LogsService(self.deployments, db.deployments),
                          events=EventsService(self.deployments, db.deployments, db.jobs, clock),
                          insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
-                                                  self.traffic, db.alerts),
-                         signer=Signer(secret_key(self.settings.data_dir)), ingress=ingress,
+                                                  self.traffic, self.runtime, db.alerts),
+                         signer=Signer(secret_key(self.settings.data_dir)), ingress=self.ingress_address(),
                          max_body_bytes=self.settings.api.max_body_bytes)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
     def ingress_address(self) -> IngressAddress:
-        return IngressAddress(scheme="http", port=self.settings.ingress.port, tls_port=self.settings.ingress.tls_port)
+        return ingress_address(self.settings)
 
     def clusters(self) -> ClustersService:
         return ClustersService(self.database.clusters, self.box, self.clock)
 
-    def cluster(self, name: str) -> tuple[str, str] | None:
-        """A registered cluster's engine and URL (databases and OpenSearch log destinations bind to them)."""
-        found = self.clusters().lookup(name)
-        return (found.engine, found.url) if found else None
-
-    def deployer(self, forward: Callable[[list[LogLine]], None] | None = None) -> Deployer:
-        """The engine, wired as the queue the use cases hand deployments to; ``forward`` gets every
-        stored log line (log forwarding)."""
-        logs = LogBuffer(self.database.deployments.append_logs, self.clock, forward)
-        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, self.cluster)
-        ingress = self.ingress_address()
-        deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs,
-                            url_of=ingress.domain_url, secrets=lambda dep: plaintexts(dep.spec, self.box, dep.account_id))
-        self.apps.queue = self.deployments.queue = deployer
-        return deployer
-
-    def operations(self) -> Operations:
-        """Log forwarding and alert delivery, wired from ``settings.observability``."""
-        settings, db = self.settings.observability, self.database
-        contexts = ClientContexts(settings.log_forward_ca)
-        forwarder = Forwarder(SenderFactory(contexts, settings.logtail_endpoint), limit=settings.log_forward_buffer)
-        smtp = parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
-        api = self.settings.api
-        host = socket.getfqdn() if api.host in ("0.0.0.0", "::") else api.host
-        base = f"https://{_hostport(host, api.port)}"
-        alerts = AlertsEngine(db.alerts, db.deployments, db.jobs, Notifications(smtp, contexts), self.clock,
-                              link=lambda app_id, dep_id: f"{base}/v2/apps/{app_id}/deployments/{dep_id}")
-        db.changes.subscribe(alerts.changed)
-        return Operations(LogForwarding(db.deployments, forwarder, self.cluster, self.clock), alerts)
-
     def close(self) -> None:
         self.database.close()
+
+
+def ingress_address(settings: Settings) -> IngressAddress:
+    return IngressAddress(scheme="http", port=settings.ingress.port, tls_port=settings.ingress.tls_port)
 
 
 @dataclass(frozen=True)
@@ -134,18 +114,47 @@ class Operations:
             group.create_task(self.alerts.run(stop))
 
 
+def operations(settings: Settings, database: Database, clusters: Callable[[str], tuple[str, str] | None],
+               clock: Clock) -> Operations:
+    """Log forwarding and alert delivery, wired from ``settings.observability``."""
+    wanted = settings.observability
+    contexts = ClientContexts(wanted.log_forward_ca)
+    forwarder = Forwarder(SenderFactory(contexts, wanted.logtail_endpoint), limit=wanted.log_forward_buffer)
+    smtp = parse_smtp_url(wanted.smtp_url) if wanted.smtp_url else None
+    api = settings.api
+    base = f"https://{_hostport(socket.getfqdn() if api.host in ('0.0.0.0', '::') else api.host, api.port)}"
+    alerts = AlertsEngine(database.alerts, database.deployments, database.jobs, Notifications(smtp, contexts), clock,
+                          link=lambda app_id, dep_id: f"{base}/v2/apps/{app_id}/deployments/{dep_id}")
+    database.changes.subscribe(alerts.changed)
+    return Operations(LogForwarding(database.deployments, forwarder, clusters, clock), alerts)
+
+
 def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
+    """Every service of one server, each made once: store, runtime, engine (the deployer is the queue
+    the use cases hand deployments to), ingress table."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = open_database(settings.store_url)
     box = SecretBox(settings.secret_key or secret_key(settings.data_dir, "secrets.key"))
-    apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, box=box)
+    routes = RouteTable()
+    clusters = ClustersService(database.clusters, box, clock)
+
+    def cluster(name: str) -> tuple[str, str] | None:
+        found = clusters.lookup(name)
+        return (found.engine, found.url) if found else None
+
+    runtime = create_runtime(RuntimeContext(settings, routes, box, cluster, database.jobs))
+    watching = operations(settings, database, cluster, clock)
+    logs = LogBuffer(database.deployments.append_logs, clock, forward=watching.forwarding.offer)
+    deployer = Deployer(database.deployments, runtime, clock, logs, database.jobs, url_of=ingress_address(settings).domain_url,
+                        secrets=lambda dep: plaintexts(dep.spec, box, dep.account_id))
+    apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, queue=deployer,
+                       box=box)
     database.changes.subscribe(apps.forget)
     return Platform(settings=settings, clock=clock, database=database, box=box,
-                    accounts=AccountsService(database.accounts, clock),
-                    apps=apps,
-                    deployments=DeploymentsService(database.apps, database.deployments, clock),
-                    routes=RouteTable(), traffic=TrafficMeter())
+                    accounts=AccountsService(database.accounts, clock), apps=apps,
+                    deployments=DeploymentsService(database.apps, database.deployments, clock, queue=deployer),
+                    routes=routes, traffic=TrafficMeter(), runtime=runtime, deployer=deployer, operations=watching)
 
 
 def secret_key(data_dir: Path, name: str = "secret.key") -> bytes:
@@ -218,16 +227,34 @@ async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer
         done.set()  # after the engine's last log lines: they get a short grace to be forwarded
 
 
+def open_container_engine(settings: Settings) -> EngineSession:
+    """The engine ``--runtime container`` uses, or ``Unavailable`` saying why there is none (at start,
+    not at the first deployment)."""
+    container = settings.runtime.container
+    try:
+        return open_engine(settings.data_dir, container.engine_url, dict(container.registry_mirrors))
+    except EngineUnavailable as exc:
+        raise Unavailable(f"--runtime container: {exc}") from exc
+
+
 def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
-    platform = build_platform(settings)
+    stack = contextlib.ExitStack()
+    if settings.runtime.backend == "container":
+        engine = open_container_engine(settings)  # before anything else: no engine, no start
+        stack.callback(engine.close)
+        announce(f"container engine: {engine.engine.info.describe()}")
+    try:
+        platform = build_platform(settings)
+    except BaseException:
+        stack.close()
+        raise
     try:
         issued = platform.accounts.bootstrap_admin(settings.bootstrap_token)
         if issued is not None:
             path = write_admin_token(settings.data_dir, issued)
             announce(f"admin token written to {path}")
         tls = server_tls(settings)
-        operations = platform.operations()
-        deployer = platform.deployer(forward=operations.forwarding.offer)
+        deployer = platform.deployer
         api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
         binds = _ingress_binds(platform.routes, settings)
         ingress = _IngressListener(Ingress(platform.routes, platform.traffic), binds)
@@ -247,8 +274,9 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         gc.collect()
         gc.freeze()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(listeners, deployer, platform.traffic, platform.database.traffic, operations))
+            runner.run(_run(listeners, deployer, platform.traffic, platform.database.traffic, platform.operations))
     finally:
+        stack.close()
         platform.close()
 
 

@@ -133,6 +133,10 @@ def test_started_live_canceled_and_domain_rules_fire_to_slack(live: LiveServer, 
     name = unique_name("events")
     rules = ("DEPLOYMENT_STARTED", "DEPLOYMENT_LIVE", "DEPLOYMENT_CANCELED", "DOMAIN_LIVE")
     app = _created(client, _spec(name, *rules))
+    # The first deployment's firings take the destinations there were when they fired (none): wait
+    # for them, so they are not confused with the next deployment's.
+    wait_until(lambda: any(s["name"] == "alert-fired" for s in
+                           _alert(client, app["id"], "DEPLOYMENT_LIVE")["progress"]["steps"]), timeout=30)
     for rule in rules:
         client.apps.assign_alert_destinations(app["id"], _alert(client, app["id"], rule)["id"],
                                               body={"slack_webhooks": [slack.hook(name)]})

@@ -9,7 +9,7 @@ from typing import Any
 from shoal.domain import alerts as rules
 from shoal.domain.alerts import Delivery, Firing
 from shoal.domain.deployments import Deployment, Phase
-from shoal.domain.plan import components
+from shoal.domain.plan import make_plan, units_of
 from shoal.domain.progress import build_tree
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -18,7 +18,7 @@ APP = "00000000-0000-4000-8000-000000000001"
 
 def _dep(phase: Phase, spec: dict[str, Any] | None = None, started: bool = True, **extra: Any) -> Deployment:
     spec = spec or {"name": "shop", "services": [{"name": "web"}]}
-    tree = build_tree(components(spec))
+    tree = build_tree(units_of(spec))
     if started:
         tree[0]["steps"][0]["status"] = "SUCCESS"
     return Deployment(id="dep-2", app_id=APP, account_id="acct", spec=spec, phase=phase, phase_last_updated_at=NOW,
@@ -26,8 +26,12 @@ def _dep(phase: Phase, spec: dict[str, Any] | None = None, started: bool = True,
                       **extra)
 
 
+def _plan(dep: Deployment) -> Any:
+    return make_plan(dep.spec, app_id=dep.app_id, deployment_id=dep.id)
+
+
 def _rules(dep: Deployment, live: set[str] | None = None) -> list[tuple[str, str]]:
-    return [(o.rule, o.subject) for o in rules.occurrences(dep, live or set())]
+    return [(o.rule, o.subject) for o in rules.occurrences(dep, _plan(dep), live or set())]
 
 
 def test_each_phase_fires_its_deployment_rules_in_the_order_they_happened() -> None:
@@ -36,7 +40,7 @@ def test_each_phase_fires_its_deployment_rules_in_the_order_they_happened() -> N
     assert _rules(_dep(Phase.ACTIVE)) == [("DEPLOYMENT_STARTED", "dep-2"), ("DEPLOYMENT_LIVE", "dep-2")]
     failed = _dep(Phase.ERROR, ended_reason={"code": "BuildJobExitNonZero", "message": "exit 1"})
     assert _rules(failed) == [("DEPLOYMENT_STARTED", "dep-2"), ("DEPLOYMENT_FAILED", "dep-2")]
-    assert rules.occurrences(failed, set())[1].reason == "BuildJobExitNonZero: exit 1"
+    assert rules.occurrences(failed, _plan(failed), set())[1].reason == "BuildJobExitNonZero: exit 1"
     assert _rules(_dep(Phase.CANCELED)) == [("DEPLOYMENT_STARTED", "dep-2"), ("DEPLOYMENT_CANCELED", "dep-2")]
 
 
@@ -62,7 +66,7 @@ def test_only_new_domains_go_live_or_fail() -> None:
 def test_alerts_of_a_spec_keep_their_ids_and_components() -> None:
     spec = {"name": "shop", "alerts": [{"rule": "DEPLOYMENT_FAILED"}, {"rule": "DEPLOYMENT_LIVE", "disabled": True}],
             "services": [{"name": "web", "alerts": [{"rule": "CPU_UTILIZATION", "value": 80}]}]}
-    found = rules.alerts_of(APP, spec)
+    found = rules.alerts_of(make_plan(spec, app_id=APP, deployment_id="d"))
     assert [(a.component, a.rule, a.disabled) for a in found] == [
         ("", "DEPLOYMENT_FAILED", False), ("", "DEPLOYMENT_LIVE", True), ("web", "CPU_UTILIZATION", False)]
     assert found[0].id == rules.alert_id(APP, "", "DEPLOYMENT_FAILED")
@@ -114,8 +118,10 @@ def test_progress_shows_what_fired_and_how_each_delivery_went() -> None:
 
 
 def test_messages_name_the_app_the_component_the_rule_and_a_link() -> None:
-    alert = rules.alerts_of(APP, {"name": "shop", "alerts": [{"rule": "DEPLOYMENT_FAILED"}]})[0]
-    occurrence = rules.occurrences(_dep(Phase.ERROR, ended_reason={"code": "X", "message": "y"}), set())[1]
+    alert = rules.alerts_of(make_plan({"name": "shop", "alerts": [{"rule": "DEPLOYMENT_FAILED"}]}, app_id=APP,
+                                      deployment_id="d"))[0]
+    failed = _dep(Phase.ERROR, ended_reason={"code": "X", "message": "y"})
+    occurrence = rules.occurrences(failed, _plan(failed), set())[1]
     title, text = rules.compose(alert, occurrence, "shop", APP, "https://shoal:8443/v2/apps/a/deployments/d")
     assert title == "[shoal] Deployment failed: shop"
     for part in ("App: shop", "Component: (the whole app)", "Rule: DEPLOYMENT_FAILED", "Reason: X: y",

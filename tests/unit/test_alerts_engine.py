@@ -15,7 +15,7 @@ from shoal.core.clock import FakeClock
 from shoal.domain import alerts as rules
 from shoal.domain.apps import App
 from shoal.domain.deployments import Deployment, Phase
-from shoal.domain.plan import components
+from shoal.domain.plan import make_plan, units_of
 from shoal.domain.ports import DeliveryFailed
 from shoal.domain.progress import build_tree
 from shoal.engine.alerts import HORIZON, AlertsEngine
@@ -63,7 +63,7 @@ def _deploy(db: Database, clock: FakeClock, spec: dict[str, Any]) -> Deployment:
     now = clock.now()
     dep = Deployment(id="00000000-0000-4000-8000-0000000000d1", app_id=APP, account_id=account.id, spec=spec,
                      phase=Phase.PENDING_BUILD, phase_last_updated_at=now, created_at=now, updated_at=now,
-                     cause="manual", cause_details={}, progress=build_tree(components(spec)), components=[])
+                     cause="manual", cause_details={}, progress=build_tree(units_of(spec)), components=[])
     db.apps.insert_app(App(id=APP, account_id=account.id, name="shop", spec=spec, region="ams", ingress_host="h",
                            tier_slug="basic", project_id="p", created_at=now, updated_at=now), dep)
     return db.deployments.deployment_by_id(dep.id)  # type: ignore[return-value]

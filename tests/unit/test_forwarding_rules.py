@@ -9,12 +9,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shoal.domain.forwarding import MAX_MESSAGE_BYTES, Destination, Record, clipped, destinations, syslog_address
+from shoal.domain.forwarding import MAX_MESSAGE_BYTES, Destination, Record, clipped, syslog_address
+from shoal.domain.forwarding import destinations as plan_destinations
+from shoal.domain.plan import make_plan
 from shoal.observability import wire
 from shoal.observability.outbox import Backoff, Outbox
 from shoal.spec import SpecInvalid, check
 
 APP = "00000000-0000-4000-8000-000000000001"
+
+
+def destinations(app_id: str, spec: dict[str, object]) -> dict[str, list[Destination]]:
+    return plan_destinations(make_plan(spec, app_id=app_id, deployment_id="dep-1"))
 
 
 def _record(message: str = "hello", deployment: str = "dep-1", stage: str = "RUN") -> Record:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shoal.domain.deployments import IN_PROGRESS, Deployment, Phase
-from shoal.domain.plan import components
+from shoal.domain.plan import AppPlan
 from shoal.domain.progress import leaves
 
 DEPLOYMENT_FAILED, DEPLOYMENT_LIVE = "DEPLOYMENT_FAILED", "DEPLOYMENT_LIVE"
@@ -50,14 +50,11 @@ class Alert:
     spec: dict[str, Any]
 
 
-def alerts_of(app_id: str, spec: dict[str, Any]) -> list[Alert]:
-    """Every alert the spec sets: app-level ones first, then each component's."""
-    found = [("", a) for a in spec.get("alerts") or []]
-    for part in components(spec):
-        found += [(part.name, a) for a in part.spec.get("alerts") or []]
-    return [Alert(alert_id(app_id, name, str(a.get("rule") or "UNSPECIFIED_RULE")), name,
-                  str(a.get("rule") or "UNSPECIFIED_RULE"), a.get("disabled") is True, a)
-            for name, a in found if isinstance(a, dict)]
+def alerts_of(plan: AppPlan) -> list[Alert]:
+    """Every alert the plan's spec sets: app-level ones first, then each component's."""
+    rules = [*plan.alerts, *(rule for unit in plan.units for rule in unit.alerts)]
+    return [Alert(alert_id(plan.app_id, r.component, r.rule), r.component, r.rule, r.disabled, dict(r.spec))
+            for r in rules]
 
 
 @dataclass(frozen=True)
@@ -80,19 +77,15 @@ def _went_live(dep: Deployment) -> bool:
     return dep.phase == Phase.ACTIVE or (dep.phase == Phase.SUPERSEDED and "_deploy_ended" in dep.timing)
 
 
-def domains_of(spec: dict[str, Any]) -> list[str]:
-    return [str(d["domain"]) for d in spec.get("domains") or [] if isinstance(d, dict) and d.get("domain")]
-
-
-def occurrences(dep: Deployment, live_domains: set[str]) -> list[Occurrence]:
-    """What ``dep``'s state fires, in the order it happened. ``live_domains``: the domains the app
-    served before this deployment (a domain is new, and can go live or fail, only if not among them)."""
-    name = str(dep.spec.get("name"))
+def occurrences(dep: Deployment, plan: AppPlan, live_domains: set[str]) -> list[Occurrence]:
+    """What ``dep`` (whose plan is ``plan``) fires, in the order it happened. ``live_domains``: the
+    domains the app served before it (a domain is new, and can go live or fail, only if not among them)."""
+    name = plan.app_name
     reason = f"{dep.ended_reason.get('code')}: {dep.ended_reason.get('message')}" if dep.ended_reason else ""
     found: list[Occurrence] = []
     if _started(dep):
         found.append(Occurrence(DEPLOYMENT_STARTED, dep.id, f"deployment {dep.id} of {name} started ({dep.cause})"))
-    new_domains = [d for d in domains_of(dep.spec) if d not in live_domains]
+    new_domains = [d.name for d in plan.domains if d.name not in live_domains]
     if _went_live(dep):
         found.append(Occurrence(DEPLOYMENT_LIVE, dep.id, f"deployment {dep.id} of {name} is live"))
         found += [Occurrence(DOMAIN_LIVE, f"{dep.id}/{d}", f"domain {d} of {name} is live") for d in new_domains]

@@ -1,12 +1,12 @@
 """Log forwarding, as values: which destinations a component's lines go to, and what a forwarded line is.
 
 A component's ``log_destinations`` (do-runtime-reference.md §4) are read from the deployment's own
-spec, so lines of an old deployment still draining go where *its* spec said. Each destination becomes
+plan, so lines of an old deployment still draining go where *its* spec said. Each destination becomes
 one frozen ``Destination``; equal destinations are one queue in the forwarder, so a redeploy that
 leaves a destination unchanged keeps its queue (and whatever it is still retrying).
 
 The generic fields ``endpoint``, ``headers`` and ``tls_insecure`` (godo's ``AppLogDestinationSpec``)
-are read from the raw spec dict whether or not the spec models carry them yet: ``headers`` are added
+are taken from the plan whether or not the spec models accept them yet: ``headers`` are added
 to every HTTP request of the destination, ``tls_insecure`` skips certificate checks, and a
 destination with an ``endpoint`` but none of the four kinds is a generic HTTP destination that gets
 a JSON array of records (the wire of that form is undocumented; see §4.5).
@@ -14,12 +14,13 @@ a JSON array of records (the wire of that form is undocumented; see §4.5).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from shoal.domain.plan import components
+from shoal.domain.plan import AppPlan, LogDestination
 
 KINDS = ("papertrail", "datadog", "logtail", "open_search")
 GENERIC = "endpoint"
@@ -64,34 +65,34 @@ class Record:
     message: str
 
 
-def destinations(app_id: str, spec: dict[str, Any]) -> dict[str, list[Destination]]:
-    """Component name → its destinations, for every component of ``spec`` that has any."""
+def destinations(plan: AppPlan) -> dict[str, list[Destination]]:
+    """Component name → its destinations, for every component of the plan that has any."""
     found: dict[str, list[Destination]] = {}
-    for part in components(spec):
-        for entry in part.spec.get("log_destinations") or []:
-            if isinstance(entry, dict):
-                dest = _destination(app_id, part.name, entry)
-                if dest is not None:
-                    found.setdefault(part.name, []).append(dest)
+    for unit in plan.units:
+        for entry in unit.log_destinations:
+            dest = _destination(plan.app_id, unit.name, entry)
+            if dest is not None:
+                found.setdefault(unit.name, []).append(dest)
     return found
 
 
-def _destination(app_id: str, component: str, entry: dict[str, Any]) -> Destination | None:
-    kind = next((k for k in KINDS if isinstance(entry.get(k), dict)), None)
-    config: dict[str, Any] = (entry.get(kind) or {}) if kind else {}
-    generic = _text(entry.get("endpoint"))
-    if kind is None and not generic:
+def _destination(app_id: str, component: str, entry: LogDestination) -> Destination | None:
+    config = entry.settings
+    endpoint = _text(config.get("endpoint"))
+    if entry.provider not in KINDS and not endpoint:
         return None
-    headers = tuple((str(h["key"]), str(h.get("value") or "")) for h in entry.get("headers") or []
-                    if isinstance(h, dict) and h.get("key"))
-    auth: dict[str, Any] = config["basic_auth"] if isinstance(config.get("basic_auth"), dict) else {}
+    raw_auth = config.get("basic_auth")
+    auth: Mapping[str, Any] = raw_auth if isinstance(raw_auth, Mapping) else {}
+    raw_headers = config.get("headers")
+    headers = tuple((str(h["key"]), str(h.get("value") or "")) for h in raw_headers or []
+                    if isinstance(h, Mapping) and h.get("key")) if isinstance(raw_headers, list) else ()
     return Destination(
-        app_id=app_id, component=component, name=_text(entry.get("name")) or kind or GENERIC,
-        kind=kind or GENERIC, endpoint=_text(config.get("endpoint")) or generic,
+        app_id=app_id, component=component, name=entry.name or entry.provider,
+        kind=entry.provider if entry.provider in KINDS else GENERIC, endpoint=endpoint,
         api_key=_text(config.get("api_key")), token=_text(config.get("token")),
         user=_text(auth.get("user")), password=_text(auth.get("password")),
         index=_text(config.get("index_name")) or "logs", cluster_name=_text(config.get("cluster_name")),
-        headers=headers, tls_insecure=entry.get("tls_insecure") is True)
+        headers=headers, tls_insecure=config.get("tls_insecure") is True)
 
 
 def _text(value: object) -> str:

@@ -25,6 +25,7 @@ from shoal.core.clock import Clock
 from shoal.domain import alerts as rules
 from shoal.domain.alerts import Delivery, Firing
 from shoal.domain.deployments import Deployment
+from shoal.domain.plan import AppPlan, make_plan
 from shoal.domain.ports import AlertStore, DeliveryFailed, DeploymentStore, JobStore, Notifier
 
 log = logging.getLogger("shoal.engine")
@@ -97,21 +98,22 @@ class AlertsEngine:
         deps = (await asyncio.to_thread(self._deployments.deployments_by_ids, ids)).values() if ids else []
         destinations: dict[str, tuple[list[str], list[dict[str, str]]]] | None = None
         for dep in sorted(deps, key=lambda d: d.created_at):
-            wanted = [a for a in rules.alerts_of(app_id, dep.spec)
+            plan = _plan(dep)
+            wanted = [a for a in rules.alerts_of(plan)
                       if a.rule in rules.EVENT_RULES and not a.component and not a.disabled]
             if not wanted:
                 if len(self._silent) > 50_000:
                     self._silent.clear()
                 self._silent.add(dep.id)
                 continue
-            for occurrence in rules.occurrences(dep, await self._live_domains(dep, wanted)):
+            for occurrence in rules.occurrences(dep, plan, await self._live_domains(dep, wanted)):
                 for alert in (a for a in wanted if a.rule == occurrence.rule):
                     ident = rules.firing_id(alert.id, occurrence.subject)
                     if ident in self._seen:
                         continue
                     if destinations is None:
                         destinations = await asyncio.to_thread(self._destinations.alert_destinations, app_id)
-                    firing = self._firing(ident, dep, alert, occurrence, destinations.get(alert.id, ([], [])))
+                    firing = self._firing(ident, plan, alert, occurrence, destinations.get(alert.id, ([], [])))
                     if await asyncio.to_thread(self._store.record_firing, firing):
                         log.info("alert %s fired for app %s (%s)", alert.rule, app_id, occurrence.subject)
                     self._remember(ident)
@@ -121,19 +123,19 @@ class AlertsEngine:
         if not dep.previous_deployment_id or not any(a.rule in (rules.DOMAIN_LIVE, rules.DOMAIN_FAILED) for a in wanted):
             return set()
         previous = await asyncio.to_thread(self._deployments.deployment_by_id, dep.previous_deployment_id)
-        return set(rules.domains_of(previous.spec)) if previous else set()
+        return {d.name for d in _plan(previous).domains} if previous else set()
 
-    def _firing(self, ident: str, dep: Deployment, alert: rules.Alert, occurrence: rules.Occurrence,
+    def _firing(self, ident: str, plan: AppPlan, alert: rules.Alert, occurrence: rules.Occurrence,
                 destinations: tuple[list[str], list[dict[str, str]]]) -> Firing:
         now = self._clock.now()
         emails, hooks = destinations
-        title, text = rules.compose(alert, occurrence, str(dep.spec.get("name")), dep.app_id,
-                                    self._link(dep.app_id, dep.id))
+        title, text = rules.compose(alert, occurrence, plan.app_name, plan.app_id,
+                                    self._link(plan.app_id, plan.deployment_id))
         deliveries = [Delivery(rules.EMAIL, address) if self._notifier.mail_configured
                       else rules.undeliverable(rules.EMAIL, address, now, NO_SMTP) for address in emails]
         deliveries += [Delivery(rules.SLACK, str(h.get("url") or ""), str(h.get("channel") or "")) for h in hooks
                        if h.get("url")]
-        return Firing(id=ident, alert_id=alert.id, app_id=dep.app_id, component=alert.component, rule=alert.rule,
+        return Firing(id=ident, alert_id=alert.id, app_id=plan.app_id, component=alert.component, rule=alert.rule,
                       subject=occurrence.subject, fired_at=now, title=title, text=text, deliveries=tuple(deliveries))
 
     def _remember(self, ident: str) -> None:
@@ -166,3 +168,8 @@ class AlertsEngine:
                         exc.message)
             return rules.attempted(delivery, self._clock.now(), exc.message, exc.permanent)
         return rules.attempted(delivery, self._clock.now(), None)
+
+
+def _plan(dep: Deployment) -> AppPlan:
+    return make_plan(dep.spec, app_id=dep.app_id, deployment_id=dep.id,
+                     previous_deployment_id=dep.previous_deployment_id)

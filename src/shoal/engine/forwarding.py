@@ -26,6 +26,7 @@ from shoal.core.clock import Clock
 from shoal.domain.deployments import Phase
 from shoal.domain.forwarding import Destination, Dropped, Record, clipped, destinations
 from shoal.domain.logs import LogLine
+from shoal.domain.plan import make_plan
 from shoal.domain.ports import DeploymentStore, LogForwarder
 
 log = logging.getLogger("shoal.engine")
@@ -116,13 +117,14 @@ class LogForwarding:
         dep = await asyncio.to_thread(self._store.deployment_by_id, deployment_id)
         routes = None
         if dep is not None:
-            found = destinations(dep.app_id, dep.spec)
+            plan = make_plan(dep.spec, app_id=dep.app_id, deployment_id=dep.id)
+            found = destinations(plan)
             problems: list[LogLine] = []
             for name, dests in found.items():
                 found[name] = [d for d in [await self._resolved(d, deployment_id, problems) for d in dests] if d]
             if problems:
                 await asyncio.to_thread(self._store.append_logs, problems)
-            routes = _Routes(dep.app_id, str(dep.spec.get("name")), {k: v for k, v in found.items() if v})
+            routes = _Routes(plan.app_id, plan.app_name, {k: v for k, v in found.items() if v})
         self._routes[deployment_id] = routes
         while len(self._routes) > CACHED_ROUTES:
             self._routes.popitem(last=False)

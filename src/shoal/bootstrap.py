@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import uvicorn
@@ -29,10 +29,11 @@ from shoal.core.errors import Unavailable
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.core.signing import Signer
-from shoal.domain.ports import Runtime, TrafficStore
+from shoal.domain.ports import InstanceScaler, Runtime, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.alerts import AlertsEngine
+from shoal.engine.autoscaler import Autoscaler
 from shoal.engine.apps import AppsService
 from shoal.engine.clusters import ClustersService
 from shoal.engine.deployer import Deployer
@@ -42,6 +43,8 @@ from shoal.engine.forwarding import LogForwarding
 from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.logs import LogsService
+from shoal.engine.metric_alerts import MetricAlerts
+from shoal.engine.metrics import MetricsService, Observer
 from shoal.engine.traffic import flushing_traffic
 from shoal.ingress.server import Bind, Ingress
 from shoal.ingress.table import RouteTable
@@ -80,9 +83,9 @@ class Platform:
         db = self.database
         ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
                          logs=LogsService(self.deployments, db.deployments),
-                         events=EventsService(self.deployments, db.deployments, db.jobs, clock),
+                         events=EventsService(self.deployments, db.deployments, db.jobs, clock, db.scale_events),
                          insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
-                                                  self.traffic, self.runtime, db.alerts),
+                                                  self.traffic, self.runtime, db.alerts, self.operations.metrics),
                          signer=Signer(secret_key(self.settings.data_dir)), ingress=self.ingress_address(),
                          max_body_bytes=self.settings.api.max_body_bytes)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
@@ -103,15 +106,30 @@ def ingress_address(settings: Settings) -> IngressAddress:
 
 @dataclass(frozen=True)
 class Operations:
-    """What watches running apps beside the deployer: log forwarding and alerts."""
+    """What watches running apps beside the deployer: log forwarding, alerts, metrics (with the
+    metric rules and the autoscaler looking at them)."""
 
     forwarding: LogForwarding
     alerts: AlertsEngine
+    metrics: MetricsService | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.forwarding.run(stop))
             group.create_task(self.alerts.run(stop))
+            if self.metrics is not None:
+                group.create_task(self.metrics.run(stop))
+
+    def measuring(self, settings: Settings, database: Database, runtime: Runtime, logs: LogBuffer,
+                  clock: Clock) -> Operations:
+        """The same, with instance metrics sampled from ``runtime`` (and scaled through it, if it can)."""
+        wanted = settings.observability
+        scaler = runtime if isinstance(runtime, InstanceScaler) else None
+        observers: list[Observer] = [MetricAlerts(self.alerts),
+                                     Autoscaler(scaler, database.scale_events, self.alerts, logs.sink, clock)]
+        metrics = MetricsService(database.deployments, runtime, clock, wanted.metrics_interval, wanted.window_scale,
+                                 observers)
+        return replace(self, metrics=metrics)
 
 
 def operations(settings: Settings, database: Database, clusters: Callable[[str], tuple[str, str] | None],
@@ -148,6 +166,7 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
     logs = LogBuffer(database.deployments.append_logs, clock, forward=watching.forwarding.offer)
     deployer = Deployer(database.deployments, runtime, clock, logs, database.jobs, url_of=ingress_address(settings).domain_url,
                         secrets=lambda dep: plaintexts(dep.spec, box, dep.account_id))
+    watching = watching.measuring(settings, database, runtime, logs, clock)
     apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, queue=deployer,
                        box=box)
     database.changes.subscribe(apps.forget)

@@ -82,6 +82,13 @@ def serve(
     log_forward_buffer: Annotated[int, typer.Option(
         min=1, help="Log lines kept per destination while it is unreachable; older ones are dropped "
                     "(and counted in the deployment log).")] = ObservabilitySettings.log_forward_buffer,
+    metrics_interval: Annotated[float, typer.Option(
+        min=0.5, help="Seconds between samples of every instance's CPU, memory and restarts (also how often "
+                      "metric alerts and autoscaling are judged).")] = ObservabilitySettings.metrics_interval,
+    window_scale: Annotated[float, typer.Option(
+        min=0.001, help="Multiplies every time window of metric alerts (FIVE_MINUTES ...), of autoscaling and "
+                        "of inactivity_sleep; e.g. 0.02 to try rules out in seconds. Default 1: as written.")]
+    = ObservabilitySettings.window_scale,
     container_engine_url: Annotated[Optional[str], typer.Option(
         envvar="SHOAL_CONTAINER_ENGINE_URL",
         help="--runtime container: the engine's API [default: shoal's own podman service when podman is "
@@ -117,7 +124,8 @@ def serve(
                                                                 stack_image=stack_image)),
             observability=ObservabilitySettings(smtp_url=smtp_url, log_forward_ca=log_forward_ca,
                                                 logtail_endpoint=logtail_endpoint,
-                                                log_forward_buffer=log_forward_buffer),
+                                                log_forward_buffer=log_forward_buffer,
+                                                metrics_interval=metrics_interval, window_scale=window_scale),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except ShoalError as exc:

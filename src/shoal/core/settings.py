@@ -82,6 +82,8 @@ class ObservabilitySettings:
     log_forward_ca: Path | None = None  # extra CAs trusted for TLS destinations (and the mail server)
     logtail_endpoint: str = "https://in.logs.betterstack.com"
     log_forward_buffer: int = 10_000  # lines kept per destination while it is failing
+    metrics_interval: float = 10.0  # seconds between samples of every instance (and autoscaling rounds)
+    window_scale: float = 1.0  # alert windows, autoscaling periods and inactivity sleep, scaled (for trying out)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,12 @@ DEPLOYMENT_STARTED, DEPLOYMENT_CANCELED = "DEPLOYMENT_STARTED", "DEPLOYMENT_CANC
 DOMAIN_FAILED, DOMAIN_LIVE = "DOMAIN_FAILED", "DOMAIN_LIVE"
 EVENT_RULES = (DEPLOYMENT_STARTED, DEPLOYMENT_LIVE, DEPLOYMENT_FAILED, DEPLOYMENT_CANCELED, DOMAIN_LIVE,
                DOMAIN_FAILED)
+AUTOSCALE_SUCCEEDED, AUTOSCALE_FAILED = "AUTOSCALE_SUCCEEDED", "AUTOSCALE_FAILED"
 TITLES = {DEPLOYMENT_STARTED: "Deployment started", DEPLOYMENT_LIVE: "Deployment live",
           DEPLOYMENT_FAILED: "Deployment failed", DEPLOYMENT_CANCELED: "Deployment canceled",
-          DOMAIN_LIVE: "Domain live", DOMAIN_FAILED: "Domain failed"}
+          DOMAIN_LIVE: "Domain live", DOMAIN_FAILED: "Domain failed", AUTOSCALE_SUCCEEDED: "Autoscaling succeeded",
+          AUTOSCALE_FAILED: "Autoscaling failed", "CPU_UTILIZATION": "CPU utilization",
+          "MEM_UTILIZATION": "Memory utilization", "RESTART_COUNT": "Restart count"}
 
 # Delivery states. UNDELIVERABLE: there is no way to send it (no SMTP server configured).
 PENDING, SUCCESS, ERROR, UNDELIVERABLE = "PENDING", "SUCCESS", "ERROR", "UNDELIVERABLE"
@@ -48,13 +51,16 @@ class Alert:
     rule: str
     disabled: bool
     spec: dict[str, Any]
+    operator: str | None = None  # metric rules: GREATER_THAN (the default) or LESS_THAN ...
+    value: float | None = None  # ... this value ...
+    window: str | None = None  # ... over this window (FIVE_MINUTES when unset)
 
 
 def alerts_of(plan: AppPlan) -> list[Alert]:
     """Every alert the plan's spec sets: app-level ones first, then each component's."""
     rules = [*plan.alerts, *(rule for unit in plan.units for rule in unit.alerts)]
-    return [Alert(alert_id(plan.app_id, r.component, r.rule), r.component, r.rule, r.disabled, dict(r.spec))
-            for r in rules]
+    return [Alert(alert_id(plan.app_id, r.component, r.rule), r.component, r.rule, r.disabled, dict(r.spec),
+                  r.operator, r.value, r.window) for r in rules]
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,10 @@ class Occurrence:
     """A rule that a deployment's state makes true, for one subject."""
 
     rule: str
-    subject: str  # the deployment id, or ``<deployment id>/<domain>``
+    subject: str  # the deployment id, ``<deployment id>/<domain>``, a scale event's id, a metric episode
     summary: str
     reason: str = ""
+    resolved: bool = False  # a metric rule that held and no longer does
 
 
 def _started(dep: Deployment) -> bool:
@@ -170,7 +177,7 @@ def firing_id(alert: str, subject: str) -> str:
 
 def compose(alert: Alert, occurrence: Occurrence, app_name: str, app_id: str, link: str) -> tuple[str, str]:
     """The subject line and the text of a firing's message."""
-    title = f"[shoal] {TITLES.get(alert.rule, alert.rule)}: {app_name}"
+    title = f"[shoal] {TITLES.get(alert.rule, alert.rule)}{' resolved' if occurrence.resolved else ''}: {app_name}"
     lines = [occurrence.summary[:1].upper() + occurrence.summary[1:], "",
              f"App: {app_name} ({app_id})", f"Component: {alert.component or '(the whole app)'}",
              f"Rule: {alert.rule}"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from shoal.core.errors import Unavailable
 from shoal.domain.accounts import Account, Token
@@ -17,6 +18,7 @@ from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import AppPlan, Artifact, RunUnit
 from shoal.domain.routing import Backend, Route
+from shoal.domain.scaling import ScaleEvent
 from shoal.domain.traffic import ComponentTraffic, TrafficCounts
 
 
@@ -80,6 +82,22 @@ class InstanceQuery(Protocol):
     """What runs now: asked of the runtime by insights (``/instances``, ``/health``)."""
 
     def instances(self, app_id: str) -> list[InstanceState]: ...
+
+
+@runtime_checkable
+class InstanceScaler(Protocol):
+    """A runtime that can change how many instances of a running unit there are (autoscaling,
+    inactivity sleep). Not every runtime can; the engine scales only through those that do."""
+
+    async def scale(self, plan: AppPlan, unit: RunUnit, count: int, log: LogSink,
+                    woken: Callable[[], None] | None = None) -> int:
+        """Run ``count`` instances of ``unit`` of this live deployment and say how many run now; a
+        new instance takes traffic once it is ready, a removed one gets none before it stops. ``0``
+        puts a service to sleep: the ingress holds its next request while the unit's instances start
+        again, and then ``woken`` is called."""
+
+    def idle_seconds(self, plan: AppPlan, unit: RunUnit) -> float | None:
+        """Seconds since the service was last sent a request (or went live); None when unknown."""
 
 
 class Runtime(Protocol):
@@ -279,3 +297,11 @@ class AlertStore(Protocol):
 
     def recent_deployments(self, since: datetime, app_id: str | None = None) -> list[Deployment]:
         """Deployments whose phase changed at ``since`` or later (of one app, or of all)."""
+
+
+class ScaleEventStore(Protocol):
+    """AUTOSCALING events of apps (the events API lists them beside the deployments)."""
+
+    def add_scale_event(self, event: ScaleEvent) -> None: ...
+
+    def scale_events(self, app_id: str) -> list[ScaleEvent]: ...

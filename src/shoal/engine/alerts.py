@@ -96,7 +96,6 @@ class AlertsEngine:
         since = self._clock.now() - HORIZON
         ids = set(await asyncio.to_thread(self._store.recent_deployment_ids, since, app_id)) - self._silent
         deps = (await asyncio.to_thread(self._deployments.deployments_by_ids, ids)).values() if ids else []
-        destinations: dict[str, tuple[list[str], list[dict[str, str]]]] | None = None
         for dep in sorted(deps, key=lambda d: d.created_at):
             plan = _plan(dep)
             wanted = [a for a in rules.alerts_of(plan)
@@ -108,15 +107,29 @@ class AlertsEngine:
                 continue
             for occurrence in rules.occurrences(dep, plan, await self._live_domains(dep, wanted)):
                 for alert in (a for a in wanted if a.rule == occurrence.rule):
-                    ident = rules.firing_id(alert.id, occurrence.subject)
-                    if ident in self._seen:
-                        continue
-                    if destinations is None:
-                        destinations = await asyncio.to_thread(self._destinations.alert_destinations, app_id)
-                    firing = self._firing(ident, plan, alert, occurrence, destinations.get(alert.id, ([], [])))
-                    if await asyncio.to_thread(self._store.record_firing, firing):
-                        log.info("alert %s fired for app %s (%s)", alert.rule, app_id, occurrence.subject)
-                    self._remember(ident)
+                    await self.fire(plan, alert, occurrence)
+
+    async def fire(self, plan: AppPlan, alert: rules.Alert, occurrence: rules.Occurrence) -> bool:
+        """Record a firing of ``alert`` — once per subject — to be delivered to its destinations as
+        they are now; True when this call recorded it. Any part of the engine may fire (metric
+        rules, the autoscaler); delivery happens here."""
+        ident = rules.firing_id(alert.id, occurrence.subject)
+        if ident in self._seen:
+            return False
+        destinations = await asyncio.to_thread(self._destinations.alert_destinations, plan.app_id)
+        firing = self._firing(ident, plan, alert, occurrence, destinations.get(alert.id, ([], [])))
+        recorded = await asyncio.to_thread(self._store.record_firing, firing)
+        if recorded:
+            log.info("alert %s fired for app %s (%s)", alert.rule, plan.app_id, occurrence.subject)
+            self._wake.set()
+        self._remember(ident)
+        return recorded
+
+    async def fire_rule(self, plan: AppPlan, rule: str, occurrence: rules.Occurrence) -> None:
+        """Fire every enabled app-level alert of ``plan`` with this rule (AUTOSCALE_* ...)."""
+        for alert in rules.alerts_of(plan):
+            if alert.rule == rule and not alert.component and not alert.disabled:
+                await self.fire(plan, alert, occurrence)
 
     async def _live_domains(self, dep: Deployment, wanted: list[rules.Alert]) -> set[str]:
         """The domains the app served before ``dep`` (only looked up when a domain rule is set)."""

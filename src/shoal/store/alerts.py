@@ -1,4 +1,4 @@
-"""Alert firings in SQL: one row per firing, its deliveries as JSON beside it."""
+"""Alert firings in SQL (one row per firing, its deliveries as JSON beside it), and AUTOSCALING events."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from sqlalchemy.engine import Engine
 
 from shoal.domain.alerts import Delivery, Firing
 from shoal.domain.deployments import Deployment
+from shoal.domain.scaling import ScaleChange, ScaleEvent
 from shoal.store.deployments import _deployment
-from shoal.store.tables import alert_firings, deployments
+from shoal.store.tables import alert_firings, autoscale_events, deployments
 
 LATEST_SCANNED = 500  # an app's newest firings looked at for "the latest per alert"
 
@@ -97,3 +98,29 @@ class SqlAlertStore:
         with self._engine.connect() as conn:
             return [_deployment(r) for r in conn.execute(sa.select(deployments).where(*where)
                                                          .order_by(deployments.c.created_at))]
+
+
+class SqlScaleEventStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add_scale_event(self, event: ScaleEvent) -> None:
+        components = {name: {"from": c.from_count, "to": c.to_count, "triggering_metric": c.triggering_metric}
+                      for name, c in event.components.items()}
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(autoscale_events.insert().values(
+                    id=event.id, app_id=event.app_id, deployment_id=event.deployment_id, created_at=event.created_at,
+                    phase=event.phase, components=components, reason=event.reason))
+        except sa.exc.IntegrityError:  # the app was deleted meanwhile
+            return
+
+    def scale_events(self, app_id: str) -> list[ScaleEvent]:
+        query = (sa.select(autoscale_events).where(autoscale_events.c.app_id == app_id)
+                 .order_by(autoscale_events.c.created_at.desc()))
+        with self._engine.connect() as conn:
+            return [ScaleEvent(id=r.id, app_id=r.app_id, deployment_id=r.deployment_id, created_at=r.created_at,
+                               phase=r.phase, reason=r.reason, components={
+                                   name: ScaleChange(int(c["from"]), int(c["to"]), str(c["triggering_metric"]))
+                                   for name, c in r.components.items()})
+                    for r in conn.execute(query)]

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from shoal.core.errors import Unavailable
 from shoal.store.accounts import SqlAccountStore
-from shoal.store.alerts import SqlAlertStore
+from shoal.store.alerts import SqlAlertStore, SqlScaleEventStore
 from shoal.store.apps import SqlAppStore
 from shoal.store.changes import ChangeFeed
 from shoal.store.clusters import SqlClusterStore
@@ -35,6 +35,7 @@ class Database:
     clusters: SqlClusterStore
     traffic: SqlTrafficStore
     alerts: SqlAlertStore
+    scale_events: SqlScaleEventStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -87,4 +88,4 @@ def open_database(url: str) -> Database:
     return Database(engine=engine, apps=SqlAppStore(engine, changes), accounts=SqlAccountStore(engine),
                     deployments=SqlDeploymentStore(engine, changes), jobs=SqlJobStore(engine), changes=changes,
                     clusters=SqlClusterStore(engine), traffic=SqlTrafficStore(engine),
-                    alerts=SqlAlertStore(engine))
+                    alerts=SqlAlertStore(engine), scale_events=SqlScaleEventStore(engine))

@@ -191,3 +191,17 @@ alert_firings = sa.Table(
     sa.Index("ix_alert_firings_due", "next_attempt_at"),
     sa.Index("ix_alert_firings_app", "app_id", "fired_at"),
 )
+
+# AUTOSCALING events (engine/autoscaler.py): what was scaled, from and to how many, and why.
+autoscale_events = sa.Table(
+    "autoscale_events",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("app_id", sa.String(36), sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("deployment_id", sa.String(36), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("phase", sa.String(32), nullable=False),
+    sa.Column("components", sa.JSON(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Index("ix_autoscale_events_app", "app_id", "created_at"),
+)

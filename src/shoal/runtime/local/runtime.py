@@ -8,9 +8,9 @@ the previous deployment's instances are then drained and stopped in the backgrou
 app's deployment starts nothing (``AppPlan.running``): it publishes the offline page, then ``stop``
 drains and stops what the earlier deployment ran, one component at a time.
 
-State: one ``_Deployment`` record per running deployment holding one ``_Unit`` per component (its
-build and its instances); ``_by_instance`` only indexes those records by process name, for the
-supervisor's callbacks.
+State: one record per running deployment holding one per component (``records``); starting,
+scaling and measuring instances is ``instances``' part. Each instance runs in cgroups of its own
+(``usage``), which is what ``instances()`` reports CPU and memory from.
 """
 
 from __future__ import annotations
@@ -19,71 +19,28 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from dataclasses import dataclass, field, replace
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, Probe, RunUnit, probe_from_spec
+from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
 from shoal.domain.ports import InstanceState, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream
 from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
+from shoal.runtime.local.instances import LOCALHOST, Instances
 from shoal.runtime.local.offline import custom_page, page_for
+from shoal.runtime.local.records import AppRecord, DeploymentRecord, Output, UnitRecord
 from shoal.runtime.local.sources import SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
+from shoal.runtime.local.usage import UsageMeter
 
 log = logging.getLogger("shoal.runtime")
-LOCALHOST = "127.0.0.1"
-
-
-@dataclass
-class _Instance:
-    name: str
-    port: int | None
-    upstream: Upstream | None = None  # the published upstream it serves in, once traffic is switched
-
-
-@dataclass
-class _Unit:
-    """One component of one deployment, as this runtime runs it."""
-
-    unit: RunUnit
-    build: BuildResult | None = None
-    started: bool = False
-    instances: list[_Instance] = field(default_factory=list)
-
-
-@dataclass
-class _Deployment:
-    plan: AppPlan
-    log: LogSink
-    units: dict[str, _Unit] = field(default_factory=dict)
-
-    def record(self, unit: RunUnit) -> _Unit:
-        found = self.units.get(unit.name)
-        if found is None:
-            found = self.units[unit.name] = _Unit(unit)
-        return found
-
-
-@dataclass
-class _App:
-    live: str | None = None  # deployment whose backends the ingress serves
-    switched_at: float = 0.0  # loop time of the last switch: drains count from it
-    deployments: dict[str, _Deployment] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Output:
-    """Where a process's lines go."""
-
-    sink: LogSink
-    component: str
-    stage: str
-    upstream_of: _Instance | None = None
 
 
 class LocalRuntime:
@@ -91,16 +48,18 @@ class LocalRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, host_env: dict[str, str],
                  box: SecretBox | None = None, databases: DevDatabases | None = None,
-                 clusters: Clusters = lambda name: None) -> None:
+                 clusters: Clusters = lambda name: None, usage: UsageMeter | None = None) -> None:
         self._bindings = Bindings(box, databases or DevDatabases(data_dir / "postgres"), clusters)
         self._sources = SourceCache(data_dir / "cache" / "git")
         self._builder = Builder(data_dir / "builds", in_use=self._app_dirs_in_use)
         self._checkouts = data_dir / "checkouts"
         self._routes = routes
         self._host_env = host_env
-        self._apps: dict[str, _App] = {}
-        self._by_instance: dict[str, _Output] = {}
+        self._apps: dict[str, AppRecord] = {}
+        self._by_instance: dict[str, Output] = {}
         self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness)
+        self._usage = usage or UsageMeter()
+        self._instances = Instances(self._supervisor, self._bindings, self._usage, self._by_instance, self._env)
         self._background: set[asyncio.Task[None]] = set()
 
     def _app_dirs_in_use(self) -> list[Path]:
@@ -108,11 +67,11 @@ class LocalRuntime:
         return [u.build.app_dir for app in self._apps.values() for dep in app.deployments.values()
                 for u in dep.units.values() if u.build is not None]
 
-    def _deployment(self, plan: AppPlan, log: LogSink) -> _Deployment:
-        app = self._apps.setdefault(plan.app_id, _App())
+    def _deployment(self, plan: AppPlan, log: LogSink) -> DeploymentRecord:
+        app = self._apps.setdefault(plan.app_id, AppRecord())
         found = app.deployments.get(plan.deployment_id)
         if found is None:
-            found = app.deployments[plan.deployment_id] = _Deployment(plan, log)
+            found = app.deployments[plan.deployment_id] = DeploymentRecord(plan, log)
         return found
 
     # -- what processes say ----------------------------------------------------------------------
@@ -192,31 +151,11 @@ class LocalRuntime:
         build = await self._built(plan, unit, log)
         await self._bindings.ensure(plan, log)
         if unit.runs_continuously:
-            await self._start_instances(plan, record, build, log)
+            _check_command(unit, build)
+            await self._instances.start(plan, record, build, unit.instance_count, log)
         elif unit.scheduled and unit.schedule is not None:
             log("DEPLOY", unit.name, f"scheduled {unit.name}: {unit.schedule.cron} ({unit.schedule.time_zone})")
         record.started = True
-
-    async def _start_instances(self, plan: AppPlan, record: _Unit, build: BuildResult, log: LogSink) -> None:
-        unit = record.unit
-        if not build.run_command:
-            raise StepFailed("ContainerCommandNotExecutable",
-                             f"{unit.name} has no run command: set run_command in the spec or add a "
-                             f"Procfile '{'web' if unit.kind == Kind.SERVICE else 'worker'}:' line")
-        ports = self._bindings.instance_ports(plan).get(unit.name, [])
-        for i, name in enumerate(unit.instance_names(plan.app_name, plan.deployment_id)):
-            port = ports[i] if i < len(ports) else None
-            instance = _Instance(name, port)
-            self._by_instance[name] = _Output(log, unit.name, "RUN", instance)
-            spec = ProcessSpec(
-                name=name, command=build.run_command, cwd=build.app_dir, env=self._env(plan, unit, build, port),
-                readiness=_local_probe(unit.readiness, unit, port) if port else None,
-                liveness=_local_probe(unit.liveness, unit, port) if port else None,
-                grace_period_seconds=unit.termination.grace_period_seconds)
-            record.instances.append(instance)
-            log("DEPLOY", unit.name, f"starting instance {i} of {unit.name}: {build.run_command}"
-                                     + (f" (PORT={port})" if port else ""))
-            await self._supervisor.start(spec)
 
     async def wait_healthy(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         record = self._deployment(plan, log).units.get(unit.name)
@@ -232,7 +171,7 @@ class LocalRuntime:
             log("DEPLOY", unit.name, f"instance {instance.name} is healthy")
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
-        app = self._apps.setdefault(plan.app_id, _App())
+        app = self._apps.setdefault(plan.app_id, AppRecord())
         deployment = self._deployment(plan, log)
         backends = self._backends(deployment)
         offline_page, error_page = await _pages(plan, log)
@@ -241,7 +180,7 @@ class LocalRuntime:
         app.live = plan.deployment_id
         app.switched_at = asyncio.get_running_loop().time()
 
-    def _backends(self, deployment: _Deployment) -> dict[str, Backend]:
+    def _backends(self, deployment: DeploymentRecord) -> dict[str, Backend]:
         """What the ingress sends each routed component's requests to: a service's ready instances
         first, a static site's files."""
         backends: dict[str, Backend] = {}
@@ -249,12 +188,10 @@ class LocalRuntime:
         for name, record in deployment.units.items():
             unit = record.unit
             if unit.kind == Kind.SERVICE:
-                upstream = Upstream([(LOCALHOST, i.port) for i in record.instances if i.port],
-                                    http2=unit.protocol == "HTTP2")
+                record.upstream = upstream = Upstream([], http2=unit.protocol == "HTTP2")
+                record.published_at = time.monotonic()
                 for instance in record.instances:
-                    if instance.port:
-                        instance.upstream = upstream
-                        upstream.mark((LOCALHOST, instance.port), ready.get(instance.name, False))
+                    self._instances.serve(record, instance, ready.get(instance.name, False))
                 backends[name] = upstream
             elif unit.static is not None and record.build is not None and record.build.static_root:
                 docs = unit.static
@@ -263,7 +200,7 @@ class LocalRuntime:
         return backends
 
     async def stop(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
-        app = self._apps.setdefault(plan.app_id, _App())
+        app = self._apps.setdefault(plan.app_id, AppRecord())
         found = [d.units.pop(unit.name) for deployment_id, d in app.deployments.items()
                  if deployment_id != plan.deployment_id and unit.name in d.units]
         names = [i.name for record in found for i in record.instances]
@@ -271,9 +208,8 @@ class LocalRuntime:
             # Requests that reached it before the switch may finish; the drain counts from the switch.
             drain = max(r.unit.termination.drain_seconds for r in found)
             await asyncio.sleep(max(0.0, app.switched_at + drain - asyncio.get_running_loop().time()))
-        await asyncio.gather(*(self._supervisor.stop(name) for name in names))
+        await self._instances.stop(names)
         for name in names:
-            self._by_instance.pop(name, None)
             log("DEPLOY", unit.name, f"stopped instance {name}")
         if found and unit.scheduled:
             log("DEPLOY", unit.name, f"unscheduled {unit.name}")
@@ -286,7 +222,7 @@ class LocalRuntime:
         if not build.run_command:
             raise StepFailed("ContainerCommandNotExecutable", f"job {unit.name} has no run_command")
         name = f"{plan.app_name}-{unit.name}-{plan.deployment_id[:8]}-job"
-        self._by_instance[name] = _Output(log, unit.name, "DEPLOY")
+        self._by_instance[name] = Output(log, unit.name, "DEPLOY")
         spec = ProcessSpec(name=name, command=build.run_command, cwd=build.app_dir,
                            env=self._env(plan, unit, build, None), restart=False,
                            grace_period_seconds=unit.termination.grace_period_seconds)
@@ -303,21 +239,38 @@ class LocalRuntime:
     # -- what runs ---------------------------------------------------------------------------------
 
     def instances(self, app_id: str) -> list[InstanceState]:
+        """What runs of the app now, with each instance's CPU (percent of its size's CPUs, over the
+        last second or more) and memory."""
         supervised = {inst.name: inst for inst in self._supervisor.instances()}
         found = []
-        for deployment_id, deployment in self._apps.get(app_id, _App()).deployments.items():
-            for record in deployment.units.values():
-                for instance in record.instances:
+        for deployment_id, deployment in list(self._apps.get(app_id, AppRecord()).deployments.items()):
+            for record in list(deployment.units.values()):
+                for instance in list(record.instances):
                     live = supervised.get(instance.name)
                     if live is not None and live.state not in ("stopped", "exited"):
-                        found.append(InstanceState(deployment_id, record.unit.name, instance.name, live.ready,
-                                                   live.restart_count))
+                        found.append(self._instances.state(deployment_id, record, instance, live))
         return found
+
+    async def scale(self, plan: AppPlan, unit: RunUnit, count: int, log: LogSink,
+                    woken: Callable[[], None] | None = None) -> int:
+        """``InstanceScaler``: more or fewer instances of a running service or worker (0: asleep)."""
+        deployment = self._apps.get(plan.app_id, AppRecord()).deployments.get(plan.deployment_id)
+        record = deployment.units.get(unit.name) if deployment else None
+        if record is None or not record.started or not record.unit.runs_continuously:
+            return len(record.instances) if record else 0
+        return await self._instances.scale(plan, record, count, log, woken)
+
+    def idle_seconds(self, plan: AppPlan, unit: RunUnit) -> float | None:
+        deployment = self._apps.get(plan.app_id, AppRecord()).deployments.get(plan.deployment_id)
+        record = deployment.units.get(unit.name) if deployment else None
+        if record is None or record.upstream is None:
+            return None
+        return time.monotonic() - max(record.upstream.last_used, record.published_at)
 
     # -- retire, discard, remove -----------------------------------------------------------------
 
     async def _stop_deployment(self, app_id: str, deployment_id: str, drain: bool) -> None:
-        deployment = self._apps.setdefault(app_id, _App()).deployments.pop(deployment_id, None)
+        deployment = self._apps.setdefault(app_id, AppRecord()).deployments.pop(deployment_id, None)
         self._bindings.forget_deployment(deployment_id)
         if deployment is None:
             return
@@ -325,20 +278,17 @@ class LocalRuntime:
         if drain:
             drains = [r.unit.termination.drain_seconds for r in records if r.unit.kind == Kind.SERVICE and r.instances]
             await asyncio.sleep(min(drains, default=0))
-        names = [i.name for r in records for i in r.instances]
-        await asyncio.gather(*(self._supervisor.stop(name) for name in names), return_exceptions=True)
-        for name in names:
-            self._by_instance.pop(name, None)
+        await self._instances.stop([i.name for r in records for i in r.instances])
 
     async def retire(self, app_id: str, deployment_id: str) -> None:
-        if self._apps.setdefault(app_id, _App()).live == deployment_id:
+        if self._apps.setdefault(app_id, AppRecord()).live == deployment_id:
             return
         task = asyncio.get_running_loop().create_task(self._stop_deployment(app_id, deployment_id, drain=True))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def discard(self, app_id: str, deployment_id: str) -> None:
-        if self._apps.setdefault(app_id, _App()).live != deployment_id:
+        if self._apps.setdefault(app_id, AppRecord()).live != deployment_id:
             await self._stop_deployment(app_id, deployment_id, drain=False)
 
     async def remove_app(self, app_id: str) -> None:
@@ -365,16 +315,15 @@ class LocalRuntime:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._background, return_exceptions=True)
         await self._supervisor.stop_all(grace=10)
+        self._usage.close()
         await self._bindings.close()
 
 
-def _local_probe(probe: Probe | None, unit: RunUnit, port: int) -> Probe | None:
-    """The unit's probe aimed at this instance: a check on the component's own port goes to the
-    port the instance really listens on here (``PORT``); a check on another port stays as written."""
-    if probe is None:
-        return None
-    own = unit.http_port or DEFAULT_HTTP_PORT
-    return replace(probe, port=port) if probe.port == own else probe
+def _check_command(unit: RunUnit, build: BuildResult) -> None:
+    if not build.run_command:
+        raise StepFailed("ContainerCommandNotExecutable",
+                         f"{unit.name} has no run command: set run_command in the spec or add a "
+                         f"Procfile '{'web' if unit.kind == Kind.SERVICE else 'worker'}:' line")
 
 
 async def _pages(plan: AppPlan, log: LogSink) -> tuple[str | None, str | None]:

@@ -1,4 +1,5 @@
-"""Alert firings and their deliveries (email, Slack), so each rule fires once per subject.
+"""Alert firings and their deliveries (email, Slack), so each rule fires once per subject; and
+AUTOSCALING events.
 
 Revision ID: 0008
 Revises: 0005
@@ -34,9 +35,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_alert_firings_due", "alert_firings", ["next_attempt_at"])
     op.create_index("ix_alert_firings_app", "alert_firings", ["app_id", "fired_at"])
+    op.create_table(
+        "autoscale_events",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("app_id", sa.String(36), sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("deployment_id", sa.String(36), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("phase", sa.String(32), nullable=False),
+        sa.Column("components", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+    )
+    op.create_index("ix_autoscale_events_app", "autoscale_events", ["app_id", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_autoscale_events_app", "autoscale_events")
+    op.drop_table("autoscale_events")
     op.drop_index("ix_alert_firings_app", "alert_firings")
     op.drop_index("ix_alert_firings_due", "alert_firings")
     op.drop_table("alert_firings")

@@ -141,8 +141,8 @@ def _proc_usage(pgid: int) -> Usage | None:
         except OSError:
             continue
         fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) < 22 or fields[2] != str(pgid).encode():
-            continue
+        if len(fields) < 22 or fields[2] != str(pgid).encode() or fields[0] in (b"Z", b"X"):
+            continue  # another group's, or a zombie nobody reaped (its figures are final, not in use)
         seen = True
         # utime, stime, cutime, cstime are fields 14-17 of stat (11-14 after the command).
         cpu_ticks += sum(int(f) for f in fields[11:15])

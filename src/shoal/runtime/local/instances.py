@@ -142,6 +142,9 @@ class Instances:
                 log("DEPLOY", record.unit.name, f"{record.unit.name} is waking up: a request came in")
                 await self._grow(plan, record, max(1, record.unit.instance_count), log)
                 if record.upstream is not None:
+                    # The waiting requests are about to be sent: it is not idle, whatever happens to
+                    # look at it before they are.
+                    record.upstream.last_used = time.monotonic()
                     record.upstream.wake = None
             if woken is not None:
                 woken()

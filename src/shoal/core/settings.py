@@ -78,6 +78,7 @@ class RuntimeSettings:
 class Settings:
     data_dir: Path
     database_url: str | None = None
+    change_feed: str = "notify"  # PostgreSQL: hear other servers' writes by LISTEN/NOTIFY, or "poll"
     api: ApiSettings = field(default_factory=ApiSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)

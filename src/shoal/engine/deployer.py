@@ -25,16 +25,19 @@ from datetime import datetime
 
 from shoal.core.clock import Clock, rfc3339
 from shoal.domain import jobs
+from shoal.domain.changes import APP, EVERYTHING, Change
 from shoal.domain import progress as steps
 from shoal.domain.deployments import Deployment, Phase, StepFailed
 from shoal.domain.plan import AppPlan, Artifact, RunUnit, make_plan
-from shoal.domain.ports import DeploymentStore, JobStore, LogSink, Runtime
+from shoal.domain.ports import DeploymentStore, JobStore, LogSink, Ownership, Runtime
 from shoal.domain.progress import (Build, Finalize, InitializeBuild, InitializeDeploy, Provision, RunJob, Start,
                                    StepKey, Stop, Wait, action_at, next_leaf)
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.schedules import JobScheduler, Scheduled
 
 log = logging.getLogger("shoal.engine")
+
+CUSTODY_SECONDS = 1.0  # how often a server looks for apps whose owner died
 
 
 class _Stale(Exception):
@@ -64,9 +67,11 @@ def _on_run_stage(sink: LogSink) -> LogSink:
 
 class Deployer:
     def __init__(self, store: DeploymentStore, runtime: Runtime, clock: Clock, logs: LogBuffer,
-                 job_store: JobStore, url_of: Callable[[str], str] = lambda host: f"http://{host}",
+                 job_store: JobStore, ownership: Ownership,
+                 url_of: Callable[[str], str] = lambda host: f"http://{host}",
                  secrets: Callable[[Deployment], list[str]] = lambda dep: []) -> None:
         self._store = store
+        self._owners = ownership
         self._url_of = url_of
         self._secrets = secrets
         self._jobs = job_store
@@ -90,31 +95,74 @@ class Deployer:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Drive deployments until ``stop``; resumes every unfinished deployment first."""
+        """Drive deployments until ``stop``. First every app nobody holds is taken over (on one
+        server: every app): its active deployment restored, its unfinished one resumed; then the
+        custody loop keeps taking over apps whose owner died."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             self._group = group
             group.create_task(self._logs.run(self._stop))
             scheduler = group.create_task(self._scheduler.run())
-            for dep in await asyncio.to_thread(self._store.active_deployments):
-                # Tracked like a pipeline, so a new deployment of the same app waits for it.
-                restoring = group.create_task(self._restore(dep))
-                self._tasks[dep.app_id] = (dep.id, restoring)
-                restoring.add_done_callback(functools.partial(self._forget, dep.app_id))
-            for dep in await asyncio.to_thread(self._store.unfinished_deployments):
-                log.info("resuming deployment %s of app %s (phase %s)", dep.id, dep.app_id, dep.phase)
-                self._start(dep.app_id, dep.id)
+            await self._look_for_apps()
+            custody = group.create_task(self._keep_custody())
             self.ready.set()
             await self._stop.wait()
+            custody.cancel()
             scheduler.cancel()
             for _, task in self._tasks.values():
                 task.cancel()
         self._group = None
         await self._runtime.close()  # shoal stopping stops every process it started
 
+    # -- custody: which apps this server drives --------------------------------------------------
+
+    async def _keep_custody(self) -> None:
+        while True:
+            await asyncio.sleep(CUSTODY_SECONDS)
+            try:
+                await self._look_for_apps()
+            except Exception:  # the database may be away for a while; look again next time
+                log.exception("could not look for apps without an owner")
+
+    async def _look_for_apps(self) -> None:
+        claims = await asyncio.to_thread(self._owners.scan)
+        for app_id in claims.lost:
+            await self._let_go(app_id)
+        for app_id in claims.gained:
+            await self._adopt(app_id)
+
+    async def _adopt(self, app_id: str) -> None:
+        """The app is this server's now: bring its active deployment up, then resume its open one."""
+        active = await asyncio.to_thread(self._store.active_deployment, app_id)
+        pending = await asyncio.to_thread(self._store.newest_unfinished, app_id)
+        current = self._tasks.get(app_id)
+        if self._group is None or (current is not None and not current[1].done()):
+            return  # already driven here (a submission got to it first)
+        if active is not None:
+            # Tracked like a pipeline, so a new deployment of the same app waits for it.
+            restoring = self._group.create_task(self._restore(active))
+            self._tasks[app_id] = (active.id, restoring)
+            restoring.add_done_callback(functools.partial(self._forget, app_id))
+        if pending is not None:
+            log.info("resuming deployment %s of app %s (phase %s)", pending.id, app_id, pending.phase)
+            self._start(app_id, pending.id, supersede=False)
+
+    async def _let_go(self, app_id: str) -> None:
+        """Another server may hold the app now: stop driving it and stop what runs for it here."""
+        log.warning("no longer the owner of app %s: stopping what runs for it here", app_id)
+        current = self._tasks.pop(app_id, None)
+        if current:
+            current[1].cancel()
+        self._scheduler.replace_app(app_id, [])
+        self._live.pop(app_id, None)
+        try:
+            await self._runtime.release(app_id)
+        except Exception:
+            log.exception("could not stop what runs for app %s", app_id)
+
     async def _restore(self, dep: Deployment) -> None:
-        """shoal restarted: bring the app's active deployment back up from its builds."""
+        """shoal restarted, or took the app over: bring its active deployment back up from its builds."""
         try:
             self._logs.mask(dep.id, self._secrets(dep))
             plan = await self._plan(dep)
@@ -125,14 +173,58 @@ class Deployer:
         except Exception:
             log.exception("could not restore the active deployment %s of app %s", dep.id, dep.app_id)
 
+    def heard(self, change: Change) -> None:
+        """A committed write (any thread): another server's write to an app this one drives may be a
+        deployment submitted or canceled there, or the app deleted."""
+        if change.local or self._loop is None or change.kind not in (APP, EVERYTHING):
+            return
+        if change.kind == APP and not self._owners.owns(change.key):
+            return
+        self._loop.call_soon_threadsafe(self._review_soon, change)
+
+    def _review_soon(self, change: Change) -> None:
+        if self._group is None:
+            return
+        apps = list(self._tasks) + list(self._live) if change.kind == EVERYTHING else [change.key]
+        for app_id in dict.fromkeys(apps):
+            if self._owners.owns(app_id):
+                self._group.create_task(self._review(app_id))
+
+    async def _review(self, app_id: str) -> None:
+        """Make what this server does for the app match what is stored: its newest open deployment
+        driven, a canceled one stopped, a deleted app removed."""
+        if await asyncio.to_thread(self._store.ingress_host, app_id) is None:
+            self._remove(app_id)
+            return
+        pending = await asyncio.to_thread(self._store.newest_unfinished, app_id)
+        current = self._tasks.get(app_id)
+        if pending is not None:
+            self._start(app_id, pending.id)
+        elif current is not None and current[0] != self._live.get(app_id):
+            dep = await asyncio.to_thread(self._store.deployment_by_id, current[0])
+            if dep is None or (dep.terminal and dep.phase != Phase.ACTIVE):  # canceled elsewhere
+                self._cancel(app_id, current[0])
+
     def stop(self) -> None:
         if self._loop and self._stop:
             self._loop.call_soon_threadsafe(self._stop.set)
 
     def submit(self, app_id: str, deployment_id: str) -> None:
-        """Start (or take over) the app's pipeline with this deployment; callable from any thread."""
+        """Start (or take over) the app's pipeline with this deployment; callable from any thread.
+        On a server that does not own the app, the owner hears of it through the change feed; an
+        app nobody owns (a new one, or its owner died) is taken over here."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._start, app_id, deployment_id)
+            self._loop.call_soon_threadsafe(self._submitted, app_id, deployment_id)
+
+    def _submitted(self, app_id: str, deployment_id: str) -> None:
+        if self._owners.owns(app_id):
+            self._start(app_id, deployment_id)
+        elif self._group is not None:
+            self._group.create_task(self._claim(app_id))
+
+    async def _claim(self, app_id: str) -> None:
+        if await asyncio.to_thread(self._owners.claim, app_id):
+            await self._adopt(app_id)
 
     def cancel(self, app_id: str, deployment_id: str) -> None:
         if self._loop is not None:
@@ -149,27 +241,36 @@ class Deployer:
             current[1].cancel()
         self._scheduler.replace_app(app_id, [])
         self._live.pop(app_id, None)
+        self._hosts.pop(app_id, None)
         if self._group is not None:
             self._group.create_task(self._remove_quietly(app_id))
 
     async def _remove_quietly(self, app_id: str) -> None:
+        """The owner removes what runs (and its databases); a server that does not own the app
+        leaves that to the owner, which hears of the deletion through the change feed."""
+        if not self._owners.owns(app_id) and not await asyncio.to_thread(self._owners.claim, app_id):
+            return
         try:
             await self._runtime.remove_app(app_id)
         except Exception:  # the app is gone either way; a runtime hiccup must not stop the engine
             log.exception("could not remove the runtime resources of app %s", app_id)
+        finally:
+            await asyncio.to_thread(self._owners.release, app_id)
 
     def _cancel(self, app_id: str, deployment_id: str) -> None:
         current = self._tasks.get(app_id)
         if current and current[0] == deployment_id:
             current[1].cancel()
 
-    def _start(self, app_id: str, deployment_id: str) -> None:
+    def _start(self, app_id: str, deployment_id: str, supersede: bool = True) -> None:
+        """Drive ``deployment_id``: the app's previous pipeline is cancelled first (``supersede``)
+        or, when it is the restore of the active deployment, waited for."""
         if self._group is None:
             return
         previous = self._tasks.get(app_id)
         if previous and previous[0] == deployment_id and not previous[1].done():
             return
-        if previous and not previous[1].done():
+        if previous and not previous[1].done() and supersede:
             previous[1].cancel()
         task = self._group.create_task(self._drive(app_id, deployment_id, previous[1] if previous else None))
         self._tasks[app_id] = (deployment_id, task)

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Engine
 from shoal.core.clock import SystemClock
 from shoal.core.ids import new_uuid
 from shoal.domain.accounts import Account, Token
+from shoal.domain.changes import TOKEN
+from shoal.store.changes import ChangeFeed
 from shoal.store.tables import accounts, tokens
 
 
@@ -35,8 +37,9 @@ def _pair(row: Any) -> tuple[Token, Account]:
 
 
 class SqlAccountStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, changes: ChangeFeed) -> None:
         self._engine = engine
+        self._changes = changes
 
     def ensure_account(self, name: str, email: str) -> Account:
         with self._engine.begin() as conn:
@@ -49,7 +52,7 @@ class SqlAccountStore:
             return account
 
     def insert_token(self, token: Token, token_hash: str) -> None:
-        with self._engine.begin() as conn:
+        with self._changes.changing(self._engine, TOKEN, token.id) as conn:
             conn.execute(tokens.insert().values(
                 id=token.id, account_id=token.account_id, name=token.name, token_hash=token_hash,
                 scopes=sorted(token.scopes), created_at=token.created_at, expires_at=token.expires_at,
@@ -72,7 +75,7 @@ class SqlAccountStore:
 
     def revoke_token(self, token_id_prefix: str, when: datetime) -> Token | None:
         """Revoke the one token whose id starts with the prefix; None if none or several match."""
-        with self._engine.begin() as conn:
+        with self._changes.changing(self._engine, TOKEN, token_id_prefix) as conn:
             rows = conn.execute(sa.select(tokens).where(tokens.c.id.startswith(token_id_prefix, autoescape=True))).all()
             if len(rows) != 1:
                 return None

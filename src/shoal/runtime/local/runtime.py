@@ -349,6 +349,15 @@ class LocalRuntime:
         self._apps.pop(app_id, None)
         await self._bindings.drop_app(app_id)
 
+    async def release(self, app_id: str) -> None:
+        """Another server drives the app now: its routes and processes go; its dev databases and
+        builds stay (the owner's databases are its own, on its machine)."""
+        self._routes.withdraw(app_id)
+        app = self._apps.get(app_id)
+        if app:
+            await asyncio.gather(*(self._stop_deployment(app_id, d, drain=False) for d in list(app.deployments)))
+        self._apps.pop(app_id, None)
+
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         units = [u for u in plan.running if u.kind not in (Kind.DATABASE, Kind.JOB) or u.scheduled]
         for unit in units:

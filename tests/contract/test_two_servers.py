@@ -78,7 +78,8 @@ def test_deployments_through_either_server_reach_the_owner(pair: tuple[LiveServe
     app = a.apps.create(body={"spec": service_spec(unique_name())})["app"]  # a claims it: a new app
     first = wait_deployment(a, app["id"], app["pending_deployment"]["id"])
     assert first["phase"] == "ACTIVE"
-    b.apps.get(app["id"])
+    for client in (a, b):  # both have assembled (and cached) the app's view
+        assert client.apps.get(app["id"])["app"]["active_deployment"]["id"] == first["id"]
 
     dep = b.apps.create_deployment(app["id"], body={"force_build": True})["deployment"]
     done = wait_deployment(b, app["id"], dep["id"], timeout=60)
@@ -98,6 +99,7 @@ def test_deployments_through_either_server_reach_the_owner(pair: tuple[LiveServe
 
 
 def test_a_revoked_token_is_refused_by_both(pair: tuple[LiveServer, LiveServer]) -> None:
+    """(Also true before the feed: a server re-checks a token at least once a second.)"""
     value, token_id = pair[0].issue_token("app:read")
     for server in pair:
         assert server.http(token=value).get("/v2/apps").status_code == 200

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from shoal.core.clock import SystemClock
 from shoal.core.ids import new_uuid
 from shoal.domain.accounts import Account, Token
-from shoal.domain.changes import TOKEN
+from shoal.domain.changes import TOKEN, Change
 from shoal.store.changes import ChangeFeed
 from shoal.store.tables import accounts, tokens
 
@@ -75,13 +75,15 @@ class SqlAccountStore:
 
     def revoke_token(self, token_id_prefix: str, when: datetime) -> Token | None:
         """Revoke the one token whose id starts with the prefix; None if none or several match."""
-        with self._changes.changing(self._engine, TOKEN, token_id_prefix) as conn:
+        with self._engine.begin() as conn:
             rows = conn.execute(sa.select(tokens).where(tokens.c.id.startswith(token_id_prefix, autoescape=True))).all()
             if len(rows) != 1:
                 return None
             conn.execute(tokens.update().where(tokens.c.id == rows[0].id, tokens.c.revoked_at.is_(None))
                          .values(revoked_at=when))
             row = conn.execute(sa.select(tokens).where(tokens.c.id == rows[0].id)).one()
+            self._changes.announce(conn, TOKEN, row.id)
+        self._changes.deliver(Change(TOKEN, row.id))
         return _token(row)
 
     def count_tokens(self) -> int:

@@ -89,7 +89,8 @@ class Listener:
                 self._poll_once()
 
     def _listen(self) -> None:
-        with psycopg.connect(conninfo(self._engine), autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(conninfo(self._engine), autocommit=True, connect_timeout=5,
+                             application_name="shoal-changes") as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             self.listening.set()
             self._feed.deliver(Change(EVERYTHING, local=False))  # whatever happened while not listening

@@ -91,6 +91,11 @@ class Settings:
         return self.data_dir / "tls"
 
     @property
+    def shared_database(self) -> bool:
+        """PostgreSQL may be shared by several servers; SQLite (the default) belongs to this one."""
+        return (self.database_url or "").startswith(("postgresql", "postgres:"))
+
+    @property
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'shoal.db'}"
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from shoal.domain.accounts import Account, Token
 from shoal.domain.apps import App, Page
-from shoal.domain.changes import Change
 from shoal.domain.deployments import Deployment
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
@@ -171,12 +169,6 @@ class DeploymentStore(Protocol):
 
     def read_logs(self, deployment_id: str, stages: set[str], component: str | None = None,
                   after_id: int = 0) -> list[tuple[int, LogLine]]: ...
-
-
-class ChangeSource(Protocol):
-    """Where the engine hears of committed writes: its own at once, other servers' through the feed."""
-
-    def subscribe(self, subscriber: Callable[[Change], None]) -> None: ...
 
 
 @dataclass(frozen=True)

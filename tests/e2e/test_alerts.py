@@ -72,7 +72,7 @@ def _spec(name: str, *rules: str, fail: bool = False, **extra: Any) -> dict[str,
 def _created(client: Any, spec: dict[str, Any]) -> dict[str, Any]:
     app = client.apps.create(body={"spec": spec})["app"]
     assert wait_deployment(client, app["id"], app["pending_deployment"]["id"])["phase"] == "ACTIVE"
-    return app  # type: ignore[no-any-return]
+    return app
 
 
 def _alert(client: Any, app_id: str, rule: str) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def _mails(smtp: SmtpReceiver, app_name: str) -> list[str]:
         message = email.message_from_string(content, policy=email.policy.default)
         if app_name in str(message["Subject"]):
             headers = "".join(f"{k}: {v}\n" for k, v in message.items())
-            found.append(headers + message.get_content())  # type: ignore[attr-defined]
+            found.append(headers + message.get_content())
     return found
 
 
@@ -94,7 +94,7 @@ def _update(client: Any, app_id: str, spec: dict[str, Any], phase: str) -> dict[
     dep_id = client.apps.update(app_id, body={"spec": spec})["app"]["pending_deployment"]["id"]
     dep = wait_deployment(client, app_id, dep_id)
     assert dep["phase"] == phase, dep["progress"]
-    return dep  # type: ignore[no-any-return]
+    return dep
 
 
 def test_a_failing_deployment_sends_one_email_and_one_slack_message(live: LiveServer, smtp: SmtpReceiver,

@@ -63,7 +63,7 @@ def _deploy(server: LiveServer, spec: dict[str, Any]) -> dict[str, Any]:
     app = client.apps.create(body={"spec": spec})["app"]
     dep = wait_deployment(client, app["id"], app["pending_deployment"]["id"], timeout=180)
     assert dep["phase"] == "ACTIVE", dep["progress"]
-    return client.apps.get(app["id"])["app"]  # type: ignore[no-any-return]
+    return client.apps.get(app["id"])["app"]
 
 
 def _service(repo: Path, name: str, **extra: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import pytest
 from shoal.core.clock import FakeClock
 from shoal.domain import alerts as rules
 from shoal.domain.apps import App
+from shoal.domain.changes import Change
 from shoal.domain.deployments import Deployment, Phase
 from shoal.domain.plan import make_plan, units_of
 from shoal.domain.ports import DeliveryFailed
@@ -123,7 +124,7 @@ def test_a_failed_deployment_is_sent_once_across_changes_and_restarts(db: Databa
         _fail(db, clock, dep)
         await _until(lambda: len(notifier.sent) == 2)
         for _ in range(5):
-            engine.changed(APP)
+            engine.changed(Change("app", APP))
             await asyncio.sleep(0.05)
 
     _running(engine, body)
@@ -175,10 +176,10 @@ def test_a_failing_webhook_is_retried_on_schedule_until_it_answers(db: Database)
         await asyncio.sleep(0.2)
         assert hook().attempts == 1  # not before its time
         clock.advance(rules.RETRY_DELAYS[0])
-        engine.changed(APP)
+        engine.changed(Change("app", APP))
         await _until(lambda: hook().attempts == 2)
         clock.advance(rules.RETRY_DELAYS[1])
-        engine.changed(APP)
+        engine.changed(Change("app", APP))
         await _until(lambda: hook().status == "SUCCESS")
 
     _running(engine, body)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from typing import Any
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +21,7 @@ from shoal.spec import SpecInvalid, check
 APP = "00000000-0000-4000-8000-000000000001"
 
 
-def destinations(app_id: str, spec: dict[str, object]) -> dict[str, list[Destination]]:
+def destinations(app_id: str, spec: Mapping[str, Any]) -> dict[str, list[Destination]]:
     return plan_destinations(make_plan(spec, app_id=app_id, deployment_id="dep-1"))
 
 

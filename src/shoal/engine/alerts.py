@@ -24,6 +24,7 @@ from datetime import timedelta
 from shoal.core.clock import Clock
 from shoal.domain import alerts as rules
 from shoal.domain.alerts import Delivery, Firing
+from shoal.domain.changes import APP, EVERYTHING, Change
 from shoal.domain.deployments import Deployment
 from shoal.domain.plan import AppPlan, make_plan
 from shoal.domain.ports import AlertStore, DeliveryFailed, DeploymentStore, JobStore, Notifier
@@ -31,6 +32,7 @@ from shoal.domain.ports import AlertStore, DeliveryFailed, DeploymentStore, JobS
 log = logging.getLogger("shoal.engine")
 HORIZON = timedelta(minutes=15)
 IDLE_SECONDS = 5.0
+LEASE_SECONDS = 60.0  # a firing taken for delivery is this server's for this long (several servers)
 SETTLE_SECONDS = 0.1  # a deployment's writes come in bursts: evaluate once per burst, not per write
 NO_SMTP = "no SMTP server is configured, so email alerts cannot be sent (start shoal serve with --smtp-url)"
 Link = Callable[[str, str], str]  # (app id, deployment id) → where to look
@@ -47,24 +49,27 @@ class AlertsEngine:
         self._link = link
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
+        self._rescan = True  # look at every recently changed deployment (at start, and when the feed says so)
         self._seen: set[str] = set()  # firings already recorded (or found recorded)
         self._silent: set[str] = set()  # deployments whose spec has no event alerts (specs never change)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
 
-    def changed(self, app_id: str) -> None:
-        """The store's change feed: ``app_id`` changed. Called from whatever thread wrote it."""
+    def changed(self, change: Change) -> None:
+        """The store's change feed (this server's writes and, on a shared PostgreSQL, the others'),
+        called from whatever thread heard it. Every server evaluates every app it hears of: a
+        firing is recorded once whoever records it, and delivered by the server that takes it."""
         with self._lock:
-            self._dirty.add(app_id)
+            if change.kind == APP:
+                self._dirty.add(change.key)
+            elif change.kind == EVERYTHING:
+                self._rescan = True
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        since = self._clock.now() - HORIZON
-        for dep in await asyncio.to_thread(self._store.recent_deployments, since):
-            self._dirty.add(dep.app_id)  # what a restart may have interrupted
         relay = asyncio.ensure_future(self._wake_on(stop))
         try:
             while not stop.is_set():
@@ -84,6 +89,12 @@ class AlertsEngine:
         self._wake.set()
 
     async def _evaluate(self) -> None:
+        if self._rescan:  # what a restart may have interrupted, or what the feed may have missed
+            self._rescan = False
+            since = self._clock.now() - HORIZON
+            apps = {dep.app_id for dep in await asyncio.to_thread(self._store.recent_deployments, since)}
+            with self._lock:
+                self._dirty |= apps
         with self._lock:
             dirty, self._dirty = self._dirty, set()
         for app_id in sorted(dirty):
@@ -159,7 +170,7 @@ class AlertsEngine:
     async def _deliver_due(self) -> float:
         """Attempt every delivery that is due; seconds until the next one is (at most IDLE_SECONDS)."""
         now = self._clock.now()
-        for firing in await asyncio.to_thread(self._store.due_firings, now):
+        for firing in await asyncio.to_thread(self._store.take_due, now, now + timedelta(seconds=LEASE_SECONDS)):
             deliveries = []
             for delivery in firing.deliveries:
                 due = delivery.open and (delivery.next_attempt_at or firing.fired_at) <= now

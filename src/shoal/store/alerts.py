@@ -76,6 +76,24 @@ class SqlAlertStore:
         with self._engine.connect() as conn:
             return [_firing(r) for r in conn.execute(query)]
 
+    def take_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[Firing]:
+        """Due firings this caller now holds: each one's next attempt is moved to ``lease_until`` only
+        if nobody moved it first, so of several servers exactly one attempts a delivery (and, if it
+        dies doing so, another takes it when the lease ends)."""
+        query = (sa.select(alert_firings).where(alert_firings.c.next_attempt_at <= now)
+                 .order_by(alert_firings.c.next_attempt_at, alert_firings.c.fired_at).limit(limit))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        taken = []
+        for row in rows:
+            with self._engine.begin() as conn:
+                moved = conn.execute(alert_firings.update().where(
+                    alert_firings.c.id == row.id, alert_firings.c.next_attempt_at == row.next_attempt_at)
+                    .values(next_attempt_at=lease_until))
+            if moved.rowcount:
+                taken.append(_firing(row))
+        return taken
+
     def latest_firings(self, app_id: str) -> dict[str, Firing]:
         query = (sa.select(alert_firings).where(alert_firings.c.app_id == app_id)
                  .order_by(alert_firings.c.fired_at.desc()).limit(LATEST_SCANNED))

@@ -129,6 +129,8 @@ class Instances:
 
     async def _wake(self, plan: AppPlan, record: UnitRecord, log: LogSink, woken: Callable[[], None] | None) -> None:
         """What the ingress calls for a sleeping service: one start however many requests wait."""
+        if record.upstream is not None:
+            record.upstream.last_used = time.monotonic()  # a request is here: not idle, whoever looks now
         if record.waking is None or record.waking.done():
             record.waking = asyncio.ensure_future(self._wake_up(plan, record, log, woken))
         await asyncio.shield(record.waking)  # a request that gives up must not stop the start
@@ -142,9 +144,7 @@ class Instances:
                 log("DEPLOY", record.unit.name, f"{record.unit.name} is waking up: a request came in")
                 await self._grow(plan, record, max(1, record.unit.instance_count), log)
                 if record.upstream is not None:
-                    # The waiting requests are about to be sent: it is not idle, whatever happens to
-                    # look at it before they are.
-                    record.upstream.last_used = time.monotonic()
+                    record.upstream.last_used = time.monotonic()  # the waiting requests are about to go
                     record.upstream.wake = None
             if woken is not None:
                 woken()

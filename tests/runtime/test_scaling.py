@@ -77,7 +77,7 @@ async def test_a_sleeping_service_is_woken_by_its_upstream_and_is_not_idle_while
         assert idle is not None and idle >= 0
         await asyncio.sleep(0.5)
         assert upstream.wake is not None
-        waking = asyncio.create_task(upstream.wake())  # what the ingress does for a held request
+        waking = asyncio.ensure_future(upstream.wake())  # what the ingress does for a held request
         await asyncio.sleep(0)
         after = runtime.idle_seconds(plan, web)
         assert after is not None and after < 0.2  # a request is waiting: not idle (failed before the fix)

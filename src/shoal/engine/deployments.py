@@ -17,6 +17,7 @@ from shoal.domain.plan import archived, running
 from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue
 from shoal.engine.apps import refuse_if_pinned, tier_of
 from shoal.engine.planning import new_deployment
+from shoal.spec.defaults import resolve_region
 
 ROLLBACK_REVISIONS = 10  # DigitalOcean: one of the 10 most recent successful deployments
 
@@ -127,7 +128,7 @@ class DeploymentsService:
             return RollbackCheck(False, _condition("exceeded_revision_limit",
                                                    f"deployment {target.id} is past the maximum historical revision "
                                                    f"limit of {ROLLBACK_REVISIONS}"))
-        if target.spec.get("region") != app.spec.get("region"):
+        if resolve_region(target.spec.get("region")) != resolve_region(app.spec.get("region")):
             return RollbackCheck(False, _condition("region_conflict", "the deployment ran in another region"))
         if _databases(target.spec) != _databases(app.spec):
             return RollbackCheck(False, _condition("database_config_conflict",

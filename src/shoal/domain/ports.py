@@ -12,7 +12,7 @@ from shoal.domain.deployments import Deployment
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import Component
-from shoal.domain.routing import Backend, Route
+from shoal.domain.routing import Backend, Route, SecureHeaders
 from shoal.domain.traffic import ComponentTraffic, TrafficCounts
 
 
@@ -198,6 +198,6 @@ class RoutePublisher(Protocol):
 
     def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
                 offline_page: str | None = None, min_tls: dict[str, str] | None = None,
-                error_page: str | None = None) -> None: ...
+                error_page: str | None = None, secure: SecureHeaders | None = None) -> None: ...
 
     def withdraw(self, app_id: str) -> None: ...

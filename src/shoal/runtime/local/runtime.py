@@ -24,7 +24,7 @@ from shoal.domain import jobs
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import Component, components, offline, running
 from shoal.domain.ports import DeployTarget, JobStore, LogSink, RoutePublisher
-from shoal.domain.routing import Backend, StaticSite, Upstream, routes_for
+from shoal.domain.routing import Backend, StaticSite, Upstream, routes_for, secure_headers
 from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.databases import DevDatabases
@@ -243,8 +243,9 @@ class LocalRuntime:
         min_tls = {("*." if wildcard else "") + str(d["domain"]): str(d.get("minimum_tls_version") or "1.2")
                    for d in target.spec.get("domains") or [] if d.get("domain")
                    for wildcard in ((False, True) if d.get("wildcard") else (False,))}
+        # ingress.secure_header (issue 13 item 4): set/removed by the ingress on every answer of the app.
         self._routes.publish(target.app_id, list(target.hosts), routes_for(target.spec), backends, page, min_tls,
-                             error_page)
+                             error_page, secure_headers(target.spec))
         state.live = target.deployment_id
         state.switched_at = asyncio.get_running_loop().time()
 

@@ -60,6 +60,37 @@ def _log_problems(path: str, destination: Json) -> Iterator[Problem]:
         endpoint = text(obj(destination, kind) or {}, "endpoint")
         if endpoint is not None and not endpoint.startswith(("https://", "http://", "syslog+tls://", "syslog://")):
             yield Problem(f"{path}.{kind}.endpoint", "must be a URL")
+    yield from _endpoint_problems(path, destination)
+
+
+def _endpoint_problems(path: str, destination: Json) -> Iterator[Problem]:
+    """godo's generic destination: an http(s) URL, header names that are HTTP tokens and values
+    without line breaks (they go on the wire as they are)."""
+    endpoint = text(destination, "endpoint")
+    if endpoint is not None and not endpoint.startswith(("https://", "http://")):
+        yield Problem(f"{path}.endpoint", "must be an http:// or https:// URL")
+    if destination.get("endpoint") is None:
+        for key in ("headers", "tls_insecure"):
+            if destination.get(key) is not None:
+                yield Problem(f"{path}.{key}", "applies only to a generic destination (set endpoint)")
+    for header_path, header in entries(destination, "headers", path):
+        yield from header_problems(header_path, header)
+
+
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def header_problems(path: str, header: Json, value_required: bool = False) -> Iterator[Problem]:
+    """A header ``{key, value}`` that can be written on the wire as it is."""
+    key, value = text(header, "key"), text(header, "value")
+    if header.get("key") is None:
+        yield Problem(f"{path}.key", "is required")
+    elif key is not None and not HEADER_NAME_RE.match(key):
+        yield Problem(f"{path}.key", f'"{key[:64]}" is not an HTTP header name')
+    if value is not None and any(c in value for c in "\r\n\0"):
+        yield Problem(f"{path}.value", "must not contain line breaks")
+    elif value_required and header.get("value") is None:
+        yield Problem(f"{path}.value", "is required unless remove_header is true")
 
 
 def _open_search_problems(path: str, config: Json) -> Iterator[Problem]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from shoal.spec.problems import Problem
 from shoal.spec.rules.jobs import GO_DURATION_RE
+from shoal.spec.rules.observability import header_problems
 from shoal.spec.rules.view import Json, components, entries, flag, obj, text
 
 ROUTABLE_KINDS = ("services", "static_sites", "functions")
@@ -31,6 +32,8 @@ def check_routing(spec: Json) -> Iterator[Problem]:
     url = text(ingress, "custom_error_page_url")
     if url is not None and not url.startswith("https://"):
         yield Problem("ingress.custom_error_page_url", "must be an https:// URL")
+    for header_path, header in entries(ingress, "secure_header", "ingress"):
+        yield from header_problems(header_path, header, value_required=flag(header, "remove_header") is not True)
 
 
 def _claim(path: str, prefix: str, authority: str, claimed: dict[tuple[str, str], str]) -> Iterator[Problem]:

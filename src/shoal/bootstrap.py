@@ -27,11 +27,12 @@ from shoal.core.clock import Clock, SystemClock
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.core.signing import Signer
-from shoal.domain.ports import TrafficStore
+from shoal.domain.ports import Runtime, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.apps import AppsService
 from shoal.engine.clusters import ClustersService
+from shoal.engine.console import ConsoleService
 from shoal.engine.deployer import Deployer
 from shoal.engine.deployments import DeploymentsService
 from shoal.engine.events import EventsService
@@ -61,6 +62,7 @@ class Platform:
     deployments: DeploymentsService
     routes: RouteTable
     traffic: TrafficMeter  # the ingress counts into it; _run flushes it to database.traffic
+    runtime: Runtime | None = None  # made by deployer(); the console opens shells through it
 
     def api(self, clock: Clock | None = None) -> ASGIApp:
         clock = clock or self.clock
@@ -72,7 +74,9 @@ class Platform:
                          insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
                                                   self.traffic),
                          signer=Signer(secret_key(self.settings.data_dir)), ingress=ingress,
-                         max_body_bytes=self.settings.api.max_body_bytes)
+                         max_body_bytes=self.settings.api.max_body_bytes,
+                         console=ConsoleService(self.deployments, lambda: self.runtime),
+                         console_idle_seconds=self.settings.api.console_idle_seconds)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
     def ingress_address(self) -> IngressAddress:
@@ -90,7 +94,7 @@ class Platform:
             found = clusters.lookup(name)
             return (found.engine, found.url) if found else None
 
-        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, cluster)
+        runtime = self.runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, cluster)
         ingress = self.ingress_address()
         deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs,
                             url_of=ingress.domain_url, secrets=lambda dep: plaintexts(dep.spec, self.box, dep.account_id))

@@ -65,6 +65,9 @@ def serve(
     runtime: Annotated[str, typer.Option(help="Runtime backend: local (builds and runs apps on this machine) or "
                                                "simulate (walks every step, builds nothing).")] = "local",
     simulate_step_seconds: Annotated[float, typer.Option(min=0, help="Delay of each simulated step.")] = 0.0,
+    console_idle_timeout: Annotated[float, typer.Option(
+        min=1, help="Seconds without a keystroke or output after which a console session (doctl apps "
+                    "console) is closed.")] = 900.0,
 ) -> None:
     """Start the platform: the HTTPS API and the ingress, in one process."""
     from shoal.bootstrap import serve as run
@@ -80,7 +83,8 @@ def serve(
         settings = Settings.from_env(
             data_dir=data_dir, database_url=database_url,
             api=ApiSettings(host=api_host, port=api_port, tls_cert=tls_cert, tls_key=tls_key,
-                            rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute)),
+                            rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute),
+                            console_idle_seconds=console_idle_timeout),
             ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain,
                                     tls_host=tls[0] if tls else None, tls_port=tls[1] if tls else None,
                                     tls_certs=ingress_tls_certs),

@@ -45,6 +45,7 @@ class ApiSettings:
     tls_key: Path | None = None
     rate_limits: RateLimits = field(default_factory=RateLimits)
     max_body_bytes: int = 4 * 1024 * 1024
+    console_idle_seconds: float = 900.0  # doctl apps console sessions with no keystroke or output end
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,24 @@ class DeployTarget:
     commits: dict[str, str] | None = None  # component → commit already fetched (a restore rebuilds these)
 
 
+class Console(Protocol):
+    """An interactive shell inside one running instance: what ``doctl apps console`` talks to.
+
+    One output stream (the terminal's), as on DigitalOcean: no separate stderr, no exit code.
+    """
+
+    async def read(self) -> bytes:
+        """The next output the shell wrote; ``b""`` once it has ended."""
+
+    def write(self, data: bytes) -> None:
+        """Keystrokes, as typed (the terminal echoes them)."""
+
+    def resize(self, columns: int, rows: int) -> None: ...
+
+    async def close(self) -> None:
+        """End the shell and everything it started; safe to call more than once."""
+
+
 class Runtime(Protocol):
     """A backend that builds and runs components (``simulate``, ``local``, ``kubernetes``).
 
@@ -110,6 +128,10 @@ class Runtime(Protocol):
 
     async def restore(self, target: DeployTarget, log: LogSink) -> None:
         """Bring an active deployment back up after shoal itself restarted (reusing its builds)."""
+
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """A shell inside ``instance`` of ``component`` (as the instance runs: its working tree,
+        environment and user); ``NotFound`` when that instance is not running."""
 
     async def close(self) -> None: ...
 

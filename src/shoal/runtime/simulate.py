@@ -13,7 +13,7 @@ from typing import Any
 
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import Component, offline
-from shoal.domain.ports import DeployTarget, LogSink
+from shoal.domain.ports import Console, DeployTarget, LogSink
 
 FAIL_VAR = "SHOAL_SIMULATE_FAIL"
 
@@ -34,6 +34,27 @@ def _source(component: Component) -> tuple[str, str]:
         image = spec["image"]
         return f"{image.get('registry_type', '')}/{image.get('repository', '')}", str(image.get("tag") or "latest")
     return "", ""
+
+
+class SimulatedConsole:
+    """The simulate runtime runs no process, so there is no shell to open: the console says so in
+    the terminal and ends normally, the way its other steps print what a real one would do."""
+
+    def __init__(self, component: str, instance: str) -> None:
+        self._lines = [f"shoal (simulate runtime): {component} runs no process here, so instance {instance} "
+                       "has no shell to open; run shoal with --runtime local for a real console.\r\n".encode()]
+
+    async def read(self) -> bytes:
+        return self._lines.pop(0) if self._lines else b""
+
+    def write(self, data: bytes) -> None:
+        return None
+
+    def resize(self, columns: int, rows: int) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._lines.clear()
 
 
 class SimulateRuntime:
@@ -119,6 +140,9 @@ class SimulateRuntime:
 
     async def restore(self, target: DeployTarget, log: LogSink) -> None:
         return None
+
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        return SimulatedConsole(component, instance)
 
     async def close(self) -> None:
         return None

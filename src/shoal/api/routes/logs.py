@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from shoal.api.context import authorized, context
 from shoal.api.responses import render
-from shoal.core.errors import BadRequest, ShoalError
+from shoal.core.errors import BadRequest, ShoalError, Unauthorized
 from shoal.engine.logs import LogSelection
 
 LINK_TTL_SECONDS = 3600
@@ -94,6 +94,8 @@ async def apps_get_event_logs(request: Request) -> Response:
 
 def _selection(request: Request | WebSocket) -> LogSelection:
     payload = context(request).signer.verify(request.query_params.get("token", ""))
+    if payload.get("p") is not None or "s" not in payload:  # another link's token (a console's)
+        raise Unauthorized("this token is not a logs token")
     return LogSelection(app_id=payload["a"], deployment_id=payload["d"], stages=frozenset(payload["s"]),
                         component=payload.get("c"), tail_lines=payload.get("t"), live=True)
 

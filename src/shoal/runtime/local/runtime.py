@@ -19,14 +19,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain import jobs
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import Component, components, offline, running
-from shoal.domain.ports import DeployTarget, JobStore, LogSink, RoutePublisher
+from shoal.domain.ports import Console, DeployTarget, JobStore, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream, routes_for, secure_headers
 from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
+from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import build_env, run_env
 from shoal.runtime.local.health import Probe
@@ -82,6 +84,7 @@ class LocalRuntime:
         self._targets: dict[str, tuple[DeployTarget, LogSink]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._scheduler_task: asyncio.Task[None] | None = None
+        self._consoles = Consoles()
 
     def _app_dirs_in_use(self) -> list[Path]:
         """Builds that running instances use: pruning old builds must never remove these."""
@@ -363,6 +366,17 @@ class LocalRuntime:
         await self.switch_traffic(target, log)
         log("RUN", "deploy", "restarted after shoal restarted")
 
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """``doctl apps console`` (issue 13 item 1): a shell in the instance's working tree and
+        environment, as its user when its ProcessSpec carries one (``console.py``)."""
+        state = self._apps.get(app_id)
+        entry = state.deployments.get(deployment_id, {}).get(component) if state else None
+        live = {i.name: i for i in self._supervisor.instances() if i.pid is not None}
+        if entry is None or instance not in live or instance not in {name for name, _ in entry.instances}:
+            raise NotFound(f"instance {instance!r} of {component} is not running")
+        spec = live[instance].spec
+        return await self._consoles.open(spec.cwd, spec.env, getattr(spec, "uid", None), getattr(spec, "gid", None))
+
     def _ensure_scheduler(self) -> None:
         if self._scheduler_task is None:
             self._scheduler_task = asyncio.get_running_loop().create_task(self._scheduler.run())
@@ -373,6 +387,7 @@ class LocalRuntime:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._background, return_exceptions=True)
         await self._scheduler.aclose()
+        await self._consoles.close_all()
         await self._supervisor.stop_all(grace=10)
         await self._bindings.close()
 

@@ -35,8 +35,10 @@ def _size_problems(path: str, component: Json) -> Iterator[Problem]:
     if autoscaling is not None:
         yield from _autoscaling_problems(f"{path}.autoscaling", autoscaling, size)
     # DigitalOcean's own client tests scale legacy single-instance slugs (basic-xxs) to 2 and
-    # pass, so only the current slugs are held to their single-instance flag (reference §3.4).
-    if count is not None and 1 < count <= MAX_INSTANCES and size is not None and size.single_instance_only and not size.deprecation_intent:
+    # pass, so only the current slugs are held to their single-instance flag (reference §3.4) —
+    # and only when the user chose the size: the default is older docs' basic-xxs, which scales.
+    if count is not None and 1 < count <= MAX_INSTANCES and slug is not None and size is not None \
+            and size.single_instance_only and not size.deprecation_intent:
         yield Problem(
             f"{path}.instance_count",
             f'instance size "{size.slug}" runs a single instance; choose a larger size to run {count}',

@@ -69,7 +69,7 @@ class Platform:
         ingress = self.ingress_address()
         db = self.database
         ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
-                         logs=LogsService(self.deployments, db.deployments),
+                         logs=LogsService(self.deployments, db.deployments, db.jobs),
                          events=EventsService(self.deployments, db.deployments, db.jobs, clock),
                          insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
                                                   self.traffic),

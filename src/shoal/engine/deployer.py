@@ -268,7 +268,7 @@ class Deployer:
         elif group == "databases":
             await self._runtime.provision_database(target, parts[path[2]], sink)
         elif group == "pre_deploy":
-            await self._run_job(target, parts[path[2]], group, sink)
+            await self._run_job(target, parts[path[2]], group, sink, dep.cause_details)
         elif group == "components" and path[3] == "deploy":
             await self._runtime.start(target, parts[path[2]], sink)
         elif group == "components" and path[3] == "stop":
@@ -280,7 +280,7 @@ class Deployer:
             await self._runtime.wait_healthy(target, parts[path[2]], sink)
         elif group == "post_deploy":
             dep = await self._go_live(dep, target, sink)
-            await self._run_job(target, parts[path[2]], group, sink)
+            await self._run_job(target, parts[path[2]], group, sink, dep.cause_details)
         elif group == "failed_deploy":
             pass  # only run when a deployment fails; skipped (SUCCESS) on a healthy one
         elif group == "finalize":
@@ -300,13 +300,15 @@ class Deployer:
                 entry["source_commit_hash"] = commit
         return dep
 
-    async def _run_job(self, target: DeployTarget, part: Component, group: str, sink: LogSink) -> None:
-        """Run a deploy-time job, recorded as a job invocation (one per deployment, step and job)."""
+    async def _run_job(self, target: DeployTarget, part: Component, group: str, sink: LogSink,
+                       cause_details: dict[str, object] | None = None) -> None:
+        """Run a deploy-time job, recorded as a job invocation (one per deployment, step and job);
+        its trigger names the user whose action made the deployment (issue 13 item 7)."""
         started = self._clock.now()
         invocation = jobs.JobInvocation(
             id=jobs.deploy_invocation_id(target.deployment_id, group, part.name), app_id=target.app_id,
             deployment_id=target.deployment_id, job_name=part.name, phase=jobs.RUNNING,
-            trigger={"type": "UNKNOWN"}, created_at=started, started_at=started)
+            trigger=jobs.deployment_trigger(cause_details or {}), created_at=started, started_at=started)
         await asyncio.to_thread(self._jobs.save_invocation, invocation)
         phase = jobs.FAILED
         try:
@@ -376,7 +378,7 @@ class Deployer:
             path = ("deploy", "failed_deploy", job["name"])
             steps.mark(dep.progress, path, steps.RUNNING, self._now())
             try:
-                await self._run_job(target, parts[job["name"]], "failed_deploy", sink)
+                await self._run_job(target, parts[job["name"]], "failed_deploy", sink, dep.cause_details)
                 steps.mark(dep.progress, path, steps.SUCCESS, self._now())
             except StepFailed as failure:
                 steps.mark(dep.progress, path, steps.ERROR, self._now(), failure.reason())

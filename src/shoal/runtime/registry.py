@@ -10,10 +10,10 @@ from shoal.core.settings import Settings
 from shoal.domain.ports import JobStore, RoutePublisher, Runtime
 
 
-def _simulate(settings: Settings) -> Runtime:
+def _simulate(settings: Settings, job_store: JobStore) -> Runtime:
     from shoal.runtime.simulate import SimulateRuntime
 
-    return SimulateRuntime(step_seconds=settings.runtime.simulate_step_seconds)
+    return SimulateRuntime(step_seconds=settings.runtime.simulate_step_seconds, job_store=job_store)
 
 
 Clusters = Callable[[str], tuple[str, str] | None]
@@ -27,7 +27,7 @@ def _local(settings: Settings, routes: RoutePublisher, job_store: JobStore, box:
 
 
 BACKENDS: dict[str, Callable[[Settings, RoutePublisher, JobStore, SecretBox, Clusters], Runtime]] = {
-    "simulate": lambda settings, routes, job_store, box, clusters: _simulate(settings),
+    "simulate": lambda settings, routes, job_store, box, clusters: _simulate(settings, job_store),
     "local": _local,
 }
 

@@ -3,17 +3,25 @@
 For teams testing their DigitalOcean automation where the sources cannot be built. A component
 (or the app) with the env var ``SHOAL_SIMULATE_FAIL`` set to ``fetch``, ``build``, ``deploy``,
 ``health`` or ``job`` (comma-separated for several) fails at that step with DigitalOcean's reason code.
+SCHEDULED jobs of the live deployment fire on their cron, in their time zone, as on the local
+runtime: each run is a job invocation (SUCCEEDED, or FAILED with ``SHOAL_SIMULATE_FAIL=job``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
+from shoal.domain import jobs
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import Component, offline
-from shoal.domain.ports import Console, DeployTarget, LogSink
+from shoal.domain.plan import Component, components, offline, running
+from shoal.domain.ports import Console, DeployTarget, JobStore, LogSink
+from shoal.runtime.local.schedule import Schedule, Scheduler
 
 FAIL_VAR = "SHOAL_SIMULATE_FAIL"
 
@@ -60,8 +68,14 @@ class SimulatedConsole:
 class SimulateRuntime:
     name = "simulate"
 
-    def __init__(self, step_seconds: float = 0.0) -> None:
+    def __init__(self, step_seconds: float = 0.0, job_store: JobStore | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._delay = step_seconds
+        self._jobs = job_store
+        self._now = now
+        self._scheduler = Scheduler(self._run_scheduled, now)
+        self._scheduled: dict[str, tuple[DeployTarget, LogSink]] = {}  # deployment → what its runs need
+        self._scheduler_task: asyncio.Task[None] | None = None
 
     async def _pause(self) -> None:
         await asyncio.sleep(self._delay)
@@ -106,6 +120,9 @@ class SimulateRuntime:
         log("DEPLOY", component.name, f"Job {component.name} succeeded")
 
     async def start(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        if component.kind == "job" and component.job_kind == "SCHEDULED":
+            self._schedule(target, component, log)
+            return
         count = component.spec.get("instance_count") or 1
         log("DEPLOY", component.name, f"Starting {count} instance(s) of {component.name}")
         await self._pause()
@@ -129,20 +146,69 @@ class SimulateRuntime:
             url = (target.spec.get("maintenance") or {}).get("offline_page_url")
             log("DEPLOY", "deploy", f"Serving the offline page{f' from {url}' if url else ''} (simulated)")
 
+    # -- scheduled jobs --------------------------------------------------------------------------
+
+    def _schedule(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+        if self._jobs is None:
+            return
+        schedule = component.spec.get("schedule") or {}
+        cron, zone = str(schedule.get("cron")), str(schedule.get("time_zone") or "UTC")
+        if self._scheduler_task is None:
+            self._scheduler_task = asyncio.get_running_loop().create_task(self._scheduler.run())
+        self._scheduled[target.deployment_id] = (target, log)
+        self._scheduler.register(Schedule(target.app_id, target.deployment_id, component.name, cron, zone))
+        log("DEPLOY", component.name, f"scheduled {component.name}: {cron} ({zone}) (simulated)")
+
+    async def _run_scheduled(self, schedule: Schedule) -> None:
+        found = self._scheduled.get(schedule.deployment_id)
+        if found is None or self._jobs is None:
+            return
+        target, log = found
+        part = next(c for c in components(target.spec) if c.name == schedule.job)
+        started = self._now()
+        invocation = jobs.JobInvocation(
+            id=jobs.new_invocation_id(), app_id=target.app_id, deployment_id=target.deployment_id,
+            job_name=part.name, phase=jobs.RUNNING, created_at=started, started_at=started,
+            trigger={"type": "SCHEDULED", "scheduled": {"schedule": {"cron": schedule.cron,
+                                                                     "time_zone": schedule.time_zone}}})
+        await asyncio.to_thread(self._jobs.save_invocation, invocation)
+        phase = jobs.FAILED
+        try:
+            await self.run_job(target, part, lambda stage, name, line: log("RUN", name, line))
+            phase = jobs.SUCCEEDED
+        except StepFailed as failure:
+            log("RUN", part.name, failure.message)
+        finally:
+            done = replace(invocation, phase=phase, completed_at=self._now())
+            await asyncio.shield(asyncio.to_thread(self._jobs.save_invocation, done))
+
+    def _unschedule(self, deployment_id: str) -> None:
+        self._scheduler.unregister(deployment_id)
+        self._scheduled.pop(deployment_id, None)
+
     async def retire(self, app_id: str, deployment_id: str) -> None:
-        return None
+        self._unschedule(deployment_id)
 
     async def discard(self, app_id: str, deployment_id: str) -> None:
-        return None
+        self._unschedule(deployment_id)
 
     async def remove_app(self, app_id: str) -> None:
-        return None
+        for deployment_id, (target, _) in list(self._scheduled.items()):
+            if target.app_id == app_id:
+                self._unschedule(deployment_id)
 
     async def restore(self, target: DeployTarget, log: LogSink) -> None:
-        return None
+        """shoal restarted: the live deployment's scheduled jobs fire again."""
+        for part in running(target.spec):
+            if part.kind == "job" and part.job_kind == "SCHEDULED":
+                self._schedule(target, part, log)
 
     async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
         return SimulatedConsole(component, instance)
 
     async def close(self) -> None:
-        return None
+        if self._scheduler_task is not None:
+            self._scheduler_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler_task
+        await self._scheduler.aclose()

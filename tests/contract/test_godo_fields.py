@@ -130,3 +130,26 @@ def test_godo_fields_are_validated(client: Any, patch: dict[str, Any], path: str
     assert raised.value.status_code == 400
     message = raised.value.response.json()["message"]
     assert path in message and fragment in message
+
+
+@pytest.mark.parametrize("patch", [
+    {"services": [{"name": "web", "git": GIT, "health_check": {"port": 9090, "http_path": "/health"},
+                   "liveness_health_check": {"port": 9091}}]},  # neither http_port nor internal: DO accepts
+    {"services": [{"name": "web", "git": GIT, "internal_ports": [5000], "routes": [{"path": "/"}]}]},
+    {"services": [{"name": "web", "git": GIT, "health_check": {"http_path": ""}}]},
+    {"services": [{"name": "web", "git": GIT, "instance_count": 2}]},  # no size chosen
+    {"services": [{"name": "web", "git": GIT, "alerts": [{"rule": "UNSPECIFIED_RULE"}, {"operator": "GREATER_THAN"}],
+                   "log_destinations": [{"name": "pt", "papertrail": {"endpoint": "logs.papertrailapp.com:12345"}}]}]},
+    {"functions": [{"name": "fn", "git": GIT, "routes": [{"path": "/api", "preserve_path_prefix": True}]}]},
+    {"services": [{"name": "web", "git": GIT, "envs": [{"key": "URL", "value": "${ghost.PRIVATE_URL}"}]}]},
+], ids=["health-port", "private-routed", "empty-http-path", "count-no-size", "rules-and-papertrail",
+        "functions-prefix", "unresolved-bindable"])
+def test_specs_digitalocean_accepts_are_accepted(client: Any, patch: dict[str, Any]) -> None:
+    """Rules shoal enforced that DigitalOcean does not (issue 13 item 6); each was a 400 before."""
+    spec = {"name": unique_name("lenient"), **patch}
+    proposal = client.apps.validate_app_spec(body={"spec": spec})
+    assert proposal["spec"]["name"] == spec["name"]
+    if "ghost" in str(patch):  # left verbatim, as DigitalOcean does; propose says so
+        assert any("ghost" in w and "left as written" in w for w in proposal["warnings"])
+    if "internal_ports" in str(patch):
+        assert proposal["spec"]["services"][0]["http_port"] == 8080

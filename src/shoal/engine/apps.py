@@ -22,6 +22,7 @@ from shoal.engine.planning import new_deployment
 from shoal.spec import app_cost, check, diff
 from shoal.spec.catalog import DEFAULT_INSTANCE_SIZE, INSTANCE_SIZES_BY_SLUG
 from shoal.spec.defaults import resolve_region
+from shoal.spec.rules.envs import reference_warnings
 from shoal.spec.sealing import foreign_secrets, seal
 
 _COMPUTE_KINDS = ("services", "workers", "jobs")
@@ -232,7 +233,7 @@ class AppsService:
             app_name_suggestion=None if available else _suggest(spec["name"], taken),
             app_is_static=is_static(spec), existing_static_apps=static_apps,
             app_cost=round(app_cost(spec)),
-            warnings=database_warnings(spec) + [
+            warnings=database_warnings(spec) + reference_warnings(spec) + [
                 f"{path}: this secret was encrypted by another server (e.g. DigitalOcean) and cannot be decrypted "
                 "here; set its plaintext value, or deployments that need it will fail"
                 for path in (foreign_secrets(spec, self._box, account.id) if self._box is not None else [])],

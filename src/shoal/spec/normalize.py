@@ -14,7 +14,8 @@ Decisions the reference leaves open:
   own is attached to the user's rules that target that component and carry no ``cors`` (or to
   the default ``/`` rule); with no rule to carry it, it has nothing to apply to and is dropped.
 - When nothing routes at all and exactly one component can take HTTP traffic, it gets ``/``.
-- A service that lists ``internal_ports`` but no ``http_port`` stays private: no 8080 default.
+- A service that lists ``internal_ports`` but no ``http_port`` stays private (no 8080 default)
+  unless it has routes: then it gets 8080, as any routed service (DigitalOcean does not refuse it).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def normalize(spec: Json) -> Json:
     _fill_envs(out)
     for service in out.get("services", []):
         _fill_compute(service)
-        if "http_port" not in service and not service.get("internal_ports"):
-            service["http_port"] = DEFAULT_HTTP_PORT
+        routed = bool(service.get("routes")) or service.get("cors") is not None
+        if "http_port" not in service and (not service.get("internal_ports") or routed):
+            service["http_port"] = DEFAULT_HTTP_PORT  # a private service with routes is routed on 8080
     for worker in out.get("workers", []):
         _fill_compute(worker)
     for job in out.get("jobs", []):

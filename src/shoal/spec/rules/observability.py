@@ -9,6 +9,7 @@ from shoal.spec.models.logs import LOG_DESTINATION_KINDS
 from shoal.spec.problems import Problem
 from shoal.spec.rules.view import COMPONENT_KINDS, Json, components, entries, obj, text
 
+PAPERTRAIL_HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 LOG_NAME_RE = re.compile(r"""^[A-Za-z0-9()\[\]'"][-A-Za-z0-9_. /()\[\]]{0,40}[A-Za-z0-9()\[\]'"]$""")
 
 _INSTANCE_RULES = frozenset({"CPU_UTILIZATION", "MEM_UTILIZATION", "RESTART_COUNT"})
@@ -39,9 +40,9 @@ def check_observability(spec: Json) -> Iterator[Problem]:
 def _alert_problems(base: str, holder: Json, allowed: frozenset[str], owner: str) -> Iterator[Problem]:
     for path, alert in entries(holder, "alerts", base):
         rule = text(alert, "rule")
-        if alert.get("rule") is None or rule == "UNSPECIFIED_RULE":
-            yield Problem(f"{path}.rule", "is required")
-        elif rule is not None and rule not in allowed:
+        # UNSPECIFIED_RULE (or none) is the enum's default and Terraform's component alerts accept
+        # it: an alert that watches nothing yet, not a refusal (issue 13 item 6).
+        if rule is not None and rule != "UNSPECIFIED_RULE" and rule not in allowed:
             yield Problem(f"{path}.rule", f"{rule} is not available for {owner}; use one of {', '.join(sorted(allowed))}")
 
 
@@ -56,10 +57,15 @@ def _log_problems(path: str, destination: Json) -> Iterator[Problem]:
     open_search = obj(destination, "open_search")
     if open_search is not None:
         yield from _open_search_problems(f"{path}.open_search", open_search)
-    for kind in ("papertrail", "datadog"):
-        endpoint = text(obj(destination, kind) or {}, "endpoint")
-        if endpoint is not None and not endpoint.startswith(("https://", "http://", "syslog+tls://", "syslog://")):
-            yield Problem(f"{path}.{kind}.endpoint", "must be a URL")
+    endpoint = text(obj(destination, "datadog") or {}, "endpoint")
+    if endpoint is not None and not endpoint.startswith(("https://", "http://")):
+        yield Problem(f"{path}.datadog.endpoint", "must be a URL")
+    endpoint = text(obj(destination, "papertrail") or {}, "endpoint")
+    # Papertrail endpoints are seen as URLs and as a bare logs.papertrailapp.com:12345 (runtime
+    # reference §4.1); the port is always part of it.
+    if endpoint is not None and not (endpoint.startswith(("https://", "http://", "syslog+tls://", "syslog://"))
+                                     or PAPERTRAIL_HOST_PORT_RE.match(endpoint)):
+        yield Problem(f"{path}.papertrail.endpoint", "must be a URL or host:port")
     yield from _endpoint_problems(path, destination)
 
 

@@ -32,6 +32,7 @@ from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.apps import AppsService
 from shoal.engine.clusters import ClustersService
+from shoal.engine.buildpacks import BuildpacksService
 from shoal.engine.console import ConsoleService
 from shoal.engine.deployer import Deployer
 from shoal.engine.deployments import DeploymentsService
@@ -76,6 +77,7 @@ class Platform:
                          signer=Signer(secret_key(self.settings.data_dir)), ingress=ingress,
                          max_body_bytes=self.settings.api.max_body_bytes,
                          console=ConsoleService(self.deployments, lambda: self.runtime),
+                         buildpacks=BuildpacksService(db.apps, self.deployments),
                          console_idle_seconds=self.settings.api.console_idle_seconds)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 

@@ -54,6 +54,8 @@ def app_wire(view: AppView, ingress: IngressAddress, with_project: bool = True) 
                for d in app.spec.get("domains") or []]
     if domains:
         wire["domains"] = domains
+    if app.build_config:
+        wire["build_config"] = app.build_config
     if (app.spec.get("egress") or {}).get("type") == "DEDICATED_IP":
         wire["dedicated_ips"] = dedicated_ips(app.id)
     if app.last_deployment_created_at:

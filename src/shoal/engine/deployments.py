@@ -63,10 +63,11 @@ class DeploymentsService:
         self.queue.submit(app.id, dep.id)
         return dep
 
-    def create_deployment(self, account: Account, app_id: str, force_build: bool) -> Deployment:
+    def create_deployment(self, account: Account, app_id: str, force_build: bool, cause: str = "manual",
+                          action: str = "CREATE_DEPLOYMENT") -> Deployment:
         app = self.app(account, app_id)
         refuse_if_pinned(app)
-        trigger = Trigger("manual", action="CREATE_DEPLOYMENT", force_build=force_build)
+        trigger = Trigger(cause, action=action, force_build=force_build)
         return self._add(app, new_deployment(app, app.spec, trigger, account, self._clock.now(), app.tier_slug))
 
     def restart(self, account: Account, app_id: str, names: list[str]) -> Deployment:

@@ -14,13 +14,13 @@ from typing import Any
 from shoal.core.errors import BadRequest
 from shoal.domain.accounts import Account
 from shoal.domain.deployments import Deployment
-from shoal.domain.plan import components
+from shoal.domain.plan import BuildStrategy, Kind, units_of
 from shoal.domain.ports import AppStore
 from shoal.engine.apps import refuse_if_pinned
 from shoal.engine.deployments import DeploymentsService
 from shoal.spec.buildpacks import BUILDPACKS_BY_ID, Buildpack
 
-BUILDPACK_KINDS = ("service", "worker", "job", "static_site")
+BUILDPACK_KINDS = (Kind.SERVICE, Kind.WORKER, Kind.JOB, Kind.STATIC_SITE)
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,12 @@ def affected(spec: dict[str, Any], pack: Buildpack) -> list[str]:
     """Components a buildpack may build: buildpack-built ones (no Dockerfile, no image) whose
     ``environment_slug`` selects it, or that leave the choice to detection."""
     found = []
-    for part in components(spec):
-        if part.kind not in BUILDPACK_KINDS or part.spec.get("dockerfile_path") or part.spec.get("image"):
+    for unit in units_of(spec):
+        if unit.kind not in BUILDPACK_KINDS or unit.build.strategy != BuildStrategy.BUILDPACK:
             continue
-        slug = part.spec.get("environment_slug")
+        slug = unit.build.environment_slug
         if slug in pack.slugs or not slug:
-            found.append(part.name)
+            found.append(unit.name)
     return found
 
 

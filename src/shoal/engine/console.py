@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 from shoal.core.errors import BadRequest, NotFound
 from shoal.domain.accounts import Account
-from shoal.domain.deployments import Deployment, Phase
-from shoal.domain.plan import Component, running
+from shoal.domain.deployments import Phase
+from shoal.domain.plan import Kind, running_units
 from shoal.domain.ports import Console, Runtime
 from shoal.engine.deployments import DeploymentsService
 
-CONSOLE_KINDS = ("service", "worker")
+CONSOLE_KINDS = (Kind.SERVICE, Kind.WORKER)
 TICKET_SECONDS = 60  # doctl dials right after asking; a leaked URL is useless a minute later
 
 
@@ -33,16 +33,8 @@ class ConsoleTicket:
     nonce: str
 
 
-def instance_names(app_name: str, dep: Deployment, part: Component) -> list[str]:
-    """The instances a deployment runs for a component, named as the runtimes and ``/instances``
-    name them (``<app>-<component>-<deployment[:8]>-<i>``)."""
-    spec = part.spec
-    count = int(spec.get("instance_count") or (spec.get("autoscaling") or {}).get("min_instance_count") or 1)
-    return [f"{app_name}-{part.name}-{dep.id[:8]}-{i}" for i in range(count)]
-
-
 class ConsoleService:
-    def __init__(self, deployments: DeploymentsService, runtime: Callable[[], Runtime | None],
+    def __init__(self, deployments: DeploymentsService, runtime: Runtime | None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._deployments = deployments
         self._runtime = runtime
@@ -59,15 +51,19 @@ class ConsoleService:
         dep = self._deployments.get_deployment(account, app.id, deployment_id)
         if dep.phase not in (Phase.ACTIVE, Phase.DEPLOYING):
             raise BadRequest(f"deployment {dep.id} is {dep.phase}: its instances are not running")
-        part = next((p for p in running(dep.spec) if p.name == component), None)
-        if part is None:
+        unit = next((u for u in running_units(dep.spec) if u.name == component), None)
+        if unit is None:
             raise NotFound(f"component {component!r} is not running in deployment {dep.id}")
-        if part.kind not in CONSOLE_KINDS:
-            raise BadRequest(f"{component} is a {part.kind.replace('_', ' ')}: only services and workers run "
-                             "instances to open a console in")
-        names = instance_names(app.name, dep, part)
+        if unit.kind not in CONSOLE_KINDS:
+            raise BadRequest(f"{component} is a {unit.kind.value.replace('_', ' ')}: only services and workers "
+                             "run instances to open a console in")
+        # What really runs now (the runtime's answer, as /instances gives it), first instance first.
+        names = sorted(i.name for i in (self._runtime.instances(app.id) if self._runtime else [])
+                       if i.deployment_id == dep.id and i.component == component)
+        if not names:
+            raise NotFound(f"no instance of {component} is running in deployment {dep.id}")
         if instance_name and instance_name not in names:
-            raise NotFound(f"instance {instance_name!r} is not an instance of {component} "
+            raise NotFound(f"instance {instance_name!r} is not a running instance of {component} "
                            f"(instances: {', '.join(names)})")
         return ConsoleTicket(app.id, dep.id, component, instance_name or names[0], secrets.token_urlsafe(12))
 
@@ -80,7 +76,7 @@ class ConsoleService:
         self._used[ticket.nonce] = now + ttl
 
     async def open(self, ticket: ConsoleTicket) -> Console:
-        runtime = self._runtime()
+        runtime = self._runtime
         if runtime is None:
             raise BadRequest("this server runs no runtime, so there is no instance to open a console in")
         return await runtime.open_console(ticket.app_id, ticket.deployment_id, ticket.component, ticket.instance)

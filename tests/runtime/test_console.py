@@ -13,22 +13,30 @@ from shoal.runtime.local.console import Consoles, PtyConsole
 from tests.runtime.aio import run_async
 
 
-async def _until(console: PtyConsole, needle: str, timeout: float = 10) -> str:
-    seen = ""
-    async with asyncio.timeout(timeout):
-        while needle not in seen:
-            data = await console.read()
-            assert data, f"the shell ended before {needle!r}: {seen!r}"
-            seen += data.decode(errors="replace")
-    return seen
+class Screen:
+    """Everything the shell wrote so far (reads never lose what an earlier wait already got)."""
 
+    def __init__(self, console: PtyConsole) -> None:
+        self.console = console
+        self.text = ""
 
-async def _value_after(console: PtyConsole, marker: str) -> str:
-    """The rest of the line after ``marker`` (a marker the typed command's echo does not contain)."""
-    seen = await _until(console, marker)
-    while "\n" not in seen.rsplit(marker, 1)[1]:
-        seen += (await console.read()).decode(errors="replace")
-    return seen.rsplit(marker, 1)[1].split("\n", 1)[0].strip()
+    async def until(self, needle: str, timeout: float = 10) -> str:
+        async with asyncio.timeout(timeout):
+            while needle not in self.text:
+                data = await self.console.read()
+                assert data, f"the shell ended before {needle!r}: {self.text!r}"
+                self.text += data.decode(errors="replace")
+        return self.text
+
+    async def value_after(self, marker: str) -> str:
+        """The rest of the line after ``marker`` (a marker the typed command's echo does not contain)."""
+        await self.until(marker)
+        async with asyncio.timeout(10):
+            while "\n" not in self.text.rsplit(marker, 1)[1]:
+                data = await self.console.read()
+                assert data, f"the shell ended after {marker!r}: {self.text!r}"
+                self.text += data.decode(errors="replace")
+        return self.text.rsplit(marker, 1)[1].split("\n", 1)[0].strip()
 
 
 @run_async
@@ -38,9 +46,10 @@ async def test_shell_runs_in_the_working_dir_and_environment(tmp_path: Path) -> 
     try:
         console.resize(100, 30)
         console.write(b'echo "G=$GREETING"; ls; stty size; echo T$((1))=$(tty)\n')
-        seen = await _until(console, "30 100")
+        screen = Screen(console)
+        seen = await screen.until("30 100")
         assert "G=hello" in seen and "marker.txt" in seen
-        assert (await _value_after(console, "T1=")).startswith("/dev/pts/")  # a controlling terminal
+        assert (await screen.value_after("T1=")).startswith("/dev/pts/")  # a controlling terminal
         console.write(b"exit 0\n")
         while await console.read():
             pass  # the end: b"" once the shell is gone
@@ -56,7 +65,7 @@ async def test_shell_runs_as_the_instance_uid(tmp_path: Path) -> None:
     console = await PtyConsole.start(tmp_path, {"PATH": os.environ["PATH"]}, uid=65534, gid=65534)
     try:
         console.write(b"echo U$((1))=$(id -u):$(id -g):$(id -G)\n")
-        assert await _value_after(console, "U1=") == "65534:65534:65534"
+        assert await Screen(console).value_after("U1=") == "65534:65534:65534"
     finally:
         await console.close()
 
@@ -66,7 +75,7 @@ async def test_close_hangs_up_the_session_and_kills_what_it_started(tmp_path: Pa
     consoles = Consoles()
     console = await consoles.open(tmp_path, {"PATH": os.environ["PATH"]}, None, None)
     console.write(b"trap '' HUP; sleep 300 & echo B$((2))=$!\n")
-    child = int(await _value_after(console, "B2="))
+    child = int(await Screen(console).value_after("B2="))
     assert psutil.pid_exists(child)
     await consoles.close_all()  # what the runtime does when shoal stops
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE

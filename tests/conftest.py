@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.live import LiveServer
+from tests.live import UNLIMITED, LiveServer
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -38,7 +38,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     # token would turn raw (non-retrying) requests into 429s. Rate limits are tested on servers of
     # their own (test_rate_limits.py).
     live = LiveServer(data_dir=tmp_path_factory.mktemp(f"shoal-{request.param}") / "data", database_url=url,
-                      extra_args=["--rate-limit-per-minute", "1000000", "--rate-limit-per-hour", "10000000"])
+                      extra_args=UNLIMITED)
     live.start()
     yield live
     live.stop()

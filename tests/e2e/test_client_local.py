@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import unique_name, wait_deployment, wait_for
 from tests.doctl_console import DoctlConsole, exec_url
 from tests.e2e.apps import PY_SERVER, make_repo
-from tests.live import LiveServer
+from tests.live import UNLIMITED, LiveServer
 
 
 IDLE_SECONDS = 6
@@ -23,7 +23,7 @@ IDLE_SECONDS = 6
 def local(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("client-local")
     server = LiveServer(data_dir=root / "data", runtime="local",
-                        extra_args=["--console-idle-timeout", str(IDLE_SECONDS)]).start()
+                        extra_args=["--console-idle-timeout", str(IDLE_SECONDS), *UNLIMITED]).start()
     yield server, root
     server.stop()
 
@@ -160,7 +160,7 @@ def test_an_idle_console_is_closed(local: Any, console_app: dict[str, Any]) -> N
         session.type("echo hi\n")
         session.read_until("hi")
         # doctl's 30-second keepalives do not count as activity.
-        assert session.wait_closed(timeout=IDLE_SECONDS * 4, keepalive_every=1) == 1000
+        assert session.wait_closed(timeout=IDLE_SECONDS * 10, keepalive_every=1) == 1000
         assert "without activity" in session.output
     finally:
         session.close()

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import unique_name, wait_deployment, wait_for
 from tests.e2e.apps import make_repo
-from tests.live import LiveServer
+from tests.live import UNLIMITED, LiveServer
 
 PID_SERVER = textwrap.dedent('''
     import os, http.server
@@ -38,7 +38,7 @@ WORKER = "#!/bin/sh\necho $$ > \"$MARKS/worker.pid\"\nwhile true; do sleep 0.5; 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("reapply")
-    server = LiveServer(data_dir=root / "data", runtime="local").start()
+    server = LiveServer(data_dir=root / "data", runtime="local", extra_args=UNLIMITED).start()
     yield server, root
     server.stop()
 

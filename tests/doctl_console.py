@@ -45,7 +45,10 @@ class DoctlConsole:
         self.ws: ClientConnection = self._dialed.__enter__()
         self.output = ""
         self.close_code: int | None = None
-        self.resize(width, height)
+        try:
+            self.resize(width, height)
+        except ConnectionClosed:  # a session the server ended at once (its frames are still readable)
+            pass
 
     def resize(self, width: int, height: int) -> None:
         self.ws.send(json.dumps({"op": "resize", "width": width, "height": height}))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from tests.conftest import unique_name, wait_deployment
+from tests.conftest import error_body, unique_name, wait_deployment
 
 GIT = {"repo_clone_url": "https://example.com/repo.git", "branch": "main"}
 
@@ -128,7 +128,7 @@ def test_godo_fields_are_validated(client: Any, patch: dict[str, Any], path: str
     with pytest.raises(HttpResponseError) as raised:
         client.apps.create(body={"spec": spec})
     assert raised.value.status_code == 400
-    message = raised.value.response.json()["message"]
+    message = error_body(raised.value)["message"]
     assert path in message and fragment in message
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from tests.conftest import service_spec, unique_name, wait_deployment
+from tests.conftest import error_body, service_spec, unique_name, wait_deployment
 from tests.live import LiveServer
 
 GIT = {"repo_clone_url": "https://example.com/repo.git", "branch": "main"}
@@ -33,11 +33,11 @@ def test_cancelling_what_has_ended_is_refused_and_deploy_jobs_name_their_user(cl
     assert invocation["trigger"] == {"type": "MANUAL", "manual": {"user": user}}
     with pytest.raises(HttpResponseError) as raised:
         client.apps.cancel_job_invocation(app["id"], invocation["id"])
-    assert raised.value.status_code == 400 and "already ended (SUCCEEDED)" in raised.value.response.json()["message"]
+    assert raised.value.status_code == 400 and "already ended (SUCCEEDED)" in error_body(raised.value)["message"]
     [event] = client.apps.list_events(app["id"])["events"]
     with pytest.raises(HttpResponseError) as raised:
         client.apps.cancel_event(app["id"], event["id"])
-    assert raised.value.status_code == 400 and "already ended" in raised.value.response.json()["message"]
+    assert raised.value.status_code == 400 and "already ended" in error_body(raised.value)["message"]
     assert client.apps.get_job_invocation(app["id"], invocation["id"])["job_invocation"]["phase"] == "SUCCEEDED"
     client.apps.delete(app["id"])
 

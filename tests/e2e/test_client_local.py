@@ -40,7 +40,7 @@ def deployed(server: LiveServer, spec: dict[str, Any]) -> dict[str, Any]:
     app = client.apps.create(body={"spec": spec})["app"]
     dep = wait_deployment(client, app["id"], app["pending_deployment"]["id"], timeout=180)
     assert dep["phase"] == "ACTIVE", server.log()
-    return client.apps.get(app["id"])["app"]  # type: ignore[no-any-return]
+    return client.apps.get(app["id"])["app"]
 
 
 def test_secure_headers_are_set_and_removed_by_the_ingress(local: Any, repo: Path) -> None:

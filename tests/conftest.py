@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.kubecluster import kube_cluster  # noqa: F401  (one real cluster per session, for every package)
 from tests.live import LiveServer
 
 BACKENDS = ["sqlite", "postgres"]

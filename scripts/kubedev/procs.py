@@ -1,7 +1,8 @@
 """Daemons started detached from the caller, remembered by pid file, stopped only if still ours.
 
-A pid file holds the pid and the executable it was started as; ``stop`` signals the pid only while
-``/proc/PID/cmdline`` still names that executable, so a recycled pid is never touched.
+A pid file holds the pid, the process's start time (``/proc/PID/stat`` field 22) and the program; ``stop``
+signals the pid only while its start time is unchanged, so a recycled pid is never touched. (The
+command line is no test: it reads empty while a large binary is still being exec'd.)
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def start(name: str, argv: Sequence[str], state: Path, env: dict[str, str] | Non
     with open(logs / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 cwd=state, env=env, start_new_session=True)
-    (pids / f"{name}.pid").write_text(f"{proc.pid}\n{argv[0]}\n")
+    (pids / f"{name}.pid").write_text(f"{proc.pid}\n{_started(proc.pid)}\n{argv[0]}\n")
     return proc.pid
 
 
@@ -47,22 +48,32 @@ def cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def _zombie(pid: int) -> bool:
+def _stat(pid: int) -> list[str]:
+    """``/proc/PID/stat`` after the command name: [state, ppid, ...]; empty when the process is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (FileNotFoundError, IndexError):
-        return True
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return []
+
+
+def _started(pid: int) -> str:
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _zombie(pid: int) -> bool:
+    fields = _stat(pid)
+    return not fields or fields[0] in ("Z", "X")
 
 
 def running(state: Path, name: str) -> int | None:
     """The pid of daemon ``name`` if it is alive and still the program we started."""
     try:
-        pid_text, exe = (state / "pids" / f"{name}.pid").read_text().splitlines()[:2]
+        pid_text, started = (state / "pids" / f"{name}.pid").read_text().splitlines()[:2]
     except (FileNotFoundError, ValueError):
         return None
     pid = int(pid_text)
-    argv = cmdline(pid)
-    if not argv or argv[0] != exe or _zombie(pid):
+    if _zombie(pid) or _started(pid) != started:
         return None
     return pid
 
@@ -80,7 +91,7 @@ def terminate(pid: int, grace: float) -> None:
                 os.waitpid(pid, os.WNOHANG)  # only reaps children of ours (when up failed in this process)
             except ChildProcessError:
                 pass
-            if not cmdline(pid) or _zombie(pid):
+            if _zombie(pid):
                 return
             time.sleep(0.1)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.kubecluster import kube_cluster  # noqa: F401  (one real cluster per session, for every package)
+from tests.kubecluster import kube_cluster, pytest_collection_modifyitems  # noqa: F401  (one cluster per session, used last)
 from tests.live import LiveServer
 
 BACKENDS = ["sqlite", "postgres"]

@@ -1,6 +1,9 @@
 """Build Kubernetes 1.20.2 from Debian 12's source package, as the reference measured it.
 
-Only used when no prebuilt binaries are at hand. The machine's apt configuration is left alone: the
+Only used when no prebuilt binaries are at hand. Checked here: the private ``deb-src`` list, ``apt-get
+update`` and Debian 12 offering ``kubernetes 1.20.5+really1.20.2`` (34 MB of source, vendor/ included).
+Not run here end to end (the ~12 minute compile); the prebuilt archive in ``../shared/kubernetes`` was
+made by the same steps. The machine's apt configuration is left alone: the
 ``deb-src`` line and the package lists live in a private directory under the cache and are passed to
 apt with ``-o``. Build tools come from Debian (installed only when missing; needs root).
 """
@@ -16,7 +19,7 @@ from pathlib import Path
 
 from kubedev.procs import ClusterError
 
-TOOLS = {"go": "golang-go", "dpkg-source": "dpkg-dev", "make": "make", "rsync": "rsync"}
+TOOLS = {"go": "golang-go", "dpkg-source": "dpkg-dev", "make": "make", "rsync": "rsync", "jq": "jq"}
 REFLECT2 = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 
 
@@ -74,8 +77,12 @@ def build(target: Path, programs: Sequence[str], version: str) -> None:
     vendored = tree / "vendor" / "github.com" / "modern-go" / "reflect2"
     shutil.rmtree(vendored, ignore_errors=True)
     shutil.copytree(REFLECT2, vendored)
+    major, minor = version.split(".")[:2]
+    # No git history in a source package: hack/lib/version.sh takes the version from these, as Debian's
+    # rules do (else the programs report v0.0.0 and clients cannot tell what API the server has).
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=vendor", "GO111MODULE": "on",
-           "GOCACHE": str(work / "gocache"), "GOPATH": str(work / "gopath")}
+           "GOCACHE": str(work / "gocache"), "GOPATH": str(work / "gopath"), "KUBE_GIT_VERSION": f"v{version}",
+           "KUBE_GIT_MAJOR": major, "KUBE_GIT_MINOR": minor, "KUBE_GIT_TREE_STATE": "clean"}
     for name in programs:
         _run(["make", f"WHAT=cmd/{name}", "KUBE_BUILD_PLATFORMS=linux/amd64"], cwd=tree, env=env)
     (target / "bin").mkdir(parents=True, exist_ok=True)

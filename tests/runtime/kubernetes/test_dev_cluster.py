@@ -4,6 +4,9 @@ reads a Secret and completes, a CronJob (``batch/v1beta1`` on 1.20) ticks."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.kubecluster import KubeCluster
+from tests.kubecluster import SCRIPT, KubeCluster
 
 kubernetes = pytest.importorskip("kubernetes")
 
@@ -99,3 +102,14 @@ def test_a_cronjob_ticks(api: Any, kube_cluster: KubeCluster, namespace: str) ->
 
     poll("a run of the CronJob to finish", a_finished_run, timeout=200)
     assert cronjobs.get(name="tick", namespace=namespace).status.lastScheduleTime
+
+
+def test_a_second_up_in_the_same_dir_is_refused_and_status_names_the_daemons(kube_cluster: KubeCluster) -> None:
+    again = subprocess.run([sys.executable, str(SCRIPT), "up", str(kube_cluster.dir)], capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 1 and "already runs" in again.stderr
+    status = subprocess.run([sys.executable, str(SCRIPT), "status", str(kube_cluster.dir)], capture_output=True,
+                            text=True, timeout=60)
+    running = json.loads(status.stdout)["running"]
+    assert set(running) == {"registry", "etcd", "containerd", "kube-apiserver", "kube-controller-manager",
+                            "kube-scheduler", "kubelet"} and all(running.values())

@@ -121,3 +121,40 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
                               text=True, timeout=300)
         assert down.returncode == 0, f"kube-dev-cluster down failed:\n{down.stdout}\n{down.stderr}"
         assert not _leftovers(directory, bridge), _leftovers(directory, bridge)
+
+
+RBAC = ROOT / "deploy" / "kubernetes" / "rbac.yaml"
+
+
+def rbac_kubeconfig(cluster: KubeCluster, directory: Path) -> Path:
+    """A kubeconfig for the ``shoal`` service account of ``deploy/kubernetes/rbac.yaml`` (applied here):
+    what an operator would hand shoal, so tests prove the manifest grants enough."""
+    import base64
+
+    import yaml
+    from kubernetes import client, config, utils
+
+    admin = config.new_client_from_config(str(cluster.kubeconfig))
+    try:
+        for doc in yaml.safe_load_all(RBAC.read_text()):
+            try:
+                utils.create_from_dict(admin, doc)
+            except utils.FailToCreateError as exc:
+                if not all(getattr(e, "status", None) == 409 for e in exc.api_exceptions):
+                    raise
+        core = client.CoreV1Api(admin)
+        deadline = time.monotonic() + 60
+        while not (secrets := core.read_namespaced_service_account("shoal", "shoal-system").secrets):
+            assert time.monotonic() < deadline, "no token for the shoal service account"
+            time.sleep(0.3)
+        token_secret = core.read_namespaced_secret(secrets[0].name, "shoal-system")
+        token = base64.b64decode(token_secret.data["token"]).decode()
+    finally:
+        admin.close()
+    settings = yaml.safe_load(cluster.kubeconfig.read_text())
+    settings["users"] = [{"name": "shoal", "user": {"token": token}}]
+    settings["contexts"][0]["context"]["user"] = "shoal"
+    path = directory / "shoal.kubeconfig"
+    path.write_text(yaml.safe_dump(settings))
+    path.chmod(0o600)
+    return path

@@ -236,3 +236,47 @@ def test_endpoints_follow_ready_pods(kube: Kube, catalog: Catalog, namespace: st
         watcher.join(30)
     assert not watcher.is_alive()
     assert seen[0] == ()
+
+
+def test_the_rbac_manifest_grants_what_the_backend_does_and_no_more(kube_cluster: KubeCluster, tmp_path: Path,
+                                                                   image: str) -> None:
+    from tests.kubecluster import rbac_kubeconfig
+
+    limited = Kube(Target(rbac_kubeconfig(kube_cluster, tmp_path)))
+    try:
+        catalog = Catalog(limited)
+        applier = Applier(limited, catalog)
+        app_id = str(uuid.uuid4())
+        ns = ensure_namespace(applier, app_id, "rbac", "tester")["metadata"]["name"]
+        versions = catalog.versions()
+        labels = {"app": "web"}
+        applier.apply_all([
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": ns},
+             "stringData": {"k": "v"}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": ns}, "data": {}},
+            web_deployment(ns, image),
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
+             "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}},
+            job(ns, image, "echo done"),
+            {"apiVersion": versions.cronjob, "kind": "CronJob", "metadata": {"name": "cron", "namespace": ns},
+             "spec": {"schedule": "0 0 1 1 *", "jobTemplate": {"spec": job(ns, image, "true")["spec"]}}},
+            {"apiVersion": versions.hpa, "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web", "namespace": ns},
+             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                      "minReplicas": 1, "maxReplicas": 2, "metrics": [{"type": "Resource", "resource": {
+                          "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}},
+            {"apiVersion": versions.ingress, "kind": "Ingress", "metadata": {"name": "web", "namespace": ns},
+             "spec": {"rules": [{"host": "web.example", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                      "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}},
+        ])
+        converge(limited, catalog, Ref("batch/v1", "Job", ns, "task"), job_finished, 120)
+        pod = pods(limited, ns, "job-name=task")[0]["metadata"]["name"]
+        assert list(pod_log(limited, ns, pod)) == ["done"]
+        converge(limited, catalog, Ref("apps/v1", "Deployment", ns, "web"), deployment_rollout, 120)
+        assert limited.request("GET", f"/api/v1/namespaces/{ns}/endpoints/web")["subsets"]
+        with pytest.raises(GiveUp) as refused:  # nothing beyond the manifest: no RBAC of its own
+            limited.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+                            body={"metadata": {"name": "escalate"}, "rules": []})
+        assert refused.value.status == 403
+        assert delete_namespace(applier, app_id)
+    finally:
+        limited.close()

@@ -44,13 +44,13 @@ def deployment_rollout(obj: Obj | None) -> Verdict:
     """A Deployment is rolled out when its newest ReplicaSet has every replica available and no old ones."""
     if obj is None:
         return Verdict(message="waiting for the Deployment to exist")
-    status, spec = obj.get("status") or {}, obj.get("spec") or {}
+    status = obj.get("status") or {}
     if status.get("observedGeneration", 0) < obj["metadata"].get("generation", 0):
         return Verdict(message="waiting for the Deployment controller to see the new spec")
     progressing = _condition(obj, "Progressing")
     if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
         return Verdict(failed=f"rollout stalled: {progressing.get('message', 'progress deadline exceeded')}")
-    wanted = int(spec.get("replicas", 1))
+    wanted = int((obj.get("spec") or {}).get("replicas", 1))
     updated, total = int(status.get("updatedReplicas", 0)), int(status.get("replicas", 0))
     available = int(status.get("availableReplicas", 0))
     if updated < wanted:

@@ -189,3 +189,37 @@ def test_zero_downtime_a_failing_check_scaling_and_rollback(kube: tuple[LiveServ
     seen: list[str] = []
     wait_for(lambda: seen.append(through_ingress(server, app).text) or seen[-1] == "A v1 token-0\n", timeout=30)
     client.apps.delete(created["id"])
+
+
+@pytest.mark.timeout(600)
+def test_stopping_shoal_leaves_the_workloads_running_and_a_restart_adopts_them(
+        kube: tuple[LiveServer, Any], kube_cluster: KubeCluster, tmp_path: Path) -> None:
+    server, admin = kube
+    client = server.client()
+    push_version(kube_cluster, tmp_path, "adopt", "A")
+    spec = {"name": unique_name("adopt"), "services": [{
+        "name": "web", **image("adopt"), "run_command": WEB, "envs": [{"key": "VERSION", "value": "v1"}],
+        "health_check": {"http_path": "/", "period_seconds": 1}}]}
+    created = client.apps.create(body={"spec": spec})["app"]
+    assert wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=300)["phase"] == "ACTIVE"
+    app = client.apps.get(created["id"])["app"]
+    assert through_ingress(server, app).text == "A v1 token-0\n"
+    apps = kubernetes.client.AppsV1Api(admin)
+    core = kubernetes.client.CoreV1Api(admin)
+    namespace = f"shoal-{created['id']}"
+
+    def running() -> tuple[str, int, int]:
+        pod = core.list_namespaced_pod(namespace, label_selector="shoal.dev/component=web").items[0]
+        workload = apps.list_namespaced_deployment(namespace).items[0]
+        return pod.metadata.name, pod.status.container_statuses[0].restart_count, workload.metadata.generation
+
+    before = running()
+    server.stop()
+    time.sleep(2)
+    assert running() == before  # the cluster's now: nothing was stopped or changed
+    server.start()
+    wait_for(lambda: through_ingress(server, app).status_code == 200, timeout=120)
+    assert through_ingress(server, app).text == "A v1 token-0\n"
+    assert running() == before  # adopted as it was: the same pod, not restarted, the Deployment untouched
+    client = server.client()
+    client.apps.delete(created["id"])

@@ -45,9 +45,11 @@ class Follower:
 class PodLogs(Follower):
     """Every container (and restart) of the pods matching ``selector``: its lines as RUN logs."""
 
-    def __init__(self, kube: Kube, namespace: str, selector: str, component: str, sink: LogSink) -> None:
+    def __init__(self, kube: Kube, namespace: str, selector: str, component: str, sink: LogSink,
+                 only_new: bool = False) -> None:
         self._kube, self._namespace, self._selector = kube, namespace, selector
         self._component, self._sink = component, sink
+        self._only_new = only_new  # adopted pods: their earlier lines were stored before shoal restarted
         self._seen: set[tuple[str, int]] = set()
         self._streams: list[LineStream] = []
         self._lock = threading.Lock()
@@ -61,16 +63,18 @@ class PodLogs(Follower):
                     started = "running" in (status.get("state") or {}) or "terminated" in (status.get("state") or {})
                     if started and key not in self._seen:
                         self._seen.add(key)
-                        threading.Thread(target=self._follow, args=(key[0], key[1] > 0), daemon=True).start()
+                        threading.Thread(target=self._follow, args=(key[0], key[1] > 0, self._only_new),
+                                         daemon=True).start()
+            self._only_new = False  # containers (re)started from now on are followed from their first line
             stop.wait(2.0)
         with self._lock:
             for stream in self._streams:
                 stream.close()
 
-    def _follow(self, pod: str, restarted: bool) -> None:
+    def _follow(self, pod: str, restarted: bool, only_new: bool) -> None:
         stage = "RUN_RESTARTED" if restarted else "RUN"
         try:
-            stream = pod_log(self._kube, self._namespace, pod, follow=True)
+            stream = pod_log(self._kube, self._namespace, pod, follow=True, tail_lines=0 if only_new else None)
         except KubeError:
             return
         with self._lock:

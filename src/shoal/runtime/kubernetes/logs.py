@@ -24,8 +24,9 @@ def pod_log(kube: Kube, namespace: str, pod: str, container: str | None = None, 
     return kube.lines(f"/api/v1/namespaces/{namespace}/pods/{pod}/log", query, timeout=None if follow else 60)
 
 
-def pods(kube: Kube, namespace: str, selector: str) -> list[dict[str, Any]]:
+def pods(kube: Kube, namespace: str, selector: str, timeout: float = 30.0) -> list[dict[str, Any]]:
     """The pods matching a label selector, oldest first."""
-    listing = kube.request("GET", f"/api/v1/namespaces/{namespace}/pods", [("labelSelector", selector)])
+    listing = kube.request("GET", f"/api/v1/namespaces/{namespace}/pods", [("labelSelector", selector)],
+                           timeout=timeout)
     items = list(listing.get("items") or [])
     return sorted(items, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))

@@ -146,7 +146,7 @@ class KubernetesRuntime:
         ensure_namespace(self._applier, plan.app_id, plan.app_name, plan.account_id or "default")
         return self._applier.apply_all(self._workload_objects(plan, unit))
 
-    async def start(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
+    async def start(self, plan: AppPlan, unit: RunUnit, log: LogSink, restoring: bool = False) -> None:
         if unit.kind == Kind.STATIC_SITE:
             return
         if unit.kind == Kind.JOB:
@@ -162,13 +162,13 @@ class KubernetesRuntime:
         log("DEPLOY", unit.name, f"applied Deployment {deployment['metadata']['name']} in "
                                  f"{deployment['metadata']['namespace']}: {unit.instance_count} instance(s) of "
                                  f"{self._image(unit)}")
-        self._follow_logs(plan, unit, log)
+        self._follow_logs(plan, unit, log, only_new=restoring)
 
-    def _follow_logs(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
+    def _follow_logs(self, plan: AppPlan, unit: RunUnit, log: LogSink, only_new: bool = False) -> None:
         key = (plan.app_id, plan.deployment_id, unit.name)
         if key not in self._logs:
             selector = ",".join(f"{k}={v}" for k, v in render.pod_selector(plan, unit).items())
-            self._logs[key] = PodLogs(self._kube, namespace_name(plan.app_id), selector, unit.name, log)
+            self._logs[key] = PodLogs(self._kube, namespace_name(plan.app_id), selector, unit.name, log, only_new)
 
     async def _retrying(self, step: Callable[[], T], budget: float = 60.0) -> T:
         """Run a blocking step, again after each RetryIn, until ``budget`` seconds are spent."""
@@ -313,9 +313,10 @@ class KubernetesRuntime:
     # -- what runs ---------------------------------------------------------------------------------
 
     def instances(self, app_id: str) -> list[InstanceState]:
+        """The app's pods now (asked on the event loop by /instances and /health: one quick list)."""
         try:
             found = pods(self._kube, namespace_name(app_id), f"{render.APP_ID}={app_id},{render.ROLE} in "
-                                                             "(service,worker)")
+                                                             "(service,worker)", timeout=3.0)
         except KubeError:
             return []
         return [InstanceState(p["metadata"]["labels"].get(render.DEPLOYMENT, ""),
@@ -371,7 +372,7 @@ class KubernetesRuntime:
         """shoal restarted: adopt what runs (applying the same objects changes nothing) and route to it."""
         units = [u for u in plan.running if u.runs_continuously]
         for unit in units:
-            await self.start(plan, unit, log)
+            await self.start(plan, unit, log, restoring=True)  # lines already stored are not copied again
         for unit in units:
             await self.wait_healthy(plan, unit, log)
         await self.switch_traffic(plan, log)

@@ -147,8 +147,8 @@ def rbac_kubeconfig(cluster: KubeCluster, directory: Path) -> Path:
         while not (secrets := core.read_namespaced_service_account("shoal", "shoal-system").secrets):
             assert time.monotonic() < deadline, "no token for the shoal service account"
             time.sleep(0.3)
-        token_secret = core.read_namespaced_secret(secrets[0].name, "shoal-system")
-        token = base64.b64decode(token_secret.data["token"]).decode()
+        token_secret = core.read_namespaced_secret(str(secrets[0].name), "shoal-system")
+        token = base64.b64decode((token_secret.data or {})["token"]).decode()
     finally:
         admin.close()
     settings = yaml.safe_load(cluster.kubeconfig.read_text())

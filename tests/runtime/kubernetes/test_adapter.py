@@ -93,7 +93,7 @@ def test_a_kubeconfig_that_cannot_be_used_is_named(tmp_path: Path, kube_cluster:
 def test_applying_twice_changes_nothing_and_a_change_is_applied(applier: Applier, namespace: str) -> None:
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": namespace,
                                                                      "labels": {"a": "1"}}, "data": {"k": "v"}}
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
+    service: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
                "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
     first = applier.apply_all([config, service])
     again = applier.apply_all([config, service])

@@ -119,3 +119,17 @@ def test_statuses_are_sorted_into_retry_or_give_up() -> None:
     refused = from_status(422, b'{"message":"spec.replicas: Invalid value"}', "POST x")
     assert isinstance(refused, GiveUp) and refused.status == 422 and "spec.replicas" in refused.reason
     assert isinstance(from_api_error(ConnectionRefusedError("refused"), "GET x"), RetryIn)
+
+
+def test_pod_trouble_is_said_as_the_kubelet_says_it() -> None:
+    from shoal.runtime.kubernetes import podstate
+
+    pulling = {"status": {"containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff",
+                                                                       "message": "Back-off pulling image"}}}]}}
+    crashed = {"status": {"containerStatuses": [{"restartCount": 2, "state": {"running": {}},
+                                                 "lastState": {"terminated": {"exitCode": 3}}}],
+                          "conditions": [{"type": "Ready", "status": "False"}], "startTime": "2026-12-01T12:00:00Z"}}
+    assert podstate.trouble([pulling, crashed]) == " (ImagePullBackOff: Back-off pulling image; exited with status 3)"
+    assert podstate.trouble([{"status": {}}]) == ""
+    assert not podstate.ready(crashed) and podstate.restarts(crashed) == 2
+    assert podstate.started(crashed) is not None and podstate.started(crashed).year == 2026  # type: ignore[union-attr]

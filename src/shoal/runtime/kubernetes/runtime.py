@@ -29,7 +29,7 @@ from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, ImageSource, Kind, RunUnit, probe_from_spec
 from shoal.domain.ports import InstanceState, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, Upstream
-from shoal.runtime.kubernetes import render
+from shoal.runtime.kubernetes import podstate, render
 from shoal.runtime.kubernetes.apply import Applier, Ref
 from shoal.runtime.kubernetes.connection import Kube, Target
 from shoal.runtime.kubernetes.discovery import Catalog
@@ -45,6 +45,7 @@ from shoal.runtime.local.offline import custom_page, page_for
 
 T = TypeVar("T")
 JOB_SLACK_SECONDS = 60.0
+DEFAULT_DRAIN_SECONDS = 15.0
 # What a deployment made, by kind, for retire/discard (the Service and namespace are the app's).
 PER_DEPLOYMENT = (("apps/v1", "Deployment"), ("batch/v1", "Job"), ("v1", "Secret"))
 
@@ -77,6 +78,7 @@ class KubernetesRuntime:
         self._logs: dict[tuple[str, str, str], Follower] = {}  # (app, deployment, unit) → its pods' logs
         self._endpoints: dict[tuple[str, str], Endpoints] = {}  # (app, service) → its endpoints follower
         self._background: set[asyncio.Task[None]] = set()
+        self._drains: dict[tuple[str, str], float] = {}  # (app, deployment) → its services' longest drain
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
@@ -163,6 +165,9 @@ class KubernetesRuntime:
                                  f"{deployment['metadata']['namespace']}: {unit.instance_count} instance(s) of "
                                  f"{self._image(unit)}")
         self._follow_logs(plan, unit, log, only_new=restoring)
+        if unit.kind == Kind.SERVICE:
+            key = (plan.app_id, plan.deployment_id)
+            self._drains[key] = max(self._drains.get(key, 0.0), unit.termination.drain_seconds)
 
     def _follow_logs(self, plan: AppPlan, unit: RunUnit, log: LogSink, only_new: bool = False) -> None:
         key = (plan.app_id, plan.deployment_id, unit.name)
@@ -196,19 +201,11 @@ class KubernetesRuntime:
         log("DEPLOY", unit.name, f"{unit.name} is healthy ({unit.instance_count} ready)")
 
     def _pod_trouble(self, plan: AppPlan, unit: RunUnit) -> str:
-        """Why the unit's pods are not ready, as the kubelet says it (waiting reasons, exit codes)."""
         selector = ",".join(f"{k}={v}" for k, v in render.pod_selector(plan, unit).items())
-        reasons = set()
-        with contextlib.suppress(KubeError):
-            for pod in pods(self._kube, namespace_name(plan.app_id), selector):
-                for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                    state = status.get("state") or {}
-                    waiting, done = state.get("waiting") or {}, (status.get("lastState") or {}).get("terminated")
-                    if waiting.get("reason"):
-                        reasons.add(f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": "))
-                    if done:
-                        reasons.add(f"exited with status {done.get('exitCode')}")
-        return f" ({'; '.join(sorted(reasons))})" if reasons else ""
+        try:
+            return podstate.trouble(pods(self._kube, namespace_name(plan.app_id), selector))
+        except KubeError:
+            return ""
 
     async def stop(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         """Archived: nothing of the unit keeps running (every deployment's objects of it go)."""
@@ -232,7 +229,7 @@ class KubernetesRuntime:
             selector = ",".join(f"{k}={v}" for k, v in render.pod_selector(plan, unit).items())
             port = unit.http_port or DEFAULT_HTTP_PORT
             found[unit.name] = [(p["status"]["podIP"], port) for p in pods(self._kube, how.namespace, selector)
-                                if p["status"].get("podIP") and _ready(p)]
+                                if p["status"].get("podIP") and podstate.ready(p)]
         if (ingress := render.ingress_object(plan, how)) is not None:
             self._applier.apply(ingress)
         return found
@@ -320,9 +317,8 @@ class KubernetesRuntime:
         except KubeError:
             return []
         return [InstanceState(p["metadata"]["labels"].get(render.DEPLOYMENT, ""),
-                              p["metadata"]["labels"].get(render.COMPONENT, ""), p["metadata"]["name"], _ready(p),
-                              sum(int(s.get("restartCount", 0)) for s in p["status"].get("containerStatuses") or []),
-                              _started(p))
+                              p["metadata"]["labels"].get(render.COMPONENT, ""), p["metadata"]["name"], podstate.ready(p),
+                              podstate.restarts(p), podstate.started(p))
                 for p in found if p["metadata"].get("deletionTimestamp") is None]
 
     # -- retire, discard, remove -------------------------------------------------------------------
@@ -347,13 +343,16 @@ class KubernetesRuntime:
     async def retire(self, app_id: str, deployment_id: str) -> None:
         if self._live.get(app_id) == deployment_id:
             return
-        # In the background: the old pods finish the requests they have (the spec's drain) first.
-        task = asyncio.get_running_loop().create_task(self._remove_deployment(app_id, deployment_id, 15.0))
+        # In the background: the old pods finish the requests they have (the spec's drain; the default
+        # when shoal restarted since that deployment started) first.
+        drain = self._drains.pop((app_id, deployment_id), DEFAULT_DRAIN_SECONDS)
+        task = asyncio.get_running_loop().create_task(self._remove_deployment(app_id, deployment_id, drain))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def discard(self, app_id: str, deployment_id: str) -> None:
         if self._live.get(app_id) != deployment_id:
+            self._drains.pop((app_id, deployment_id), None)
             await self._remove_deployment(app_id, deployment_id, 0.0)
 
     async def remove_app(self, app_id: str) -> None:
@@ -392,12 +391,3 @@ class KubernetesRuntime:
         self._endpoints.clear()
         await self._call(self._kube.close)
 
-
-def _ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
-
-
-def _started(pod: dict[str, Any]) -> datetime | None:
-    stamp = (pod.get("status") or {}).get("startTime")
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None

@@ -21,7 +21,7 @@ from kubedev.procs import ClusterError
 
 SERVICE_CIDR = "10.96.0.0/16"
 # Pod subnets are /24s taken from here; one not routed on this host yet is chosen per cluster.
-POD_POOL = ipaddress.ip_network("10.244.0.0/16")
+POD_POOL = ipaddress.IPv4Network("10.244.0.0/16")
 CONTEXT = "shoal-dev"
 # Paths outside DIR that kubelet 1.20 and containerd 1.6 create whatever their flags say; ``down`` removes
 # the ones that ``up`` saw absent, unless another kubelet or containerd is running then.

@@ -35,7 +35,7 @@ def _mirror() -> str:
         text = path.read_text() if path.is_file() else ""
         for uri in re.findall(r"^URIs:\s*(\S+)", text, re.M) + re.findall(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)", text, re.M):
             if "security" not in uri:
-                return uri
+                return str(uri)
     raise ClusterError("cannot find a Debian mirror in /etc/apt/sources.list(.d)")
 
 

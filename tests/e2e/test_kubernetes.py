@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shoal.runtime.kubernetes.connection import Kube, Target
 from tests.conftest import leaves, unique_name, wait_deployment, wait_for
 from tests.e2e.apps import make_repo
 from tests.kubecluster import KubeCluster, rbac_kubeconfig
@@ -76,7 +77,10 @@ def test_every_kind_runs_in_the_cluster(kube: tuple[LiveServer, Any], kube_clust
                       "instance_size_slug": "apps-s-1vcpu-1gb",
                       "envs": [{"key": "VERSION", "value": "v1"}, secret],
                       "health_check": {"http_path": "/", "period_seconds": 1}}],
-        "workers": [{"name": "worker", **image("kinds"), "run_command": "while true; do echo worker tick; sleep 1; done"}],
+        "workers": [{"name": "worker", **image("kinds"), "run_command": "while true; do echo worker tick; sleep 1; done",
+                     "instance_size_slug": "apps-d-1vcpu-0.5gb",
+                     "autoscaling": {"min_instance_count": 1, "max_instance_count": 2,
+                                     "metrics": {"cpu": {"percent": 80}}}}],
         "jobs": [{"name": "migrate", "kind": "PRE_DEPLOY", **image("kinds"), "envs": [secret],
                   "run_command": 'echo "pre ran with a ${#TOKEN}-character token"'},
                  {"name": "tick", "kind": "SCHEDULED", **image("kinds"), "run_command": "echo tick ran",
@@ -103,6 +107,9 @@ def test_every_kind_runs_in_the_cluster(kube: tuple[LiveServer, Any], kube_clust
     env = {e.name: e for e in pod.spec.containers[0].env}
     assert env["TOKEN"].value is None and env["TOKEN"].value_from.secret_key_ref.key == "TOKEN"
     assert "s3cr3t" not in str(pod.to_dict())
+    with Kube(Target(kube_cluster.kubeconfig)) as kube_api:  # the HPA of the version 1.20 offers
+        scalers = kube_api.request("GET", f"/apis/autoscaling/v2beta2/namespaces/{namespace}/horizontalpodautoscalers")
+    assert [(h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) for h in scalers["items"]] == [(1, 2)]
     labels = core.read_namespace(namespace).metadata.labels
     assert labels["shoal.dev/app-id"] == created["id"] and labels["app.kubernetes.io/managed-by"] == "shoal"
 

@@ -280,3 +280,15 @@ def test_the_rbac_manifest_grants_what_the_backend_does_and_no_more(kube_cluster
         assert delete_namespace(applier, app_id)
     finally:
         limited.close()
+
+
+def test_the_kubeconfig_ca_is_kept_in_memory_not_left_in_tmp(kube_cluster: KubeCluster) -> None:
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).iterdir())
+    with Kube(Target(kube_cluster.kubeconfig)) as connection:
+        assert connection.request("GET", "/version")["major"] == "1"  # TLS verified against the CA
+        assert connection.api.configuration.ssl_ca_cert is None
+    left = [p for p in set(Path(tempfile.gettempdir()).iterdir()) - before
+            if p.is_file() and p.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")]
+    assert left == []

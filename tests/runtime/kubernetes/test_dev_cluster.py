@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -86,9 +87,9 @@ def test_a_job_reads_a_secret_and_completes(api: Any, kube_cluster: KubeCluster,
 
 
 @pytest.mark.timeout(300)
-def test_a_cronjob_ticks(api: Any, kube_cluster: KubeCluster, namespace: str) -> None:
+def test_a_cronjob_ticks(api: Any, kube_cluster: KubeCluster, namespace: str, tmp_path: Path) -> None:
     image = kube_cluster.push_image("smoke/cron:1")
-    dynamic = kubernetes.dynamic.DynamicClient(api)
+    dynamic = kubernetes.dynamic.DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))  # not in /tmp
     cronjobs = dynamic.resources.get(api_version="batch/v1beta1", kind="CronJob")
     cronjobs.create(namespace=namespace, body={
         "apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "tick"},

@@ -17,6 +17,7 @@ from typing import Any
 import urllib3
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
+from kubernetes.config import kube_config as kubeconfig_loader
 from kubernetes.config.config_exception import ConfigException
 
 from shoal.runtime.kubernetes.errors import GiveUp, KubeError, RetryIn, from_api_error, from_status
@@ -46,7 +47,23 @@ def _api_client(target: Target) -> Any:
         where = f"kubeconfig {target.kubeconfig}" if target.kubeconfig else "the in-cluster service account"
         context = f" (context {target.context!r})" if target.context else ""
         raise GiveUp(f"cannot load {where}{context}: {exc}") from exc
+    _ca_in_memory(configuration)
     return kube_client.ApiClient(configuration=configuration)
+
+
+def _ca_in_memory(configuration: Any) -> None:
+    """Keep a kubeconfig's ``certificate-authority-data`` in memory, not in the temp file the loader
+    writes for it: the loader removes its files only at interpreter exit, so every ``shoal serve``
+    stopped by a signal left one in /tmp. (Client certificates stay files: urllib3 needs them so.)"""
+    path = configuration.ssl_ca_cert
+    created = getattr(kubeconfig_loader, "_temp_files", {})
+    if not path or path not in created.values():
+        return
+    configuration.ca_cert_data = Path(path).read_text()
+    configuration.ssl_ca_cert = None
+    for key in [k for k, v in created.items() if v == path]:
+        del created[key]
+    Path(path).unlink(missing_ok=True)
 
 
 class Kube:
@@ -62,6 +79,12 @@ class Kube:
 
     def close(self) -> None:
         self.api.close()
+
+    def __enter__(self) -> Kube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _send(self, method: str, path: str, query: Query, body: Any, content_type: str,
               timeout: float | tuple[float, float] | None) -> Any:

@@ -36,6 +36,7 @@ class Target:
 
 def _api_client(target: Target) -> Any:
     configuration = kube_client.Configuration()
+    shared = set(getattr(kubeconfig_loader, "_temp_files", {}).values())  # other clients' files: left alone
     try:
         if target.kubeconfig is None and target.context is None:
             kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
@@ -47,17 +48,18 @@ def _api_client(target: Target) -> Any:
         where = f"kubeconfig {target.kubeconfig}" if target.kubeconfig else "the in-cluster service account"
         context = f" (context {target.context!r})" if target.context else ""
         raise GiveUp(f"cannot load {where}{context}: {exc}") from exc
-    _ca_in_memory(configuration)
+    _ca_in_memory(configuration, shared)
     return kube_client.ApiClient(configuration=configuration)
 
 
-def _ca_in_memory(configuration: Any) -> None:
+def _ca_in_memory(configuration: Any, shared: set[str]) -> None:
     """Keep a kubeconfig's ``certificate-authority-data`` in memory, not in the temp file the loader
     writes for it: the loader removes its files only at interpreter exit, so every ``shoal serve``
-    stopped by a signal left one in /tmp. (Client certificates stay files: urllib3 needs them so.)"""
+    stopped by a signal left one in /tmp. A file another client in this process already uses is left to
+    it (the loader shares files by content). Client certificates stay files: urllib3 needs them so."""
     path = configuration.ssl_ca_cert
     created = getattr(kubeconfig_loader, "_temp_files", {})
-    if not path or path not in created.values():
+    if not path or path not in created.values() or path in shared:
         return
     configuration.ca_cert_data = Path(path).read_text()
     configuration.ssl_ca_cert = None

@@ -79,6 +79,7 @@ class KubernetesRuntime:
         self._endpoints: dict[tuple[str, str], Endpoints] = {}  # (app, service) → its endpoints follower
         self._background: set[asyncio.Task[None]] = set()
         self._drains: dict[tuple[str, str], float] = {}  # (app, deployment) → its services' longest drain
+        self._removed: set[str] = set()  # deleted apps: nothing may bring their namespace back
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
@@ -144,8 +145,13 @@ class KubernetesRuntime:
             objects.append(hpa)
         return objects
 
-    def _apply_unit(self, plan: AppPlan, unit: RunUnit) -> list[dict[str, Any]]:
+    def _ensure_namespace(self, plan: AppPlan) -> None:
+        if plan.app_id in self._removed:  # a scheduled run that fired as the app was deleted
+            raise GiveUp(f"app {plan.app_id} was deleted")
         ensure_namespace(self._applier, plan.app_id, plan.app_name, plan.account_id or "default")
+
+    def _apply_unit(self, plan: AppPlan, unit: RunUnit) -> list[dict[str, Any]]:
+        self._ensure_namespace(plan)
         return self._applier.apply_all(self._workload_objects(plan, unit))
 
     async def start(self, plan: AppPlan, unit: RunUnit, log: LogSink, restoring: bool = False) -> None:
@@ -271,7 +277,7 @@ class KubernetesRuntime:
             how = self._how(plan)
             env, secret_keys = unit_env(plan, unit, self._box)
             job = render.job_object(plan, unit, self._image(unit), env, secret_keys, how, run)
-            ensure_namespace(self._applier, plan.app_id, plan.app_name, plan.account_id or "default")
+            self._ensure_namespace(plan)
             if secret_keys:
                 self._applier.apply(render.secret_object(plan, unit, env, secret_keys, how))
             return self._applier.apply(job)
@@ -356,6 +362,7 @@ class KubernetesRuntime:
             await self._remove_deployment(app_id, deployment_id, 0.0)
 
     async def remove_app(self, app_id: str) -> None:
+        self._removed.add(app_id)
         self._routes.withdraw(app_id)
         followers: list[Follower] = [self._endpoints.pop(k) for k in [k for k in self._endpoints if k[0] == app_id]]
         followers += [self._logs.pop(k) for k in [k for k in self._logs if k[0] == app_id]]

@@ -363,16 +363,21 @@ class KubernetesRuntime:
 
     async def remove_app(self, app_id: str) -> None:
         self._removed.add(app_id)
+        await self.release(app_id)
+        try:
+            await self._retrying(lambda: delete_namespace(self._applier, app_id), budget=180.0)
+        except GiveUp as exc:
+            raise _failed("DeployJobFailed", exc, "the app's namespace could not be deleted") from exc
+
+    async def release(self, app_id: str) -> None:
+        """Another server drives the app now: stop following it and withdraw its routes here. What runs
+        in the cluster is left as it is — it is the cluster's, and the new owner adopts it."""
         self._routes.withdraw(app_id)
         followers: list[Follower] = [self._endpoints.pop(k) for k in [k for k in self._endpoints if k[0] == app_id]]
         followers += [self._logs.pop(k) for k in [k for k in self._logs if k[0] == app_id]]
         for follower in followers:
             await self._call(follower.stop)
         self._live.pop(app_id, None)
-        try:
-            await self._retrying(lambda: delete_namespace(self._applier, app_id), budget=180.0)
-        except GiveUp as exc:
-            raise _failed("DeployJobFailed", exc, "the app's namespace could not be deleted") from exc
 
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         """shoal restarted: adopt what runs (applying the same objects changes nothing) and route to it."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.kubecluster import kube_cluster, pytest_collection_modifyitems  # noqa: F401  (one cluster per session, used last)
 from tests.live import UNLIMITED, LiveServer
 
 BACKENDS = ["sqlite", "postgres"]

@@ -69,10 +69,22 @@ class ContainerSettings:
 
 
 @dataclass(frozen=True)
+class KubernetesSettings:
+    """``--runtime kubernetes``: which cluster (a kubeconfig and context; neither = in-cluster config), the
+    registry the cluster pulls shoal's images from, and the IngressClass of an optional in-cluster Ingress."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+    image_registry: str | None = None
+    ingress_class: str | None = None
+
+
+@dataclass(frozen=True)
 class RuntimeSettings:
     backend: str = "local"
     simulate_step_seconds: float = 0.0
     container: ContainerSettings = field(default_factory=ContainerSettings)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,10 @@ class DeploymentsService:
         now = self._clock.now()
         trigger = Trigger(f"rollback to deployment {target.id}", type=MANUAL_ROLLBACK, action="ROLLBACK_APP",
                           cloned_from=target.id)
-        dep = new_deployment(app, target.spec, trigger, account, now, target.tier_slug)
+        # The earlier deployment's revisions (commits, image digests) are pinned: a rollback runs what it ran.
+        revisions = [{"name": c["name"], "source_commit_hash": c["source_commit_hash"]}
+                     for c in target.components if c.get("source_commit_hash")]
+        dep = new_deployment(app, target.spec, trigger, account, now, target.tier_slug, built=revisions)
         pins: dict[str, str | None] = {} if skip_pin else {
             "pinned_deployment_id": dep.id, "rollback_base_deployment_id": app.active_deployment_id}
         self._apps.update_app_spec(account.id, app.id, target.spec, app.region, now, dep, pins)

@@ -35,7 +35,10 @@ _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _CHUNK = 65536
 PROBE_TIMEOUT = 60.0
 # Only these reach a build from shoal's own environment; everything else comes from the app spec.
-INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR")
+# The machine's trust store and proxies are the operator's: package managers need them to reach registries.
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR",
+             "NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
+             "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
 
 @dataclass(frozen=True)

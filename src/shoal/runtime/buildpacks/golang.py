@@ -76,8 +76,8 @@ async def plan(ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:
     if not names and found.module:
         names = [PurePosixPath(found.module).name]
     processes = {"web": f"bin/{names[0]}"} if len(names) == 1 else {name: f"bin/{name}" for name in names}
-    run_env = {"PATH": with_path(ctx.env, ctx.app / "bin")["PATH"]}
-    return Recipe(("digitalocean/go",), (go,), (step,), processes=processes, run_env=run_env)
+    return Recipe(("digitalocean/go",), (go,), (step,), processes=processes,
+                  run_path=(ctx.app / "bin",))
 
 
 async def _find_go(tools: Toolchains, wanted: Wanted, found: GoFacts, log: Log) -> Toolchain:

@@ -100,18 +100,17 @@ async def plan(ctx: BuildContext, tools: Toolchains, log: Log, output_dir: str |
     found = facts(tree)
     node = await find_node(ctx, tools, found, log)
     steps, env, pm = await install_steps(ctx, tools, found, node, log)
-    npm = _npm(node)
-    steps += _build_steps(ctx, found, env, npm, generator)
+    steps += _build_steps(ctx, found, env, pm, generator)
     steps += _prune(ctx, found, env, pm)
     if "heroku-cleanup" in found.scripts:
-        steps.append(_script(ctx, found, env, npm, "heroku-cleanup"))
+        steps.append(_script(ctx, found, env, pm, "heroku-cleanup"))
     modules_bin = ctx.app / "node_modules" / ".bin"
-    run_env = {"PATH": with_path(ctx.env, modules_bin, node.bin_dir)["PATH"],
-               "NODE_ENV": ctx.user_env.get("NODE_ENV", "production")}
+    run_env = {"NODE_ENV": ctx.user_env.get("NODE_ENV", "production")}
     buildpack = "digitalocean/" + generator if generator else "digitalocean/node"
     processes = {"web": "npm start"} if "start" in found.scripts or tree.has("server.js") else {}
     return Recipe((buildpack,), (node,), tuple(steps), processes=processes if not generator else {},
-                  run_env=run_env, output_dir=output_dir)
+                  run_env=run_env, output_dir=output_dir,
+                  run_path=tuple(p for p in (modules_bin, node.bin_dir) if p is not None))
 
 
 async def install_steps(ctx: BuildContext, tools: Toolchains, found: NodeFacts, node: Toolchain,
@@ -129,13 +128,13 @@ async def install_steps(ctx: BuildContext, tools: Toolchains, found: NodeFacts, 
         corepack = (Toolchain("corepack", node.version, node.origin, node.bin_dir) if node.bin_dir
                     else await tools.present("corepack"))
     pm = manager_argv(found, node, corepack)
-    log(f"=> Using {node.describe()}; package manager {found.manager}"
+    log(f"=> Package manager: {found.manager}"
         + (f" {found.manager_version}" if found.manager_version else "")
         + (" through corepack" if corepack else "")
         + (f" (from {found.lockfile})" if found.lockfile else " (no lockfile)"))
     steps: list[Action] = []
     if "heroku-prebuild" in found.scripts:
-        steps.append(_script(ctx, found, env, _npm(node), "heroku-prebuild"))
+        steps.append(_script(ctx, found, env, pm, "heroku-prebuild"))
     steps.append(_install(ctx, found, pm, env))
     return steps, env, pm
 
@@ -172,7 +171,7 @@ def _install(ctx: BuildContext, found: NodeFacts, pm: tuple[str, ...], env: dict
     return ctx.command(f"Running {' '.join([found.manager, *args])}", *pm, *args, env=env)
 
 
-def _build_steps(ctx: BuildContext, found: NodeFacts, env: dict[str, str], npm: str,
+def _build_steps(ctx: BuildContext, found: NodeFacts, env: dict[str, str], pm: tuple[str, ...],
                  generator: str | None) -> list[Action]:
     script = "heroku-postbuild" if "heroku-postbuild" in found.scripts else (
         "build" if "build" in found.scripts else None)
@@ -186,12 +185,11 @@ def _build_steps(ctx: BuildContext, found: NodeFacts, env: dict[str, str], npm: 
     if (ctx.build_command or "").strip() in (f"npm run {script}", f"yarn {script}", f"yarn run {script}",
                                               f"pnpm {script}", f"pnpm run {script}"):
         return []
-    return [_script(ctx, found, env, npm, script)]
+    return [_script(ctx, found, env, pm, script)]
 
 
-def _script(ctx: BuildContext, found: NodeFacts, env: dict[str, str], npm: str, name: str) -> Command:
-    # Scripts run with npm whatever the manager: it only runs package.json's line, node_modules/.bin on PATH.
-    return ctx.command(f"Running {name} script", npm, "run", name, env=env)
+def _script(ctx: BuildContext, found: NodeFacts, env: dict[str, str], pm: tuple[str, ...], name: str) -> Command:
+    return ctx.command(f"Running {found.manager} run {name}", *pm, "run", name, env=env)
 
 
 def _prune(ctx: BuildContext, found: NodeFacts, env: dict[str, str], pm: tuple[str, ...]) -> list[Action]:

@@ -52,9 +52,8 @@ async def plan(ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:
     servers = [t for name in ("apache2", "nginx") if (t := await tools.present(name)) is not None]
     log("=> Web servers for heroku-php-*: " + (", ".join(t.describe() for t in servers) or
                                                "neither Apache nor nginx; PHP's built-in server stands in"))
-    run_env = {"PATH": env["PATH"]}
     return Recipe(("digitalocean/php",), tuple(toolchains), tuple(steps), processes={"web": "heroku-php-apache2"},
-                  run_env=run_env)
+                  run_path=(bin_dir, ctx.app / "vendor" / "bin"))
 
 
 async def _composer(tools: Toolchains, tree: Tree) -> Toolchain:

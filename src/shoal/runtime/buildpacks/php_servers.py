@@ -133,8 +133,16 @@ nginx_fpm() {
     echo "  }"
     echo "}"
   } > "$run/nginx.conf"
+  # PHP-FPM makes itself a session leader, so a signal to this process group does not reach it: the
+  # shell stays, and stops it when nginx ends (nginx gets the group's SIGTERM).
   "$fpm" -F -y "$run/fpm.conf" &
-  exec "$bin" -c "$run/nginx.conf" -p "$run"
+  fpm_pid=$!
+  trap 'kill -TERM "$fpm_pid" 2>/dev/null || true' EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  status=0
+  "$bin" -c "$run/nginx.conf" -p "$run" || status=$?
+  exit "$status"
 }
 
 case $server in

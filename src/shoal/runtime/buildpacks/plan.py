@@ -23,6 +23,17 @@ from shoal.runtime.buildpacks.toolchains import Provisioner, Toolchains
 from shoal.runtime.buildpacks.tree import Tree
 
 _PROCFILE_LINE = {"service": "web", "worker": "worker"}
+# Quiet, non-interactive tools; below the spec's build-time variables so an app can still override them.
+TOOL_DEFAULTS = {
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONUNBUFFERED": "1",
+    "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_update_notifier": "false",
+    "npm_config_progress": "false", "CI": "true",
+}
+
+
+def build_env(executor: Executor, user_env: dict[str, str]) -> dict[str, str]:
+    """A build's base environment (``BuildContext.env``): the executor's, quiet-tool defaults, the spec's."""
+    return {**executor.base_env(), **TOOL_DEFAULTS, **user_env}
 
 
 async def plan(detection: Detection, ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:
@@ -36,6 +47,7 @@ async def plan(detection: Detection, ctx: BuildContext, tools: Toolchains, log: 
         recipe = _merge(recipe, await node.plan(ctx, tools, log))
     for toolchain in recipe.toolchains:
         log(f"=> Using {toolchain.describe()}")
+    recipe = replace(recipe, run_env={**recipe.run_env, "PATH": with_path(ctx.env, *recipe.run_path)["PATH"]})
     if ctx.build_command:
         env = {**ctx.env, **recipe.run_env}
         recipe = replace(recipe, steps=(*recipe.steps, ctx.command(
@@ -73,14 +85,9 @@ async def _language(detection: Detection, ctx: BuildContext, tools: Toolchains, 
 
 def _merge(first: Recipe, assets: Recipe) -> Recipe:
     """``first`` followed by the Node.js assets build; both tools stay on the run's ``PATH``."""
-    path = first.run_env.get("PATH")
-    extra = assets.run_env.get("PATH", "").split(":")[:2]
-    run_env = dict(first.run_env)
-    if path:
-        run_env["PATH"] = with_path({"PATH": path}, *(PurePosixPath(p) for p in extra if p))["PATH"]
     return replace(first, buildpacks=(*first.buildpacks, *assets.buildpacks),
                    toolchains=(*first.toolchains, *assets.toolchains), steps=(*first.steps, *assets.steps),
-                   run_env=run_env)
+                   run_path=(*first.run_path, *assets.run_path))
 
 
 async def build(ctx: BuildContext, executor: Executor, provisioner: Provisioner | None, log: Log) -> Recipe:

@@ -135,16 +135,15 @@ async def plan(ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:
             f"{found.version[:found.version.rfind('.')]} this machine has")
     uv = await tools.find("uv", log=log) if ctx.fast_installer or found.manager == "uv" else None
     venv = ctx.layers / "venv"
-    run_env = {"PATH": with_path(ctx.env, venv / "bin")["PATH"], "VIRTUAL_ENV": str(venv),
-               "PYTHONUNBUFFERED": "true", "FORWARDED_ALLOW_IPS": "*", "GUNICORN_CMD_ARGS": "--access-logfile -",
+    run_env = {"VIRTUAL_ENV": str(venv), "PYTHONUNBUFFERED": "true", "FORWARDED_ALLOW_IPS": "*", "GUNICORN_CMD_ARGS": "--access-logfile -",
                "LANG": ctx.env.get("LANG", "en_US.UTF-8")}
-    build_env = {**ctx.env, **run_env}
+    build_env = {**with_path(ctx.env, venv / "bin"), **run_env}
     steps: list[Action] = [*_hook(ctx, tree, "pre_compile", build_env), _venv(ctx, python, uv, venv)]
     steps += _install(ctx, tree, found.manager, uv, venv, build_env, log)
     steps += _collectstatic(ctx, found, venv, build_env, log)
     steps += _hook(ctx, tree, "post_compile", build_env)
     return Recipe(("digitalocean/python",), (python, *([uv] if uv else [])), tuple(steps),
-                  processes=_default_process(tree), run_env=run_env)
+                  processes=_default_process(tree), run_env=run_env, run_path=(venv / "bin",))
 
 
 def _venv(ctx: BuildContext, python: Toolchain, uv: Toolchain | None, venv: PurePosixPath) -> Action:

@@ -81,7 +81,8 @@ class Recipe:
 
     ``processes`` are the buildpack's default process types (``web: bin/hello``) — a Procfile and the
     spec's ``run_command`` win over them. ``run_env`` is added to every process's environment below the
-    user's own run-time variables. ``output_dir`` is where a static generator writes (relative to the
+    user's own run-time variables; ``plan`` sets its ``PATH`` from ``run_path`` (the directories the
+    buildpacks put first: a virtualenv's ``bin``, ``node_modules/.bin``, a provisioned toolchain). ``output_dir`` is where a static generator writes (relative to the
     app), used when the spec names none.
     """
 
@@ -91,6 +92,7 @@ class Recipe:
     processes: Mapping[str, str] = field(default_factory=dict)
     run_env: Mapping[str, str] = field(default_factory=dict)
     output_dir: str | None = None
+    run_path: tuple[PurePosixPath, ...] = ()
 
 
 @dataclass(frozen=True)

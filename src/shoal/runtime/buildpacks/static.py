@@ -38,8 +38,8 @@ async def hugo(ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:
     steps: list[Action] = []
     if not ctx.build_command:
         steps.append(ctx.command("Running hugo --destination public", found.exe, "--destination", "public", env=env))
-    return Recipe(("digitalocean/hugo",), (found,), tuple(steps), run_env={"PATH": env["PATH"]},
-                  output_dir="public")
+    return Recipe(("digitalocean/hugo",), (found,), tuple(steps), output_dir="public",
+                  run_path=(found.bin_dir,) if found.bin_dir else ())
 
 
 async def jekyll(ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:

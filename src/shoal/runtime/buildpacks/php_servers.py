@@ -8,7 +8,8 @@ php.ini; ``-l`` is accepted and ignored (logs already go to stdout/stderr).
 
 Which server runs: Apache with mod_php (``heroku-php-apache2``; ``.htaccess`` honoured, as Laravel's
 ``public/.htaccess`` needs) or nginx in front of PHP-FPM (``heroku-php-nginx``; unknown paths go to
-``index.php``). When that server is not installed, PHP's built-in server serves the same document root
+``index.php``). Apache refuses to serve as root, so as root ``heroku-php-apache2`` runs nginx and
+PHP-FPM instead (and says so); shoal's runtimes run apps as an unprivileged user. When a server is not installed, PHP's built-in server serves the same document root
 and the script says so on stderr — fine for a test, not for production traffic.
 
 Must not: need anything but ``/bin/sh`` to start; every file it writes goes under the build's layers.
@@ -39,7 +40,7 @@ if ! root=$(cd "${1:-.}" 2>/dev/null && pwd); then
 fi
 run=$(dirname "$(realpath "$0")")/../run/$$
 mkdir -p "$run"
-as_user=""; if [ "$(id -u)" = 0 ]; then as_user=www-data; fi
+root_user=""; if [ "$(id -u)" = 0 ]; then root_user=yes; fi
 if [ -n "$ini" ]; then export PHPRC="$ini"; fi
 
 builtin() {
@@ -52,6 +53,11 @@ apache() {
   mods=/usr/lib/apache2/modules
   php_mod=$(ls "$mods"/libphp*.so 2>/dev/null | head -n 1 || true)
   if [ -z "$bin" ] || [ -z "$php_mod" ]; then builtin "Apache with mod_php"; fi
+  if [ -n "$root_user" ]; then
+    # Apache will not serve pages as root, and its usual user cannot read a root-owned build.
+    echo "$me: running as root, which Apache refuses; serving with nginx and PHP-FPM instead" >&2
+    nginx_fpm
+  fi
   conf="$run/apache.conf"
   {
     echo "ServerRoot $run"
@@ -64,7 +70,6 @@ apache() {
       echo "LoadModule ${m}_module $mods/mod_$m.so"
     done
     echo "LoadModule php_module $php_mod"
-    if [ -n "$as_user" ]; then echo "User $as_user"; echo "Group $as_user"; fi
     echo "TypesConfig /etc/mime.types"
     echo "ErrorLog /dev/stderr"
     echo 'LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"" combined'
@@ -94,9 +99,8 @@ nginx_fpm() {
     echo "error_log = /proc/self/fd/2"
     echo "daemonize = no"
     echo "[www]"
-    if [ -n "$as_user" ]; then echo "user = $as_user"; echo "group = $as_user"; fi
+    if [ -n "$root_user" ]; then echo "user = root"; echo "group = root"; fi
     echo "listen = $run/fpm.sock"
-    if [ -n "$as_user" ]; then echo "listen.owner = $as_user"; fi
     echo "pm = dynamic"
     echo "pm.max_children = 5"
     echo "pm.start_servers = 2"
@@ -112,7 +116,7 @@ nginx_fpm() {
     echo "pid $run/nginx.pid;"
     echo "error_log stderr;"
     echo "worker_processes 1;"
-    if [ -n "$as_user" ]; then echo "user $as_user;"; fi
+    if [ -n "$root_user" ]; then echo "user root;"; fi
     echo "events { worker_connections 512; }"
     echo "http {"
     echo "  include /etc/nginx/mime.types;"
@@ -135,7 +139,7 @@ nginx_fpm() {
   } > "$run/nginx.conf"
   # PHP-FPM makes itself a session leader, so a signal to this process group does not reach it: the
   # shell stays, and stops it when nginx ends (nginx gets the group's SIGTERM).
-  "$fpm" -F -y "$run/fpm.conf" &
+  "$fpm" -F ${root_user:+-R} -y "$run/fpm.conf" &
   fpm_pid=$!
   trap 'kill -TERM "$fpm_pid" 2>/dev/null || true' EXIT
   trap 'exit 143' TERM

@@ -53,7 +53,8 @@ TOOLS: dict[str, Tool] = {
     "ruby": Tool(("ruby",), ("-e", "print RUBY_VERSION")),
     "bundle": Tool(("bundle",), ("--version",)),
     "jekyll": Tool(("jekyll",), ("--version",)),
-    "uv": Tool(("uv",), ("--version",)),
+    # shoal depends on the uv wheel, so the uv beside shoal's own interpreter is there when PATH has none.
+    "uv": Tool(("uv", str(Path(sys.executable).parent / "uv")), ("--version",)),
     "dotnet": Tool(("dotnet",), ("--version",)),
     "apache2": Tool(("apache2", "httpd"), ("-v",)),
     "nginx": Tool(("nginx",), ("-v",)),

@@ -24,10 +24,11 @@ from shoal.api.context import ApiContext
 from shoal.api.ratelimit import RateLimiter
 from shoal.api.wire import IngressAddress
 from shoal.core.clock import Clock, SystemClock
+from shoal.core.errors import Unavailable
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.core.signing import Signer
-from shoal.domain.ports import TrafficStore
+from shoal.domain.ports import Runtime, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.apps import AppsService
@@ -42,7 +43,9 @@ from shoal.engine.traffic import flushing_traffic
 from shoal.ingress.server import Bind, Ingress
 from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
-from shoal.runtime.registry import create_runtime
+from shoal.runtime.container.engine import EngineUnavailable
+from shoal.runtime.container.session import EngineSession, open_engine
+from shoal.runtime.registry import RuntimeContext, create_runtime
 from shoal.spec.sealing import plaintexts
 from shoal.store import Database, open_database
 from shoal.tls import TlsFiles, ensure_server_tls
@@ -52,6 +55,8 @@ log = logging.getLogger("shoal")
 
 @dataclass
 class Platform:
+    """Everything one shoal server is made of, built once by ``build_platform``."""
+
     settings: Settings
     clock: Clock
     database: Database
@@ -61,58 +66,60 @@ class Platform:
     deployments: DeploymentsService
     routes: RouteTable
     traffic: TrafficMeter  # the ingress counts into it; _run flushes it to database.traffic
+    runtime: Runtime
+    deployer: Deployer
 
     def api(self, clock: Clock | None = None) -> ASGIApp:
         clock = clock or self.clock
-        ingress = self.ingress_address()
         db = self.database
         ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
                          logs=LogsService(self.deployments, db.deployments),
                          events=EventsService(self.deployments, db.deployments, db.jobs, clock),
                          insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
-                                                  self.traffic),
-                         signer=Signer(secret_key(self.settings.data_dir)), ingress=ingress,
+                                                  self.traffic, self.runtime),
+                         signer=Signer(secret_key(self.settings.data_dir)), ingress=self.ingress_address(),
                          max_body_bytes=self.settings.api.max_body_bytes)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
     def ingress_address(self) -> IngressAddress:
-        return IngressAddress(scheme="http", port=self.settings.ingress.port, tls_port=self.settings.ingress.tls_port)
+        return ingress_address(self.settings)
 
     def clusters(self) -> ClustersService:
         return ClustersService(self.database.clusters, self.box, self.clock)
-
-    def deployer(self) -> Deployer:
-        """The engine, wired as the queue the use cases hand deployments to."""
-        logs = LogBuffer(self.database.deployments.append_logs, self.clock)
-        clusters = ClustersService(self.database.clusters, self.box, self.clock)
-
-        def cluster(name: str) -> tuple[str, str] | None:
-            found = clusters.lookup(name)
-            return (found.engine, found.url) if found else None
-
-        runtime = create_runtime(self.settings, self.routes, self.database.jobs, self.box, cluster)
-        ingress = self.ingress_address()
-        deployer = Deployer(self.database.deployments, runtime, self.clock, logs, self.database.jobs,
-                            url_of=ingress.domain_url, secrets=lambda dep: plaintexts(dep.spec, self.box, dep.account_id))
-        self.apps.queue = self.deployments.queue = deployer
-        return deployer
 
     def close(self) -> None:
         self.database.close()
 
 
+def ingress_address(settings: Settings) -> IngressAddress:
+    return IngressAddress(scheme="http", port=settings.ingress.port, tls_port=settings.ingress.tls_port)
+
+
 def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
+    """Every service of one server, each made once: store, runtime, engine (the deployer is the queue
+    the use cases hand deployments to), ingress table."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = open_database(settings.store_url)
     box = SecretBox(settings.secret_key or secret_key(settings.data_dir, "secrets.key"))
-    apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, box=box)
+    routes = RouteTable()
+    clusters = ClustersService(database.clusters, box, clock)
+
+    def cluster(name: str) -> tuple[str, str] | None:
+        found = clusters.lookup(name)
+        return (found.engine, found.url) if found else None
+
+    runtime = create_runtime(RuntimeContext(settings, routes, box, cluster, database.jobs))
+    deployer = Deployer(database.deployments, runtime, clock, LogBuffer(database.deployments.append_logs, clock),
+                        database.jobs, url_of=ingress_address(settings).domain_url,
+                        secrets=lambda dep: plaintexts(dep.spec, box, dep.account_id))
+    apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, queue=deployer,
+                       box=box)
     database.changes.subscribe(apps.forget)
     return Platform(settings=settings, clock=clock, database=database, box=box,
-                    accounts=AccountsService(database.accounts, clock),
-                    apps=apps,
-                    deployments=DeploymentsService(database.apps, database.deployments, clock),
-                    routes=RouteTable(), traffic=TrafficMeter())
+                    accounts=AccountsService(database.accounts, clock), apps=apps,
+                    deployments=DeploymentsService(database.apps, database.deployments, clock, queue=deployer),
+                    routes=routes, traffic=TrafficMeter(), runtime=runtime, deployer=deployer)
 
 
 def secret_key(data_dir: Path, name: str = "secret.key") -> bytes:
@@ -182,15 +189,34 @@ async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer
         await asyncio.wait([engine], return_when=asyncio.FIRST_COMPLETED)
 
 
+def open_container_engine(settings: Settings) -> EngineSession:
+    """The engine ``--runtime container`` uses, or ``Unavailable`` saying why there is none (at start,
+    not at the first deployment)."""
+    container = settings.runtime.container
+    try:
+        return open_engine(settings.data_dir, container.engine_url, dict(container.registry_mirrors))
+    except EngineUnavailable as exc:
+        raise Unavailable(f"--runtime container: {exc}") from exc
+
+
 def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
-    platform = build_platform(settings)
+    stack = contextlib.ExitStack()
+    if settings.runtime.backend == "container":
+        engine = open_container_engine(settings)  # before anything else: no engine, no start
+        stack.callback(engine.close)
+        announce(f"container engine: {engine.engine.info.describe()}")
+    try:
+        platform = build_platform(settings)
+    except BaseException:
+        stack.close()
+        raise
     try:
         issued = platform.accounts.bootstrap_admin(settings.bootstrap_token)
         if issued is not None:
             path = write_admin_token(settings.data_dir, issued)
             announce(f"admin token written to {path}")
         tls = server_tls(settings)
-        deployer = platform.deployer()
+        deployer = platform.deployer
         api = _listener(platform.api(), settings.api.host, settings.api.port, tls)
         binds = _ingress_binds(platform.routes, settings)
         ingress = _IngressListener(Ingress(platform.routes, platform.traffic), binds)
@@ -212,6 +238,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_run(listeners, deployer, platform.traffic, platform.database.traffic))
     finally:
+        stack.close()
         platform.close()
 
 

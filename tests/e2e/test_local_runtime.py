@@ -296,3 +296,24 @@ def test_an_instance_failing_its_checks_gets_no_traffic_until_they_pass(local: A
     assert served(20) == {well}  # out of the rotation, not merely unlucky
     (flags / f"sick-{sick}").unlink()
     wait_for(lambda: served(6) == {sick, well}, timeout=30, interval=0.2)
+
+
+def test_an_autoscaled_service_runs_its_minimum_and_the_api_says_so(local: Any) -> None:
+    """The runtime, /instances and /health agree on the instance count of an autoscaled component
+    (the spec has no instance_count; the minimum is what runs)."""
+    server, root = local
+    client = server.client()
+    repo = make_repo(root / "autoscaled", {"server.py": PY_SERVER})
+    spec = {"name": unique_name("scaled"), "services": [{
+        "name": "web", "git": {"repo_clone_url": str(repo), "branch": "main"}, "run_command": "python3 server.py",
+        "instance_size_slug": "apps-d-1vcpu-0.5gb",
+        "autoscaling": {"min_instance_count": 2, "max_instance_count": 4, "metrics": {"cpu": {"percent": 70}}}}]}
+    created = client.apps.create(body={"spec": spec})["app"]
+    dep = wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=120)
+    assert dep["phase"] == "ACTIVE", dep["progress"]
+    instances = client.apps.get_instances(created["id"])["instances"]
+    assert sorted(i["instance_alias"] for i in instances) == ["web-0", "web-1"]
+    health = client.apps.get_health(created["id"])["app_health"]["components"]
+    assert [(c["name"], c["replicas_desired"], c["replicas_ready"], c["state"]) for c in health] == \
+        [("web", 2, 2, "HEALTHY")]
+    client.apps.delete(created["id"])

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from shoal.domain.plan import KINDS, RunUnit, units_of
 from shoal.runtime.local.detect import detect, procfile, run_command, slug_stack, static_root
+
+
+def unit(kind: str, spec: dict[str, object]) -> RunUnit:
+    """The run unit of one component of ``kind`` described by ``spec``."""
+    key = next(key for key, found in KINDS if found == kind)
+    return units_of({"name": "app", key: [spec]})[0]
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -49,24 +56,24 @@ def test_procfile_lines(tmp_path: Path) -> None:
                                       "web: ignored second web\n"})
     assert procfile(app) == {"web": "gunicorn app:app --bind :$PORT", "worker": "celery -A tasks worker",
                              "migrate": "python manage.py migrate"}
-    assert run_command("service", {"name": "api"}, app, "python") == "gunicorn app:app --bind :$PORT"
-    assert run_command("worker", {"name": "bg"}, app, "python") == "celery -A tasks worker"
-    assert run_command("job", {"name": "migrate"}, app, "python") == "python manage.py migrate"
-    assert run_command("job", {"name": "other"}, app, "custom") is None
-    assert run_command("service", {"name": "api", "run_command": "./serve"}, app, "python") == "./serve"
+    assert run_command(unit("service", {"name": "api"}), app, "python") == "gunicorn app:app --bind :$PORT"
+    assert run_command(unit("worker", {"name": "bg"}), app, "python") == "celery -A tasks worker"
+    assert run_command(unit("job", {"name": "migrate"}), app, "python") == "python manage.py migrate"
+    assert run_command(unit("job", {"name": "other"}), app, "custom") is None
+    assert run_command(unit("service", {"name": "api", "run_command": "./serve"}), app, "python") == "./serve"
 
 
 def test_stack_default_run_commands(tmp_path: Path) -> None:
     node = tree(tmp_path / "node", {"package.json": json.dumps({"scripts": {"start": "node index.js"}})})
-    assert run_command("service", {}, node, "node") == "npm start"
+    assert run_command(unit("service", {}), node, "node") == "npm start"
     bare = tree(tmp_path / "bare", {"package.json": "{}", "server.js": ""})
-    assert run_command("service", {}, bare, "node") == "npm start"
-    assert run_command("service", {}, tree(tmp_path / "none", {"package.json": "{}"}), "node") is None
-    assert run_command("service", {}, tree(tmp_path / "py", {"app.py": "", "main.py": ""}), "python") == \
+    assert run_command(unit("service", {}), bare, "node") == "npm start"
+    assert run_command(unit("service", {}), tree(tmp_path / "none", {"package.json": "{}"}), "node") is None
+    assert run_command(unit("service", {}), tree(tmp_path / "py", {"app.py": "", "main.py": ""}), "python") == \
         "python main.py"
-    assert run_command("worker", {}, tree(tmp_path / "py2", {"app.py": ""}), "python") == "python app.py"
-    assert run_command("service", {}, tree(tmp_path / "py3", {"requirements.txt": ""}), "python") is None
-    assert run_command("static_site", {}, node, "node") is None
+    assert run_command(unit("worker", {}), tree(tmp_path / "py2", {"app.py": ""}), "python") == "python app.py"
+    assert run_command(unit("service", {}), tree(tmp_path / "py3", {"requirements.txt": ""}), "python") is None
+    assert run_command(unit("static_site", {}), node, "node") is None
 
 
 def test_static_root_defaults(tmp_path: Path) -> None:

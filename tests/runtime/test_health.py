@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from shoal.runtime.local.health import Probe, Streak, probe_once, watch
+from shoal.domain.plan import Probe
+from shoal.runtime.local.health import Streak, probe_once, watch
 from tests.live import free_port
 from tests.runtime.aio import run_async
 
@@ -37,44 +38,6 @@ async def with_server(reply: bytes | None, check: Callable[[int], Awaitable[None
     server = await serve(reply)
     async with server:
         await check(port_of(server))
-
-
-def test_readiness_defaults_follow_digitalocean() -> None:
-    probe = Probe.from_spec(None, 8080)
-    assert probe == Probe(port=8080, http_path=None, initial_delay_seconds=0, period_seconds=10,
-                          timeout_seconds=1, success_threshold=1, failure_threshold=9)
-
-
-def test_liveness_defaults_follow_digitalocean() -> None:
-    probe = Probe.from_spec({"http_path": "/live"}, 8080, liveness=True)
-    assert probe == Probe(port=8080, http_path="/live", initial_delay_seconds=5, period_seconds=10,
-                          timeout_seconds=1, success_threshold=1, failure_threshold=18)
-
-
-def test_spec_fields_override_defaults() -> None:
-    spec = {"http_path": "/health", "port": 9000, "initial_delay_seconds": 3, "period_seconds": 2,
-            "timeout_seconds": 4, "success_threshold": 2, "failure_threshold": 5}
-    assert Probe.from_spec(spec, 8080) == Probe(9000, "/health", 3, 2, 4, 2, 5)
-
-
-def test_liveness_success_threshold_is_always_one() -> None:
-    assert Probe.from_spec({"success_threshold": 3}, 80, liveness=True).success_threshold == 1
-
-
-def test_empty_http_path_means_tcp() -> None:
-    assert Probe.from_spec({"http_path": ""}, 80).http_path is None
-
-
-def test_scaled_divides_durations() -> None:
-    probe = Probe(80, initial_delay_seconds=5, period_seconds=10, timeout_seconds=1).scaled(10)
-    assert (probe.initial_delay_seconds, probe.period_seconds, probe.timeout_seconds) == (0.5, 1, 0.1)
-
-
-@pytest.mark.parametrize("bad", [{"port": 0}, {"period_seconds": 0}, {"failure_threshold": 0},
-                                 {"initial_delay_seconds": -1}])
-def test_nonsense_probes_are_rejected(bad: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        Probe(**{"port": 80, **bad})
 
 
 def test_streak_needs_consecutive_results() -> None:

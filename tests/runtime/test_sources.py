@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from shoal.domain.deployments import StepFailed
+from shoal.domain.plan import units_of
 from shoal.runtime.local.sources import SourceCache, SourceRef, redact, source_ref
 
 
@@ -46,15 +47,16 @@ def cache(tmp_path: Path) -> SourceCache:
 
 
 def test_source_ref_maps_every_git_source() -> None:
-    assert source_ref({"git": {"repo_clone_url": "/srv/repo", "branch": "dev"}}) == SourceRef("/srv/repo", "dev")
-    assert source_ref({"github": {"repo": "acme/web", "branch": "main"}}) == \
+    def ref(spec: dict[str, object]) -> SourceRef | None:
+        return source_ref(units_of({"name": "app", "services": [{"name": "web", **spec}]})[0].source)
+
+    assert ref({"git": {"repo_clone_url": "/srv/repo", "branch": "dev"}}) == SourceRef("/srv/repo", "dev")
+    assert ref({"github": {"repo": "acme/web", "branch": "main"}}) == \
         SourceRef("https://github.com/acme/web.git", "main")
-    assert source_ref({"gitlab": {"repo": "acme/group/web"}}) == \
-        SourceRef("https://gitlab.com/acme/group/web.git", None)
-    assert source_ref({"bitbucket": {"repo": "acme/web", "branch": "x"}}) == \
-        SourceRef("https://bitbucket.org/acme/web.git", "x")
-    assert source_ref({"image": {"registry_type": "DOCKER_HUB", "repository": "nginx"}}) is None
-    assert source_ref({}) is None
+    assert ref({"gitlab": {"repo": "acme/group/web"}}) == SourceRef("https://gitlab.com/acme/group/web.git", None)
+    assert ref({"bitbucket": {"repo": "acme/web", "branch": "x"}}) == SourceRef("https://bitbucket.org/acme/web.git", "x")
+    assert ref({"image": {"registry_type": "DOCKER_HUB", "repository": "nginx"}}) is None
+    assert ref({}) is None
 
 
 def test_redact_hides_credentials() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from shoal.runtime.local.health import Probe
+from shoal.domain.plan import Probe
 from shoal.runtime.local.supervisor import Backoff, Instance, ProcessSpec, Supervisor
 from tests.live import free_port
 from tests.runtime.aio import run_async

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shoal.domain import progress
-from shoal.domain.plan import archived, offline, running, stopped
+from shoal.domain.plan import AppPlan, RunUnit, make_plan
 
 GIT = {"git": {"repo_clone_url": "https://example.com/r.git", "branch": "main"}}
 
@@ -27,7 +27,19 @@ def _spec(**maintenance: Any) -> dict[str, Any]:
     return spec
 
 
-def _names(parts: list[Any]) -> list[str]:
+def _plan(spec: dict[str, Any]) -> AppPlan:
+    return make_plan(spec, app_id="app", deployment_id="dep")
+
+
+def running(spec: dict[str, Any]) -> tuple[RunUnit, ...]:
+    return _plan(spec).running
+
+
+def stopped(spec: dict[str, Any]) -> tuple[RunUnit, ...]:
+    return _plan(spec).stopped
+
+
+def _names(parts: tuple[RunUnit, ...]) -> list[str]:
     return [p.name for p in parts]
 
 
@@ -49,14 +61,14 @@ def _paths(tree: list[progress.Step], prefix: tuple[str, ...] = ()) -> list[tupl
 ])
 def test_archive_implies_offline(maintenance: dict[str, Any], is_archived: bool, is_offline: bool) -> None:
     spec = _spec(**maintenance)
-    assert archived(spec) is is_archived
-    assert offline(spec) is is_offline
+    assert _plan(spec).archived is is_archived
+    assert _plan(spec).offline is is_offline
 
 
 def test_maintenance_mode_keeps_everything_running() -> None:
     spec = _spec(enabled=True)
     assert _names(running(spec)) == ["web", "queue", "migrate", "nightly", "docs", "db"]
-    assert stopped(spec) == []
+    assert stopped(spec) == ()
 
 
 def test_an_archived_app_runs_only_its_databases() -> None:

@@ -15,10 +15,12 @@ from shoal.cli.apps_cmd import apps_app
 from shoal.cli.cluster_cmd import cluster_app
 from shoal.cli.output import EXIT_CODES_HELP
 from shoal.cli.spec_cmd import spec_app
+from shoal.cli.stack_cmd import stack_app
 from shoal.cli.up_cmd import down, up
 from shoal.core.errors import ShoalError
 from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
-                                 IngressSettings, RateLimits, RuntimeSettings, Settings, parse_listen)
+                                 ContainerSettings, IngressSettings, RateLimits, RuntimeSettings, Settings,
+                                 parse_listen)
 
 app = typer.Typer(help="shoal: a self-hosted application platform that speaks the DigitalOcean Apps API.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -35,6 +37,7 @@ DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SH
 app.add_typer(spec_app, name="spec")
 app.add_typer(apps_app, name="apps")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(stack_app, name="stack")
 app.command("up", epilog=EXIT_CODES_HELP)(up)
 app.command("down")(down)
 
@@ -65,6 +68,16 @@ def serve(
     runtime: Annotated[str, typer.Option(help="Runtime backend: local (builds and runs apps on this machine) or "
                                                "simulate (walks every step, builds nothing).")] = "local",
     simulate_step_seconds: Annotated[float, typer.Option(min=0, help="Delay of each simulated step.")] = 0.0,
+    container_engine_url: Annotated[Optional[str], typer.Option(
+        envvar="SHOAL_CONTAINER_ENGINE_URL",
+        help="--runtime container: the engine's API [default: shoal's own podman service when podman is "
+             "installed, else DOCKER_HOST, else unix:///var/run/docker.sock].")] = None,
+    registry_mirror: Annotated[Optional[list[str]], typer.Option(
+        help="FROM=TO: pull images of registry host FROM from TO instead (repeatable; e.g. "
+             "docker.io=127.0.0.1:5000).")] = None,
+    stack_image: Annotated[str, typer.Option(help="--runtime container: the image buildpack builds and their "
+                                                  "apps run in (shoal stack build makes the default).")]
+    = ContainerSettings().stack_image,
 ) -> None:
     """Start the platform: the HTTPS API and the ingress, in one process."""
     from shoal.bootstrap import serve as run
@@ -84,11 +97,23 @@ def serve(
             ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain,
                                     tls_host=tls[0] if tls else None, tls_port=tls[1] if tls else None,
                                     tls_certs=ingress_tls_certs),
-            runtime=RuntimeSettings(backend=runtime, simulate_step_seconds=simulate_step_seconds),
+            runtime=RuntimeSettings(backend=runtime, simulate_step_seconds=simulate_step_seconds,
+                                    container=ContainerSettings(engine_url=container_engine_url,
+                                                                registry_mirrors=_mirrors(registry_mirror or []),
+                                                                stack_image=stack_image)),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except ShoalError as exc:
         raise _fail(exc) from exc
+
+
+def _mirrors(values: list[str]) -> tuple[tuple[str, str], ...]:
+    from shoal.runtime.container.registries import parse_mirrors
+
+    try:
+        return tuple(parse_mirrors(values).items())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def _platform(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]

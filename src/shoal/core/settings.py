@@ -58,9 +58,20 @@ class IngressSettings:
 
 
 @dataclass(frozen=True)
+class ContainerSettings:
+    """The container runtime's engine: ``engine_url`` ``None`` = shoal's own podman service when podman is
+    installed, else ``DOCKER_HOST``, else Docker's socket; ``registry_mirrors`` maps registry hosts."""
+
+    engine_url: str | None = None
+    registry_mirrors: tuple[tuple[str, str], ...] = ()
+    stack_image: str = "localhost/shoal/stack:bookworm"
+
+
+@dataclass(frozen=True)
 class RuntimeSettings:
     backend: str = "local"
     simulate_step_seconds: float = 0.0
+    container: ContainerSettings = field(default_factory=ContainerSettings)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
 
 PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED, SKIPPED = (
     "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED", "SKIPPED")
@@ -32,3 +35,10 @@ def deploy_invocation_id(deployment_id: str, group: str, job_name: str) -> str:
 
 def new_invocation_id() -> str:
     return str(uuid.uuid4())
+
+
+def next_run(cron: str, time_zone: str, after: datetime) -> datetime:
+    """When a SCHEDULED job next runs after ``after``: its cron read in its own time zone (reference §4.6)."""
+    local = after.astimezone(ZoneInfo(time_zone or "UTC"))
+    following: datetime = croniter(cron, local).get_next(datetime)
+    return following.astimezone(UTC)

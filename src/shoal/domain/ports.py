@@ -11,7 +11,7 @@ from shoal.domain.apps import App, Page
 from shoal.domain.deployments import Deployment
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
-from shoal.domain.plan import Component
+from shoal.domain.plan import AppPlan, Artifact, RunUnit
 from shoal.domain.routing import Backend, Route
 from shoal.domain.traffic import ComponentTraffic, TrafficCounts
 
@@ -59,57 +59,74 @@ class LogSink(Protocol):
 
 
 @dataclass(frozen=True)
-class DeployTarget:
-    """What a runtime needs to know about the deployment it is working on."""
+class InstanceState:
+    """One instance that really runs now, as its runtime sees it (``/instances`` and ``/health``)."""
 
-    app_id: str
-    app_name: str
     deployment_id: str
-    spec: dict[str, Any]
-    force_build: bool = False
-    previous_deployment_id: str | None = None
-    hosts: tuple[str, ...] = ()  # where the ingress serves this app: its default host, then custom domains
-    account_id: str = ""  # the owner: secrets are sealed under it
-    app_url: str = ""  # ${APP_URL}: where the app answers (its primary domain or default ingress)
-    commits: dict[str, str] | None = None  # component → commit already fetched (a restore rebuilds these)
+    component: str
+    name: str  # instance_name: "<app>-<component>-<deployment[:8]>-<i>"
+    ready: bool
+    restarts: int = 0
+    started_at: datetime | None = None
+    cpu_percent: float | None = None  # where the runtime measures it
+    memory_bytes: int | None = None
+
+
+class InstanceQuery(Protocol):
+    """What runs now: asked of the runtime by insights (``/instances``, ``/health``)."""
+
+    def instances(self, app_id: str) -> list[InstanceState]: ...
 
 
 class Runtime(Protocol):
-    """A backend that builds and runs components (``simulate``, ``local``, ``kubernetes``).
+    """A backend that builds and runs an app's run units (``simulate``, ``local``, ``container``, ...).
 
-    Every method is idempotent for the same deployment and component, because after a crash the
-    engine repeats the step it was in. Failures a user can act on raise ``StepFailed``.
+    It reads the typed plan only. Every step is idempotent for the same deployment and unit, because
+    after a crash the engine repeats the step it was in. Failures a user can act on raise
+    ``StepFailed`` with DigitalOcean's reason code.
     """
 
     name: str
 
-    async def fetch(self, target: DeployTarget, component: Component, log: LogSink) -> str: ...
+    async def fetch(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> str:
+        """Get the unit's source and say which revision it is (a commit, or an image digest). When
+        ``unit.commit`` is already set (a rollback, a restart) that exact revision is fetched."""
 
-    async def build(self, target: DeployTarget, component: Component, commit: str, log: LogSink) -> bool: ...
+    async def build(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> Artifact:
+        """Build ``unit.commit``; an unchanged input reuses the earlier artefact (``reused``)."""
 
-    async def provision_database(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
+    async def provision_database(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None: ...
 
-    async def run_job(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
+    async def run_job(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
+        """Run a job to completion; a non-zero exit raises ``StepFailed``."""
 
-    async def start(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
+    async def start(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
+        """Bring the unit's instances up (services, workers), or get it ready to be served (static
+        sites) or scheduled (SCHEDULED jobs)."""
 
-    async def wait_healthy(self, target: DeployTarget, component: Component, log: LogSink) -> None: ...
+    async def wait_healthy(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None: ...
 
-    async def stop(self, target: DeployTarget, component: Component, log: LogSink) -> None:
-        """The app is archived: stop what its earlier deployments run for ``component``. Called after
+    async def stop(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
+        """The app is archived: stop what its earlier deployments run for ``unit``. Called after
         ``switch_traffic``, so nobody is sent to it any more; whatever is not running is left alone."""
 
-    async def switch_traffic(self, target: DeployTarget, log: LogSink) -> None:
-        """Publish the deployment's routes, or the offline page while the app is offline (``plan.offline``)."""
+    async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
+        """Publish the deployment's routes, or the offline page while the app is offline."""
 
-    async def retire(self, app_id: str, deployment_id: str) -> None: ...
+    async def retire(self, app_id: str, deployment_id: str) -> None:
+        """An earlier deployment was replaced: drain and stop what it runs (in the background)."""
 
-    async def discard(self, app_id: str, deployment_id: str) -> None: ...
+    async def discard(self, app_id: str, deployment_id: str) -> None:
+        """A deployment that never went live ended: stop what it started."""
 
     async def remove_app(self, app_id: str) -> None: ...
 
-    async def restore(self, target: DeployTarget, log: LogSink) -> None:
-        """Bring an active deployment back up after shoal itself restarted (reusing its builds)."""
+    async def restore(self, plan: AppPlan, log: LogSink) -> None:
+        """Bring an active deployment back up after shoal itself restarted (reusing its builds,
+        adopting what still runs)."""
+
+    def instances(self, app_id: str) -> list[InstanceState]:
+        """What runs for the app now (every deployment's instances), as the backend really sees it."""
 
     async def close(self) -> None: ...
 

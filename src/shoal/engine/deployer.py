@@ -1,11 +1,15 @@
 """The deployer: a durable, level-based pipeline per deployment.
 
 ``reconcile`` re-reads the deployment every time round, finds the first leaf step of its progress
-tree that has not succeeded, performs it, and records the result. The stored tree *is* the
-pipeline's position, so a crash at any line is survivable: on the next start every unfinished
-deployment is reconciled again and the interrupted step (left ``RUNNING``) is simply repeated —
-runtime steps are idempotent. A newer deployment or a cancel changes the stored record; the
-running pipeline notices on its next write (optimistic versions) and stops.
+tree that has not succeeded, performs the typed action that leaf stands for, and records the
+result. The stored tree *is* the pipeline's position, so a crash at any line is survivable: on the
+next start every unfinished deployment is reconciled again and the interrupted step (left
+``RUNNING``) is simply repeated — runtime steps are idempotent. A newer deployment or a cancel
+changes the stored record; the running pipeline notices on its next write (optimistic versions)
+and stops.
+
+Runtimes see a deployment only as its typed plan (``shoal.domain.plan``), made once per deployment
+and completed round by round with the commits and artefacts recorded on the deployment.
 """
 
 from __future__ import annotations
@@ -15,36 +19,26 @@ import contextlib
 import copy
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
 from shoal.core.clock import Clock, rfc3339
-from shoal.domain import progress as steps
 from shoal.domain import jobs
+from shoal.domain import progress as steps
 from shoal.domain.deployments import Deployment, Phase, StepFailed
-from shoal.domain.plan import Component, archived, components, stopped
-from shoal.domain.ports import DeploymentStore, DeployTarget, JobStore, LogSink, Runtime
+from shoal.domain.plan import AppPlan, Artifact, RunUnit, make_plan
+from shoal.domain.ports import DeploymentStore, JobStore, LogSink, Runtime
+from shoal.domain.progress import (Build, Finalize, InitializeBuild, InitializeDeploy, Provision, RunJob, Start,
+                                   StepKey, Stop, Wait, action_at, next_leaf)
 from shoal.engine.logbuffer import LogBuffer
+from shoal.engine.schedules import JobScheduler, Scheduled
 
 log = logging.getLogger("shoal.engine")
-Path = tuple[str, ...]
 
 
 class _Stale(Exception):
     """The stored deployment changed under the pipeline (canceled, superseded): re-read it."""
-
-
-def next_leaf(tree: list[steps.Step], prefix: Path = ()) -> Path | None:
-    for step in tree:
-        path = (*prefix, step["name"])
-        if step.get("steps"):
-            found = next_leaf(step["steps"], path)
-            if found:
-                return found
-        elif step["status"] != steps.SUCCESS:
-            return path
-    return None
 
 
 def _duration(start: str | None, end: str | None) -> str | None:
@@ -52,6 +46,20 @@ def _duration(start: str | None, end: str | None) -> str | None:
         return None
     seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
     return f"{max(seconds, 0):.3f}s"
+
+
+def _progress_of(dep: Deployment) -> tuple[dict[str, str], dict[str, Artifact]]:
+    """What the deployment has recorded so far: each component's commit and build artefact."""
+    commits = {c["name"]: c["source_commit_hash"] for c in dep.components if c.get("source_commit_hash")}
+    artifacts = {c["name"]: found for c in dep.components if (found := Artifact.from_record(c.get("artifact")))}
+    return commits, artifacts
+
+
+def _on_run_stage(sink: LogSink) -> LogSink:
+    """A scheduled run's lines are RUN logs (of the job invocation), whatever the runtime calls them."""
+    def log_run(stage: str, component: str, line: str) -> None:
+        sink("RUN" if stage in ("DEPLOY", "RUN") else stage, component, line)
+    return log_run
 
 
 class Deployer:
@@ -67,6 +75,9 @@ class Deployer:
         self._logs = logs
         self._tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self._hosts: dict[str, str] = {}
+        self._plans: dict[str, AppPlan] = {}  # deployment → its plan as made from the spec
+        self._live: dict[str, str] = {}  # app → the deployment whose schedules run
+        self._scheduler = JobScheduler(self._run_scheduled, clock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._group: asyncio.TaskGroup | None = None
         self._stop: asyncio.Event | None = None
@@ -81,6 +92,7 @@ class Deployer:
         async with asyncio.TaskGroup() as group:
             self._group = group
             group.create_task(self._logs.run(self._stop))
+            scheduler = group.create_task(self._scheduler.run())
             for dep in await asyncio.to_thread(self._store.active_deployments):
                 # Tracked like a pipeline, so a new deployment of the same app waits for it.
                 restoring = group.create_task(self._restore(dep))
@@ -91,6 +103,7 @@ class Deployer:
                 self._start(dep.app_id, dep.id)
             self.ready.set()
             await self._stop.wait()
+            scheduler.cancel()
             for _, task in self._tasks.values():
                 task.cancel()
         self._group = None
@@ -100,8 +113,9 @@ class Deployer:
         """shoal restarted: bring the app's active deployment back up from its builds."""
         try:
             self._logs.mask(dep.id, self._secrets(dep))
-            target = await self._target(dep)
-            await self._runtime.restore(target, self._logs.sink(dep.id))
+            plan = await self._plan(dep)
+            await self._runtime.restore(plan, self._logs.sink(dep.id))
+            self._schedule(plan)
         except StepFailed as failure:
             self._logs.sink(dep.id)("RUN", "deploy", f"could not restart after shoal restarted: {failure.message}")
         except Exception:
@@ -129,6 +143,8 @@ class Deployer:
         current = self._tasks.pop(app_id, None)
         if current:
             current[1].cancel()
+        self._scheduler.replace_app(app_id, [])
+        self._live.pop(app_id, None)
         if self._group is not None:
             self._group.create_task(self._remove_quietly(app_id))
 
@@ -172,6 +188,7 @@ class Deployer:
             log.exception("deployment %s failed unexpectedly", deployment_id)
             await self._fail(deployment_id, None, StepFailed("InternalError", "shoal hit an internal error"))
         finally:
+            self._plans.pop(deployment_id, None)
             await self._logs.flush_async()
 
     async def _abandoned(self, app_id: str, deployment_id: str) -> None:
@@ -189,24 +206,25 @@ class Deployer:
             if dep is None or dep.terminal:
                 return
             self._logs.mask(dep.id, self._secrets(dep))
-            path = next_leaf(dep.progress)
-            if path is None:
+            key = next_leaf(dep.progress)
+            if key is None:
                 with contextlib.suppress(_Stale):
                     await self._finish(dep)
                 continue
-            running = self._enter(dep, path)
-            steps.mark(running.progress, path, steps.RUNNING, self._now())
+            running = self._enter(dep, key)
+            steps.mark(running.progress, key, steps.RUNNING, self._now())
             saved = await self._save(running)
             if saved is None:
                 continue
             try:
-                done = await self._act(saved, await self._target(saved), path, self._logs.sink(saved.id))
+                plan = await self._plan(saved)
+                done = await self._act(saved, plan, key, self._logs.sink(saved.id))
             except _Stale:
                 continue
             except StepFailed as failure:
-                await self._fail(saved.id, path, failure)
+                await self._fail(saved.id, key, failure)
                 return
-            steps.mark(done.progress, path, steps.SUCCESS, self._now())
+            steps.mark(done.progress, key, steps.SUCCESS, self._now())
             await self._save(done)
 
     async def _save(self, dep: Deployment) -> Deployment | None:
@@ -218,119 +236,148 @@ class Deployer:
     def _now(self) -> str:
         return rfc3339(self._clock.now())
 
-    def _enter(self, dep: Deployment, path: Path) -> Deployment:
-        """The deployment with its phase moved to where ``path`` lives, and a private copy of its tree."""
+    def _enter(self, dep: Deployment, key: StepKey) -> Deployment:
+        """The deployment with its phase moved to where ``key`` lives, and a private copy of its tree."""
         now = self._clock.now()
         dep = replace(dep, progress=copy.deepcopy(dep.progress), timing=dict(dep.timing))
-        if path[0] == "build" and dep.phase == Phase.PENDING_BUILD:
+        if key[0] == "build" and dep.phase == Phase.PENDING_BUILD:
             dep = dep.moved_to(Phase.BUILDING, now)
             dep.timing.setdefault("_build_started", now.isoformat())
-        elif path[0] == "deploy" and dep.phase in (Phase.PENDING_BUILD, Phase.BUILDING):
+        elif key[0] == "deploy" and dep.phase in (Phase.PENDING_BUILD, Phase.BUILDING):
             dep = dep.moved_to(Phase.PENDING_DEPLOY, now).moved_to(Phase.DEPLOYING, now)
             dep.timing.setdefault("_build_ended", now.isoformat())
             dep.timing.setdefault("_deploy_started", now.isoformat())
         return dep
 
-    async def _target(self, dep: Deployment) -> DeployTarget:
-        # An app's default host is fixed when it is created, so it is read once per app.
-        host = self._hosts.get(dep.app_id)
-        if host is None:
-            host = await asyncio.to_thread(self._store.ingress_host, dep.app_id) or ""
-            self._hosts[dep.app_id] = host
-        domains = tuple(name for d in dep.spec.get("domains") or [] if d.get("domain")
-                        for name in ((str(d["domain"]), f"*.{d['domain']}") if d.get("wildcard") else (str(d["domain"]),)))
-        primary = next((str(d["domain"]) for d in dep.spec.get("domains") or [] if d.get("type") == "PRIMARY"), None)
-        return DeployTarget(app_id=dep.app_id, app_name=str(dep.spec.get("name")), deployment_id=dep.id,
-                            spec=dep.spec, force_build=dep.force_build,
-                            previous_deployment_id=dep.previous_deployment_id,
-                            hosts=((host,) if host else ()) + domains, account_id=dep.account_id,
-                            app_url=self._url_of(primary or host or ""),
-                            commits={c["name"]: c["source_commit_hash"] for c in dep.components
-                                     if c.get("source_commit_hash")})
+    async def _plan(self, dep: Deployment) -> AppPlan:
+        """The deployment's plan, with the commits and artefacts it has recorded so far."""
+        base = self._plans.get(dep.id)
+        if base is None:
+            # An app's default host is fixed when it is created, so it is read once per app.
+            host = self._hosts.get(dep.app_id)
+            if host is None:
+                host = await asyncio.to_thread(self._store.ingress_host, dep.app_id) or ""
+                self._hosts[dep.app_id] = host
+            draft = make_plan(dep.spec, app_id=dep.app_id, deployment_id=dep.id, account_id=dep.account_id,
+                              default_host=host, force_build=dep.force_build,
+                              previous_deployment_id=dep.previous_deployment_id)
+            base = replace(draft, app_url=self._url_of(draft.primary_domain or host or ""))
+            self._plans[dep.id] = base
+        commits, artifacts = _progress_of(dep)
+        return base.with_progress(commits, artifacts)
 
-    async def _act(self, dep: Deployment, target: DeployTarget, path: Path, sink: LogSink) -> Deployment:
-        parts = {c.name: c for c in components(dep.spec)}
-        stage, group = path[0], path[1]
-        if stage == "build" and group == "components":
-            return await self._build(dep, target, parts[path[2]], sink)
-        if stage == "build":
-            sink("BUILD", "build", "Initializing build")
-            if archived(dep.spec):
-                sink("BUILD", "build", "The app is archived (maintenance.archive): nothing to build")
-            return dep
-        if group == "initialize":
-            sink("DEPLOY", "deploy", f"Deploying {target.app_name} (deployment {dep.id})")
-            if archived(dep.spec):
-                names = ", ".join(c.name for c in stopped(dep.spec)) or "none"
-                sink("DEPLOY", "deploy", f"The app is archived (maintenance.archive): stopping its components "
-                                         f"({names}) and serving the offline page; dev databases keep their data. "
-                                         "Set maintenance.archive to false to start them again.")
-        elif group == "databases":
-            await self._runtime.provision_database(target, parts[path[2]], sink)
-        elif group == "pre_deploy":
-            await self._run_job(target, parts[path[2]], group, sink)
-        elif group == "components" and path[3] == "deploy":
-            await self._runtime.start(target, parts[path[2]], sink)
-        elif group == "components" and path[3] == "stop":
-            # The offline page goes live first, so nobody is sent to a component while it stops.
-            dep = await self._go_live(dep, target, sink)
-            await self._runtime.stop(target, parts[path[2]], sink)
-            sink("DEPLOY", path[2], f"{path[2]} is stopped: the app is archived")
-        elif group == "components":
-            await self._runtime.wait_healthy(target, parts[path[2]], sink)
-        elif group == "post_deploy":
-            dep = await self._go_live(dep, target, sink)
-            await self._run_job(target, parts[path[2]], group, sink)
-        elif group == "failed_deploy":
-            pass  # only run when a deployment fails; skipped (SUCCESS) on a healthy one
-        elif group == "finalize":
-            dep = await self._go_live(dep, target, sink)
-            if dep.previous_deployment_id:
-                await self._runtime.retire(dep.app_id, dep.previous_deployment_id)
+    async def _act(self, dep: Deployment, plan: AppPlan, key: StepKey, sink: LogSink) -> Deployment:
+        match action_at(key, plan):
+            case InitializeBuild():
+                sink("BUILD", "build", "Initializing build")
+                if plan.archived:
+                    sink("BUILD", "build", "The app is archived (maintenance.archive): nothing to build")
+            case Build(unit):
+                return await self._build(dep, plan, unit, sink)
+            case InitializeDeploy():
+                sink("DEPLOY", "deploy", f"Deploying {plan.app_name} (deployment {dep.id})")
+                if plan.archived:
+                    names = ", ".join(u.name for u in plan.stopped) or "none"
+                    sink("DEPLOY", "deploy", f"The app is archived (maintenance.archive): stopping its components "
+                                             f"({names}) and serving the offline page; dev databases keep their "
+                                             "data. Set maintenance.archive to false to start them again.")
+            case Provision(unit):
+                await self._runtime.provision_database(plan, unit, sink)
+            case RunJob(unit, "failed_deploy"):
+                pass  # only run when a deployment fails; skipped (SUCCESS) on a healthy one
+            case RunJob(unit, "post_deploy"):
+                dep = await self._go_live(dep, plan, sink)
+                await self._run_job(plan, unit, "post_deploy", sink)
+            case RunJob(unit, group):
+                await self._run_job(plan, unit, group, sink)
+            case Start(unit):
+                await self._runtime.start(plan, unit, sink)
+            case Wait(unit):
+                await self._runtime.wait_healthy(plan, unit, sink)
+            case Stop(unit):
+                # The offline page goes live first, so nobody is sent to a component while it stops.
+                dep = await self._go_live(dep, plan, sink)
+                await self._runtime.stop(plan, unit, sink)
+                sink("DEPLOY", unit.name, f"{unit.name} is stopped: the app is archived")
+            case Finalize():
+                dep = await self._go_live(dep, plan, sink)
+                if dep.previous_deployment_id:
+                    await self._runtime.retire(dep.app_id, dep.previous_deployment_id)
         return dep
 
-    async def _build(self, dep: Deployment, target: DeployTarget, part: Component, sink: LogSink) -> Deployment:
+    async def _build(self, dep: Deployment, plan: AppPlan, unit: RunUnit, sink: LogSink) -> Deployment:
         if dep.restart_components is not None:
-            sink("BUILD", part.name, "PreviousBuildReused: restarting with the build of the active deployment")
+            sink("BUILD", unit.name, "PreviousBuildReused: restarting with the build of the active deployment")
             return dep
-        commit = await self._runtime.fetch(target, part, sink)
-        await self._runtime.build(target, part, commit, sink)
+        commit = await self._runtime.fetch(plan, unit, sink)
+        artifact = await self._runtime.build(plan, replace(unit, commit=commit), sink)
         for entry in dep.components:
-            if entry["name"] == part.name:
+            if entry["name"] == unit.name:
                 entry["source_commit_hash"] = commit
+                entry["artifact"] = artifact.as_record()
         return dep
 
-    async def _run_job(self, target: DeployTarget, part: Component, group: str, sink: LogSink) -> None:
-        """Run a deploy-time job, recorded as a job invocation (one per deployment, step and job)."""
+    async def _run_job(self, plan: AppPlan, unit: RunUnit, group: str, sink: LogSink,
+                       trigger: Mapping[str, object] | None = None) -> None:
+        """Run a job, recorded as a job invocation: one per deployment, step and job for deploy-time
+        jobs (so a step repeated after a crash records one), a new one for every scheduled run."""
         started = self._clock.now()
+        ident = jobs.deploy_invocation_id(plan.deployment_id, group, unit.name) if trigger is None \
+            else jobs.new_invocation_id()
         invocation = jobs.JobInvocation(
-            id=jobs.deploy_invocation_id(target.deployment_id, group, part.name), app_id=target.app_id,
-            deployment_id=target.deployment_id, job_name=part.name, phase=jobs.RUNNING,
-            trigger={"type": "UNKNOWN"}, created_at=started, started_at=started)
+            id=ident, app_id=plan.app_id, deployment_id=plan.deployment_id, job_name=unit.name,
+            phase=jobs.RUNNING, trigger=dict(trigger or {"type": "UNKNOWN"}), created_at=started, started_at=started)
         await asyncio.to_thread(self._jobs.save_invocation, invocation)
         phase = jobs.FAILED
         try:
-            await self._runtime.run_job(target, part, sink)
+            await self._runtime.run_job(plan, unit, sink)
             phase = jobs.SUCCEEDED
         finally:
             done = replace(invocation, phase=phase, completed_at=self._clock.now())
             await asyncio.shield(asyncio.to_thread(self._jobs.save_invocation, done))
 
-    async def _go_live(self, dep: Deployment, target: DeployTarget, sink: LogSink) -> Deployment:
+    # -- scheduled jobs --------------------------------------------------------------------------
+
+    def _schedule(self, plan: AppPlan) -> None:
+        """``plan`` is live: its SCHEDULED jobs (none while archived) are the app's schedules now."""
+        replaced = self._live.get(plan.app_id)
+        if replaced and replaced != plan.deployment_id:
+            self._plans.pop(replaced, None)
+        self._live[plan.app_id] = plan.deployment_id
+        self._scheduler.replace_app(plan.app_id, [
+            Scheduled(plan.app_id, plan.deployment_id, u.name, u.schedule.cron, u.schedule.time_zone)
+            for u in plan.running if u.scheduled and u.schedule is not None])
+
+    async def _run_scheduled(self, due: Scheduled) -> None:
+        dep = await asyncio.to_thread(self._store.deployment_by_id, due.deployment_id)
+        if dep is None or self._live.get(due.app_id) != due.deployment_id:
+            return
+        plan = await self._plan(dep)
+        sink = _on_run_stage(self._logs.sink(dep.id))
+        trigger = {"type": "SCHEDULED", "scheduled": {"schedule": {"cron": due.cron, "time_zone": due.time_zone}}}
+        try:
+            await self._run_job(plan, plan.unit(due.job), "scheduled", sink, trigger)
+        except StepFailed as failure:
+            sink("RUN", due.job, failure.message)
+
+    # -- going live, finishing, failing ----------------------------------------------------------
+
+    async def _go_live(self, dep: Deployment, plan: AppPlan, sink: LogSink) -> Deployment:
         if await asyncio.to_thread(self._store.active_deployment_id, dep.app_id) == dep.id:
             return dep
-        await self._runtime.switch_traffic(target, sink)
+        await self._runtime.switch_traffic(plan, sink)
         live = await asyncio.to_thread(self._store.go_live, dep, self._clock.now())
         if live is None:
             raise _Stale
+        self._schedule(plan)
         sink("DEPLOY", "deploy", "Traffic switched to the new deployment")
         return live
 
     async def _finish(self, dep: Deployment) -> None:
         now = self._clock.now()
-        target = await self._target(dep)
+        plan = await self._plan(dep)
         dep = replace(dep, progress=copy.deepcopy(dep.progress), timing=dict(dep.timing))
-        dep = await self._go_live(dep, target, self._logs.sink(dep.id))
+        dep = await self._go_live(dep, plan, self._logs.sink(dep.id))
         dep.timing.setdefault("_deploy_ended", now.isoformat())
         dep = replace(dep.moved_to(Phase.ACTIVE, now), timing=self._timing(dep))
         await self._save(dep)
@@ -347,19 +394,19 @@ class Deployer:
                 timing[key] = value
         return timing
 
-    async def _fail(self, deployment_id: str, path: Path | None, failure: StepFailed) -> None:
+    async def _fail(self, deployment_id: str, key: StepKey | None, failure: StepFailed) -> None:
         for _ in range(5):  # re-read and retry if something else wrote in between
             dep = await asyncio.to_thread(self._store.deployment_by_id, deployment_id)
             if dep is None or dep.terminal:
                 return
             dep = replace(dep, progress=copy.deepcopy(dep.progress), timing=dict(dep.timing))
             sink = self._logs.sink(dep.id)
-            path = path or next_leaf(dep.progress)  # an unexpected error: blame the step it happened in
-            if path is not None:
-                steps.mark(dep.progress, path, steps.ERROR, self._now(), failure.reason())
-            sink("DEPLOY" if path and path[0] == "deploy" else "BUILD", path[2] if path and len(path) > 2 else "deploy",
+            key = key or next_leaf(dep.progress)  # an unexpected error: blame the step it happened in
+            if key is not None:
+                steps.mark(dep.progress, key, steps.ERROR, self._now(), failure.reason())
+            sink(steps.stage_of(key) if key else "BUILD", (steps.component_of(key) if key else None) or "deploy",
                  f"ERROR {failure.code}: {failure.message}")
-            if path and path[0] == "deploy":
+            if key and key[0] == "deploy":
                 await self._run_failed_deploy_jobs(dep, sink)
             if await asyncio.to_thread(self._store.active_deployment_id, dep.app_id) != dep.id:
                 await self._runtime.discard(dep.app_id, dep.id)
@@ -370,13 +417,12 @@ class Deployer:
     async def _run_failed_deploy_jobs(self, dep: Deployment, sink: LogSink) -> None:
         if not steps.has(dep.progress, ("deploy", "failed_deploy")):
             return
-        target = await self._target(dep)
-        parts = {c.name: c for c in components(dep.spec)}
+        plan = await self._plan(dep)
         for job in steps.find(dep.progress, ("deploy", "failed_deploy"))["steps"]:
-            path = ("deploy", "failed_deploy", job["name"])
-            steps.mark(dep.progress, path, steps.RUNNING, self._now())
+            key = ("deploy", "failed_deploy", job["name"])
+            steps.mark(dep.progress, key, steps.RUNNING, self._now())
             try:
-                await self._run_job(target, parts[job["name"]], "failed_deploy", sink)
-                steps.mark(dep.progress, path, steps.SUCCESS, self._now())
+                await self._run_job(plan, plan.unit(job["name"]), "failed_deploy", sink)
+                steps.mark(dep.progress, key, steps.SUCCESS, self._now())
             except StepFailed as failure:
-                steps.mark(dep.progress, path, steps.ERROR, self._now(), failure.reason())
+                steps.mark(dep.progress, key, steps.ERROR, self._now(), failure.reason())

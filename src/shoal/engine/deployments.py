@@ -13,7 +13,7 @@ from shoal.domain import progress as steps
 from shoal.domain.accounts import Account
 from shoal.domain.apps import App
 from shoal.domain.deployments import DEPLOYMENT_TYPES, MANUAL_ROLLBACK, Deployment, Phase, Trigger
-from shoal.domain.plan import archived, running
+from shoal.domain.plan import archived, running_units
 from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue
 from shoal.engine.apps import refuse_if_pinned, tier_of
 from shoal.engine.planning import new_deployment
@@ -77,14 +77,15 @@ class DeploymentsService:
         if archived(active.spec):
             raise BadRequest(f"app {app.id} is archived: nothing runs to restart (set maintenance.archive to false "
                              "in its spec to start it again)")
-        restartable = {c.name for c in running(active.spec) if c.runs_continuously}
+        restartable = {c.name for c in running_units(active.spec) if c.runs_continuously}
         unknown = sorted(set(names) - restartable)
         if unknown:
             raise BadRequest(f"cannot restart {', '.join(unknown)}: not a service or worker of the active deployment "
                              f"(restartable: {', '.join(sorted(restartable)) or 'none'})")
         trigger = Trigger("app restart", action="RESTART", restart_components=tuple(names),
                           cloned_from=active.id)
-        return self._add(app, new_deployment(app, active.spec, trigger, account, self._clock.now(), active.tier_slug))
+        return self._add(app, new_deployment(app, active.spec, trigger, account, self._clock.now(), active.tier_slug,
+                                             built=active.components))
 
     def cancel_deployment(self, account: Account, app_id: str, deployment_id: str) -> Deployment:
         dep = self.get_deployment(account, app_id, deployment_id)

@@ -10,8 +10,8 @@ from shoal.core.errors import BadRequest, NotFound
 from shoal.domain.accounts import Account
 from shoal.domain.apps import App
 from shoal.domain.deployments import Phase
-from shoal.domain.plan import components, running
-from shoal.domain.ports import DeploymentStore, JobStore, TrafficStore
+from shoal.domain.plan import alert_rules, running_units, units_of
+from shoal.domain.ports import DeploymentStore, InstanceQuery, JobStore, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.deployments import DeploymentsService
 
@@ -24,7 +24,8 @@ def alert_id(app_id: str, component: str, rule: str) -> str:
 
 class InsightsService:
     def __init__(self, deployments: DeploymentsService, store: DeploymentStore, job_store: JobStore,
-                 traffic: TrafficStore, meter: TrafficMeter) -> None:
+                 traffic: TrafficStore, meter: TrafficMeter, running: InstanceQuery) -> None:
+        self._running = running
         self._deployments = deployments
         self._store = store
         self._jobs = job_store
@@ -32,58 +33,65 @@ class InsightsService:
         self._meter = meter
 
     def instances(self, account: Account, app_id: str) -> list[dict[str, Any]]:
+        """The active deployment's instances that really run now (an archived app has none)."""
         app = self._deployments.app(account, app_id)
-        active = self._store.get_deployment(app.id, app.active_deployment_id or "")
-        if active is None:
-            return []
+        active = app.active_deployment_id or ""
+        kinds = {u.name: u.kind for u in units_of(app.spec)}
         found = []
-        for part in running(active.spec):  # an archived app has none
-            if part.kind not in ("service", "worker"):
+        for inst in self._running.instances(app.id):
+            kind = COMPONENT_TYPES.get(kinds.get(inst.component, ""))
+            if inst.deployment_id != active or kind is None:
                 continue
-            for i in range(int(part.spec.get("instance_count") or 1)):
-                found.append({"component_name": part.name, "component_type": COMPONENT_TYPES[part.kind],
-                              "instance_name": f"{app.name}-{part.name}-{active.id[:8]}-{i}",
-                              "instance_alias": f"{part.name}-{i}"})
-        return found
+            found.append({"component_name": inst.component, "component_type": kind, "instance_name": inst.name,
+                          "instance_alias": f"{inst.component}-{inst.name.rsplit('-', 1)[-1]}"})
+        return sorted(found, key=lambda i: (i["component_name"], i["instance_name"]))
 
     def health(self, account: Account, app_id: str) -> dict[str, Any]:
+        """Per service and worker: instances the active deployment wants, and how many are really ready."""
         app = self._deployments.app(account, app_id)
         active = self._store.get_deployment(app.id, app.active_deployment_id or "")
         spec = active.spec if active else app.spec
-        healthy = active is not None and active.phase == Phase.ACTIVE
-        runs = {p.name for p in running(spec)}
-        parts = [p for p in components(spec) if p.kind in ("service", "worker")]
-        # An archived app's components are listed with nothing desired: stopped, not failing.
-        desired = {p.name: int(p.spec.get("instance_count") or 1) if p.name in runs else 0 for p in parts}
-        return {"components": [{
-            "name": p.name, "cpu_usage_percent": 0, "memory_usage_percent": 0,
-            "replicas_desired": desired[p.name], "replicas_ready": desired[p.name] if healthy else 0,
-            "state": "HEALTHY" if healthy and desired[p.name] else "UNKNOWN"} for p in parts],
-            "functions_components": []}
+        live = active is not None and active.phase == Phase.ACTIVE
+        runs = {u.name for u in running_units(spec)}
+        states = [i for i in self._running.instances(app.id) if active is not None and i.deployment_id == active.id]
+        components = []
+        for unit in (u for u in units_of(spec) if u.runs_continuously):
+            # An archived app's components are listed with nothing desired: stopped, not failing.
+            desired = unit.instance_count if unit.name in runs and live else 0
+            own = [i for i in states if i.component == unit.name]
+            ready = sum(1 for i in own if i.ready)
+            cpu = [i.cpu_percent for i in own if i.cpu_percent is not None]
+            memory = [i.memory_bytes for i in own if i.memory_bytes is not None]
+            limit = unit.size.memory_bytes if unit.size else 0
+            components.append({
+                "name": unit.name, "cpu_usage_percent": round(sum(cpu) / len(cpu), 2) if cpu else 0,
+                "memory_usage_percent": round(100 * sum(memory) / len(memory) / limit, 2) if memory and limit else 0,
+                "replicas_desired": desired, "replicas_ready": ready,
+                "state": "UNKNOWN" if not desired else ("HEALTHY" if ready >= desired else "UNHEALTHY")})
+        return {"components": components, "functions_components": []}
 
     def alerts(self, account: Account, app_id: str) -> list[dict[str, Any]]:
         app = self._deployments.app(account, app_id)
         destinations = self._jobs.alert_destinations(app.id)
         found = []
-        for component, spec in _alert_specs(app):
-            rule = str(spec.get("rule", "UNSPECIFIED_RULE"))
-            ident = alert_id(app.id, component, rule)
+        for rule in alert_rules(app.spec):
+            ident = alert_id(app.id, rule.component, rule.rule)
             emails, slack = destinations.get(ident, ([], []))
-            alert: dict[str, Any] = {"id": ident, "spec": spec, "emails": emails, "slack_webhooks": slack,
+            alert: dict[str, Any] = {"id": ident, "spec": dict(rule.spec), "emails": emails, "slack_webhooks": slack,
                                      "phase": "ACTIVE", "progress": {"steps": [
                                          {"name": "alert-configure-insight-alert", "status": "SUCCESS"}]}}
-            if component:
-                alert["component_name"] = component
+            if rule.component:
+                alert["component_name"] = rule.component
             found.append(alert)
         return found
 
     def assign_alert_destinations(self, account: Account, app_id: str, wanted: str, emails: list[str],
                                   slack_webhooks: list[dict[str, str]]) -> dict[str, Any]:
         app = self._deployments.app(account, app_id)
-        for component, spec in _alert_specs(app):
-            rule = str(spec.get("rule", "UNSPECIFIED_RULE"))
-            if alert_id(app.id, component, rule) == wanted:
-                self._jobs.set_alert_destinations(wanted, app.id, component, rule, spec, emails, slack_webhooks)
+        for rule in alert_rules(app.spec):
+            if alert_id(app.id, rule.component, rule.rule) == wanted:
+                self._jobs.set_alert_destinations(wanted, app.id, rule.component, rule.rule, dict(rule.spec), emails,
+                                                  slack_webhooks)
                 return next(a for a in self.alerts(account, app_id) if a["id"] == wanted)
         raise NotFound(f"alert {wanted!r} not found")
 
@@ -102,13 +110,6 @@ class InsightsService:
                     {"app_id": a, "bandwidth_bytes": str(stored.get(a, 0) + self._meter.pending(a, when))}
                     for a in app_ids],
                 "date": f"{when.isoformat()}T00:00:00Z"}
-
-
-def _alert_specs(app: App) -> list[tuple[str, dict[str, Any]]]:
-    found = [("", a) for a in app.spec.get("alerts") or []]
-    for part in components(app.spec):
-        found += [(part.name, a) for a in part.spec.get("alerts") or []]
-    return found
 
 
 def _day(value: str | None) -> date:

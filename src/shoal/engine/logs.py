@@ -8,7 +8,7 @@ from shoal.core.errors import BadRequest, NotFound
 from shoal.domain.accounts import Account
 from shoal.domain.deployments import Deployment, Phase
 from shoal.domain.logs import LogLine
-from shoal.domain.plan import components
+from shoal.domain.plan import units_of
 from shoal.domain.ports import DeploymentStore
 from shoal.engine.deployments import DeploymentsService
 
@@ -73,7 +73,7 @@ class LogsService:
                 raise BadRequest(f"app {app.id} has no active deployment yet; ask for a deployment's logs instead")
             deployment_id = app.active_deployment_id
         dep = self._deployments.get_deployment(account, app_id, deployment_id)
-        names = {c.name for c in components(dep.spec)}
+        names = {c.name for c in units_of(dep.spec)}
         if component and component not in names:
             raise NotFound(f"component {component!r} is not part of deployment {dep.id}")
         stages = TYPE_STAGES[kind]

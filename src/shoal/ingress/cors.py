@@ -100,12 +100,12 @@ class CorsPolicy:
     allow_credentials: bool = False
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> CorsPolicy:
+    def from_spec(cls, raw: Mapping[str, Any]) -> CorsPolicy:
         """The policy of a spec's ``cors`` object; malformed parts are dropped, never raised."""
         exact: set[str] = set()
         prefixes: list[str] = []
         regexes: list[re.Pattern[str]] = []
-        origins = spec.get("allow_origins")
+        origins = raw.get("allow_origins")
         for origin in origins if isinstance(origins, list) else []:
             if not isinstance(origin, Mapping):
                 continue
@@ -116,11 +116,11 @@ class CorsPolicy:
             elif isinstance(origin.get("regex"), str) and (compiled := _compile(origin["regex"])) is not None:
                 regexes.append(compiled)
         return cls(exact=frozenset(exact), prefixes=tuple(prefixes), regexes=tuple(regexes),
-                   allow_methods=_strings(spec.get("allow_methods")),
-                   allow_headers=_strings(spec.get("allow_headers")),
-                   expose_headers=_strings(spec.get("expose_headers")),
-                   max_age=_max_age(spec.get("max_age")),
-                   allow_credentials=_truthy(spec.get("allow_credentials")))
+                   allow_methods=_strings(raw.get("allow_methods")),
+                   allow_headers=_strings(raw.get("allow_headers")),
+                   expose_headers=_strings(raw.get("expose_headers")),
+                   max_age=_max_age(raw.get("max_age")),
+                   allow_credentials=_truthy(raw.get("allow_credentials")))
 
 
 def _max_age(value: Any) -> int | None:

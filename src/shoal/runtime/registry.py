@@ -1,40 +1,51 @@
-"""Backends by name: ``shoal serve --runtime NAME``."""
+"""Backends by name: ``shoal serve --runtime NAME``.
+
+Each backend is made from one ``RuntimeContext`` (what any of them may need from the platform), and
+is imported only when chosen, so a backend's client library is not loaded by the others.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from shoal.core.errors import BadRequest
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.domain.ports import JobStore, RoutePublisher, Runtime
 
+Clusters = Callable[[str], tuple[str, str] | None]  # a registered database cluster's (engine, URL) by name
 
-def _simulate(settings: Settings) -> Runtime:
+
+@dataclass(frozen=True)
+class RuntimeContext:
+    settings: Settings
+    routes: RoutePublisher
+    box: SecretBox
+    clusters: Clusters
+    jobs: JobStore
+
+
+def _simulate(ctx: RuntimeContext) -> Runtime:
     from shoal.runtime.simulate import SimulateRuntime
 
-    return SimulateRuntime(step_seconds=settings.runtime.simulate_step_seconds)
+    return SimulateRuntime(step_seconds=ctx.settings.runtime.simulate_step_seconds)
 
 
-Clusters = Callable[[str], tuple[str, str] | None]
-
-
-def _local(settings: Settings, routes: RoutePublisher, job_store: JobStore, box: SecretBox,
-           clusters: Clusters) -> Runtime:
+def _local(ctx: RuntimeContext) -> Runtime:
     from shoal.runtime.local.runtime import LocalRuntime
 
-    return LocalRuntime(settings.data_dir, routes, job_store, dict(settings.host_env), box, clusters=clusters)
+    return LocalRuntime(ctx.settings.data_dir, ctx.routes, dict(ctx.settings.host_env), ctx.box, clusters=ctx.clusters)
 
 
-BACKENDS: dict[str, Callable[[Settings, RoutePublisher, JobStore, SecretBox, Clusters], Runtime]] = {
-    "simulate": lambda settings, routes, job_store, box, clusters: _simulate(settings),
+BACKENDS: dict[str, Callable[[RuntimeContext], Runtime]] = {
+    "simulate": _simulate,
     "local": _local,
 }
 
 
-def create_runtime(settings: Settings, routes: RoutePublisher, job_store: JobStore, box: SecretBox,
-                   clusters: Clusters) -> Runtime:
-    factory = BACKENDS.get(settings.runtime.backend)
+def create_runtime(ctx: RuntimeContext) -> Runtime:
+    factory = BACKENDS.get(ctx.settings.runtime.backend)
     if factory is None:
-        raise BadRequest(f"unknown runtime {settings.runtime.backend!r}; choose one of: {', '.join(sorted(BACKENDS))}")
-    return factory(settings, routes, job_store, box, clusters)
+        raise BadRequest(f"unknown runtime {ctx.settings.runtime.backend!r}; choose one of: {', '.join(sorted(BACKENDS))}")
+    return factory(ctx)

@@ -3,36 +3,37 @@
 For teams testing their DigitalOcean automation where the sources cannot be built. A component
 (or the app) with the env var ``SHOAL_SIMULATE_FAIL`` set to ``fetch``, ``build``, ``deploy``,
 ``health`` or ``job`` (comma-separated for several) fails at that step with DigitalOcean's reason code.
+
+It keeps a record of the instances it pretends to run, so ``/instances`` and ``/health`` answer
+as they would on a real backend: instances exist from ``start``, are ready once their deployment's
+health wait passed, and go when their deployment is retired, discarded or the app removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any
+from datetime import UTC, datetime
 
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import Component, offline
-from shoal.domain.ports import DeployTarget, LogSink
+from shoal.domain.plan import AppPlan, Artifact, GitSource, ImageSource, RunUnit
+from shoal.domain.ports import InstanceState, LogSink
 
 FAIL_VAR = "SHOAL_SIMULATE_FAIL"
 
 
-def _fail_points(target: DeployTarget, component: Component) -> set[str]:
-    envs: list[dict[str, Any]] = [*(target.spec.get("envs") or []), *(component.spec.get("envs") or [])]
-    values = [str(e.get("value", "")) for e in envs if e.get("key") == FAIL_VAR]
+def _fail_points(unit: RunUnit) -> set[str]:
+    # The unit's env already layers the app's variables under its own.
+    values = [v.value for v in (*unit.build_env, *unit.run_env) if v.key == FAIL_VAR]
     return {part.strip().lower() for value in values for part in value.split(",") if part.strip()}
 
 
-def _source(component: Component) -> tuple[str, str]:
-    spec = component.spec
-    for key in ("git", "github", "gitlab", "bitbucket"):
-        if isinstance(spec.get(key), dict):
-            source = spec[key]
-            return str(source.get("repo_clone_url") or source.get("repo") or ""), str(source.get("branch") or "main")
-    if isinstance(spec.get("image"), dict):
-        image = spec["image"]
-        return f"{image.get('registry_type', '')}/{image.get('repository', '')}", str(image.get("tag") or "latest")
+def _source(unit: RunUnit) -> tuple[str, str]:
+    match unit.source:
+        case GitSource(url=url, branch=branch):
+            return url, branch or "main"
+        case ImageSource() as image:
+            return f"{image.registry_type}/{image.repository}", image.tag or "latest"
     return "", ""
 
 
@@ -41,84 +42,108 @@ class SimulateRuntime:
 
     def __init__(self, step_seconds: float = 0.0) -> None:
         self._delay = step_seconds
+        # app → deployment → instance name → its state
+        self._instances: dict[str, dict[str, dict[str, InstanceState]]] = {}
+        self._live: dict[str, str] = {}  # app → the deployment traffic was last switched to
 
     async def _pause(self) -> None:
         await asyncio.sleep(self._delay)
 
-    def _maybe_fail(self, point: str, target: DeployTarget, component: Component, code: str, message: str) -> None:
-        if point in _fail_points(target, component):
+    def _maybe_fail(self, point: str, unit: RunUnit, code: str, message: str) -> None:
+        if point in _fail_points(unit):
             raise StepFailed(code, message)
 
-    async def fetch(self, target: DeployTarget, component: Component, log: LogSink) -> str:
-        repo, ref = _source(component)
+    async def fetch(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> str:
+        repo, ref = _source(unit)
         await self._pause()
-        self._maybe_fail("fetch", target, component, "BuildJobFailed", f"could not fetch {repo or 'the source'}")
-        commit = hashlib.sha1(f"{repo}@{ref}".encode()).hexdigest()
+        self._maybe_fail("fetch", unit, "BuildJobFailed", f"could not fetch {repo or 'the source'}")
+        commit = unit.commit or hashlib.sha1(f"{repo}@{ref}".encode()).hexdigest()
         if repo:
-            log("BUILD", component.name, f"Fetching {repo} ({ref})")
-            log("BUILD", component.name, f"Checked out commit {commit[:7]}")
+            log("BUILD", unit.name, f"Fetching {repo} ({ref})")
+            log("BUILD", unit.name, f"Checked out commit {commit[:7]}")
         return commit
 
-    async def build(self, target: DeployTarget, component: Component, commit: str, log: LogSink) -> bool:
-        name = component.name
+    async def build(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> Artifact:
+        name = unit.name
         log("BUILD", name, "=> Initializing build")
         log("BUILD", name, "=> Retrieving source code to /workspace")
         await self._pause()
-        slug = component.spec.get("environment_slug") or "auto-detected"
-        log("BUILD", name, f"=> Detected buildpack: {slug}")
-        if component.spec.get("build_command"):
-            log("BUILD", name, f"Running custom build command: {component.spec['build_command']}")
-        self._maybe_fail("build", target, component, "BuildJobExitNonZero",
-                         f"the build of {name} exited with status 1 ({FAIL_VAR}=build)")
+        log("BUILD", name, f"=> Detected buildpack: {unit.build.environment_slug or 'auto-detected'}")
+        if unit.build.build_command:
+            log("BUILD", name, f"Running custom build command: {unit.build.build_command}")
+        self._maybe_fail("build", unit, "BuildJobExitNonZero", f"the build of {name} exited with status 1 ({FAIL_VAR}=build)")
         log("BUILD", name, "=> Build complete")
-        return False
+        return Artifact("none", f"simulated:{unit.commit or ''}")
 
-    async def provision_database(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+    async def provision_database(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         await self._pause()
-        log("DEPLOY", component.name, f"Provisioned {component.spec.get('engine', 'PG')} database {component.name}")
+        engine = unit.database.engine if unit.database else "PG"
+        log("DEPLOY", unit.name, f"Provisioned {engine} database {unit.name}")
 
-    async def run_job(self, target: DeployTarget, component: Component, log: LogSink) -> None:
-        log("DEPLOY", component.name, f"Running job {component.name}: {component.spec.get('run_command', '')}".rstrip(": "))
+    async def run_job(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
+        log("DEPLOY", unit.name, f"Running job {unit.name}: {unit.run_command or ''}".rstrip(": "))
         await self._pause()
-        self._maybe_fail("job", target, component, "ContainerExitNonZero",
-                         f"job {component.name} exited with status 1 ({FAIL_VAR}=job)")
-        log("DEPLOY", component.name, f"Job {component.name} succeeded")
+        self._maybe_fail("job", unit, "ContainerExitNonZero", f"job {unit.name} exited with status 1 ({FAIL_VAR}=job)")
+        log("DEPLOY", unit.name, f"Job {unit.name} succeeded")
 
-    async def start(self, target: DeployTarget, component: Component, log: LogSink) -> None:
-        count = component.spec.get("instance_count") or 1
-        log("DEPLOY", component.name, f"Starting {count} instance(s) of {component.name}")
+    async def start(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
+        if unit.runs_continuously:
+            log("DEPLOY", unit.name, f"Starting {unit.instance_count} instance(s) of {unit.name}")
         await self._pause()
-        self._maybe_fail("deploy", target, component, "ContainerExitNonZero",
-                         f"{component.name} exited with status 1 on start ({FAIL_VAR}=deploy)")
+        self._maybe_fail("deploy", unit, "ContainerExitNonZero",
+                         f"{unit.name} exited with status 1 on start ({FAIL_VAR}=deploy)")
+        self._run(plan, unit, ready=False)
 
-    async def wait_healthy(self, target: DeployTarget, component: Component, log: LogSink) -> None:
-        await self._pause()
-        self._maybe_fail("health", target, component, "ContainerHealthChecksFailed",
-                         f"{component.name} failed its health checks ({FAIL_VAR}=health)")
-        log("DEPLOY", component.name, f"{component.name} is healthy")
-        log("RUN", component.name, f"{component.name} started (simulated)")
+    def _run(self, plan: AppPlan, unit: RunUnit, ready: bool) -> None:
+        deployment = self._instances.setdefault(plan.app_id, {}).setdefault(plan.deployment_id, {})
+        now = datetime.now(UTC)
+        for name in unit.instance_names(plan.app_name, plan.deployment_id):
+            current = deployment.get(name)
+            deployment[name] = InstanceState(plan.deployment_id, unit.name, name, ready or bool(current and current.ready),
+                                             started_at=current.started_at if current else now)
 
-    async def stop(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+    async def wait_healthy(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         await self._pause()
-        log("DEPLOY", component.name, f"Stopped {component.name} (simulated)")
+        self._maybe_fail("health", unit, "ContainerHealthChecksFailed",
+                         f"{unit.name} failed its health checks ({FAIL_VAR}=health)")
+        self._run(plan, unit, ready=True)
+        log("DEPLOY", unit.name, f"{unit.name} is healthy")
+        log("RUN", unit.name, f"{unit.name} started (simulated)")
 
-    async def switch_traffic(self, target: DeployTarget, log: LogSink) -> None:
+    async def stop(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         await self._pause()
-        if offline(target.spec):
-            url = (target.spec.get("maintenance") or {}).get("offline_page_url")
+        for deployment_id, running in self._instances.get(plan.app_id, {}).items():
+            if deployment_id != plan.deployment_id:
+                for name in [n for n, i in running.items() if i.component == unit.name]:
+                    del running[name]
+        log("DEPLOY", unit.name, f"Stopped {unit.name} (simulated)")
+
+    async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
+        await self._pause()
+        self._live[plan.app_id] = plan.deployment_id
+        if plan.offline:
+            url = plan.maintenance.offline_page_url
             log("DEPLOY", "deploy", f"Serving the offline page{f' from {url}' if url else ''} (simulated)")
 
     async def retire(self, app_id: str, deployment_id: str) -> None:
-        return None
+        if self._live.get(app_id) != deployment_id:
+            self._instances.get(app_id, {}).pop(deployment_id, None)
 
     async def discard(self, app_id: str, deployment_id: str) -> None:
-        return None
+        await self.retire(app_id, deployment_id)
 
     async def remove_app(self, app_id: str) -> None:
-        return None
+        self._instances.pop(app_id, None)
+        self._live.pop(app_id, None)
 
-    async def restore(self, target: DeployTarget, log: LogSink) -> None:
-        return None
+    async def restore(self, plan: AppPlan, log: LogSink) -> None:
+        """Nothing really ran, so nothing was lost: the active deployment's instances are back."""
+        for unit in plan.running:
+            self._run(plan, unit, ready=True)
+        self._live[plan.app_id] = plan.deployment_id
+
+    def instances(self, app_id: str) -> list[InstanceState]:
+        return [i for running in self._instances.get(app_id, {}).values() for i in running.values()]
 
     async def close(self) -> None:
-        return None
+        self._instances.clear()

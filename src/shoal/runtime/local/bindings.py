@@ -14,14 +14,12 @@ from shoal.core.secrets import SecretBox, is_encrypted
 from shoal.domain.bindables import (BindContext, database_variables, resolve, routed_variables, service_variables,
                                     worker_variables)
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import Component, components
-from shoal.domain.ports import DeployTarget, LogSink
-from shoal.domain.routing import routes_for
+from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, EnvVar, Kind, RunUnit
+from shoal.domain.ports import LogSink
 from shoal.runtime.local.databases import DatabaseInfo, DevDatabases
 from shoal.runtime.local.environment import ValueOf, plain_value
 from shoal.runtime.local.ports import allocate
 
-DEFAULT_HTTP_PORT = 8080
 Clusters = Callable[[str], tuple[str, str] | None]
 
 
@@ -34,111 +32,110 @@ class Bindings:
         self._db_urls: dict[tuple[str, str], str] = {}  # production databases: the cluster's own URL
         self._ports: dict[str, dict[str, list[int]]] = {}  # deployment → service → its instances' ports
 
-    def value_of(self, target: DeployTarget, self_name: str, build_time: bool) -> ValueOf:
+    def value_of(self, plan: AppPlan, self_name: str, build_time: bool) -> ValueOf:
         """Final values: secrets decrypted (only ever into a process's environment), bindables resolved."""
-        ctx = self.context(target)
+        ctx = self.context(plan)
 
-        def value(var: Mapping[str, Any]) -> str:
+        def value(var: EnvVar) -> str:
             raw = plain_value(var)
-            if var.get("type") == "SECRET" and self._box is not None and is_encrypted(raw):
+            if var.secret and self._box is not None and is_encrypted(raw):
                 try:
-                    raw = self._box.decrypt(target.account_id, raw)
+                    raw = self._box.decrypt(plan.account_id, raw)
                 except InvalidArgument as exc:
-                    raise StepFailed("InternalError", f"{self_name}: secret {var.get('key')} cannot be "
+                    raise StepFailed("InternalError", f"{self_name}: secret {var.key} cannot be "
                                                       f"decrypted ({exc.message})") from exc
             return resolve(raw, ctx, self_name, build_time)
 
         return value
 
-    def context(self, target: DeployTarget) -> BindContext:
-        domain = target.app_url.split("://", 1)[-1].split("/", 1)[0]
-        route_of = {r.component: r.prefix for r in reversed(routes_for(target.spec)) if r.component}
-        ports = self.instance_ports(target)
-        commits = target.commits or {}
+    def context(self, plan: AppPlan) -> BindContext:
+        domain = plan.app_url.split("://", 1)[-1].split("/", 1)[0]
+        route_of = {r.component: r.prefix for r in reversed(plan.routes) if r.component}
+        ports = self.instance_ports(plan)
         variables: dict[str, dict[str, str]] = {}
-        for part in components(target.spec):
-            commit, route = commits.get(part.name), route_of.get(part.name)
-            if part.kind == "service":
-                own: list[int | None] = [*ports.get(part.name, []), None]
-                variables[part.name] = service_variables(
-                    part.name, part.spec.get("http_port"), list(part.spec.get("internal_ports") or []),
-                    target.app_url if route else None, route, commit, "127.0.0.1", own[0])
-            elif part.kind in ("static_site", "function"):
-                variables[part.name] = routed_variables(target.app_url if route else None, route, commit)
-            elif part.kind != "database":
-                variables[part.name] = worker_variables(commit)
+        for unit in plan.units:
+            route = route_of.get(unit.name)
+            if unit.kind == Kind.SERVICE:
+                own: list[int | None] = [*ports.get(unit.name, []), None]
+                variables[unit.name] = service_variables(
+                    unit.name, unit.http_port, list(unit.internal_ports), plan.app_url if route else None, route,
+                    unit.commit, "127.0.0.1", own[0])
+            elif unit.kind in (Kind.STATIC_SITE, Kind.FUNCTION):
+                variables[unit.name] = routed_variables(plan.app_url if route else None, route, unit.commit)
+            elif unit.kind != Kind.DATABASE:
+                variables[unit.name] = worker_variables(unit.commit)
         databases = {name: database_variables(i.host, i.port, i.user, i.password, i.database, i.engine)
-                     for (app_id, name), i in self._db_info.items() if app_id == target.app_id}
+                     for (app_id, name), i in self._db_info.items() if app_id == plan.app_id}
         for (app_id, name), url in self._db_urls.items():
-            if app_id == target.app_id:
+            if app_id == plan.app_id:
                 databases[name]["DATABASE_URL"] = url
-        return BindContext(app={"APP_URL": target.app_url, "APP_DOMAIN": domain, "APP_ID": target.app_id},
+        return BindContext(app={"APP_URL": plan.app_url, "APP_DOMAIN": domain, "APP_ID": plan.app_id},
                            components=variables, databases=databases)
 
-    def instance_ports(self, target: DeployTarget) -> dict[str, list[int]]:
+    def instance_ports(self, plan: AppPlan) -> dict[str, list[int]]:
         """Ports of every service instance of the deployment, chosen once up front so that
         ``${api.PRIVATE_URL}`` is known to a component that starts before ``api`` does."""
-        planned = self._ports.get(target.deployment_id)
+        planned = self._ports.get(plan.deployment_id)
         if planned is None:
             taken = self.taken_ports()
             planned = {}
-            for part in components(target.spec):
-                if part.kind != "service":
+            for unit in plan.units:
+                if unit.kind != Kind.SERVICE:
                     continue
-                count = int(part.spec.get("instance_count") or
-                            (part.spec.get("autoscaling") or {}).get("min_instance_count") or 1)
-                wanted = int(part.spec.get("http_port") or DEFAULT_HTTP_PORT)
-                planned[part.name] = []
-                for i in range(count):
+                wanted = unit.http_port or DEFAULT_HTTP_PORT
+                planned[unit.name] = []
+                for i in range(unit.instance_count):
                     port = allocate(wanted if i == 0 else None, taken)
                     taken.add(port)
-                    planned[part.name].append(port)
-            self._ports[target.deployment_id] = planned
+                    planned[unit.name].append(port)
+            self._ports[plan.deployment_id] = planned
         return planned
 
     def taken_ports(self) -> set[int]:
         return {port for plan in self._ports.values() for ports in plan.values() for port in ports}
 
-    async def provision(self, target: DeployTarget, component: Component, log: LogSink) -> None:
-        spec = component.spec
-        if spec.get("production") or spec.get("cluster_name"):
-            self._bind_cluster(target, component, log)
+    async def provision(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
+        db = unit.database
+        assert db is not None, "only database units are provisioned"
+        if db.production or db.cluster_name:
+            self._bind_cluster(plan, unit, log)
             return
-        info = await self._databases.provision(target.app_id, component.name, spec.get("db_name"),
-                                               spec.get("db_user"), spec.get("version"))
-        self._db_info[(target.app_id, component.name)] = info
-        log("DEPLOY", component.name, f"dev database {info.database} ready at {info.host}:{info.port} "
+        info = await self._databases.provision(plan.app_id, unit.name, db.db_name, db.db_user, db.version)
+        self._db_info[(plan.app_id, unit.name)] = info
+        log("DEPLOY", unit.name, f"dev database {info.database} ready at {info.host}:{info.port} "
                                       f"(PostgreSQL {info.version_served})")
         if info.warning:
-            log("DEPLOY", component.name, f"warning: {info.warning}")
+            log("DEPLOY", unit.name, f"warning: {info.warning}")
 
-    def _bind_cluster(self, target: DeployTarget, component: Component, log: LogSink) -> None:
+    def _bind_cluster(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         """A production database binds to a cluster the operator registered (``shoal cluster add``)."""
-        name, wanted = component.name, str(component.spec.get("cluster_name") or "")
+        db = unit.database
+        assert db is not None
+        name, wanted = unit.name, db.cluster_name or ""
         found = self._clusters(wanted) if wanted else None
         if found is None:
             raise StepFailed("DatabaseNotFound", f"database {name}: no cluster named {wanted!r} is registered "
                                                  f"with this shoal (shoal cluster add {wanted or 'NAME'} --engine ... "
                                                  "--url ...)")
         engine, url = found
-        asked = str(component.spec.get("engine") or engine)
+        asked = db.engine or engine
         if asked != engine and {asked, engine} != {"REDIS", "VALKEY"}:
             raise StepFailed("DatabaseNotFound", f"database {name}: cluster {wanted!r} is {engine}, not {asked}")
         parts = urlsplit(url)
-        database = str(component.spec.get("db_name") or parts.path.lstrip("/"))
-        if component.spec.get("db_name"):
+        database = db.db_name or parts.path.lstrip("/")
+        if db.db_name:
             url = urlunsplit(parts._replace(path="/" + database))
-        self._db_info[(target.app_id, name)] = DatabaseInfo(
+        self._db_info[(plan.app_id, name)] = DatabaseInfo(
             host=parts.hostname or "", port=parts.port or 0, user=unquote(parts.username or ""),
             password=unquote(parts.password or ""), database=database, version_served="", engine=engine)
-        self._db_urls[(target.app_id, name)] = url
+        self._db_urls[(plan.app_id, name)] = url
         log("DEPLOY", name, f"bound to cluster {wanted} ({engine} at {parts.hostname}:{parts.port or ''})")
 
-    async def ensure(self, target: DeployTarget, log: LogSink) -> None:
+    async def ensure(self, plan: AppPlan, log: LogSink) -> None:
         """After a restart of shoal the databases' connection details are looked up again."""
-        for part in components(target.spec):
-            if part.kind == "database" and (target.app_id, part.name) not in self._db_info:
-                await self.provision(target, part, log)
+        for unit in plan.units:
+            if unit.kind == Kind.DATABASE and (plan.app_id, unit.name) not in self._db_info:
+                await self.provision(plan, unit, log)
 
     def forget_deployment(self, deployment_id: str) -> None:
         self._ports.pop(deployment_id, None)

@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shoal.domain.deployments import StepFailed
+from shoal.domain.plan import BuildPlan, BuildStrategy, RunUnit
 from shoal.runtime.local.detect import Stack, detect, package_scripts, run_command, slug_stack, static_root
 
 Log = Callable[[str], None]
@@ -67,6 +68,7 @@ class BuildResult:
     static_root: Path | None
     reused: bool
     stack: str
+    build_dir: Path  # the artefact: the tree this build made (``app_dir`` is inside it)
 
 
 class Builder:
@@ -82,21 +84,22 @@ class Builder:
         # Builds of one component are serialised, so pruning never removes a build in progress.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
-    async def build(self, *, app_id: str, component: str, kind: str, spec: dict[str, Any], commit: str,
-                    checkout: Path, build_env: dict[str, str], force: bool, log: Log) -> BuildResult:
-        _refuse_containers(spec, component)
-        source_dir = _source_dir(spec)
+    async def build(self, *, app_id: str, unit: RunUnit, commit: str, checkout: Path, build_env: dict[str, str],
+                    force: bool, log: Log) -> BuildResult:
+        _refuse_containers(unit)
+        component, plan = unit.name, unit.build
+        source_dir = _source_dir(plan)
         if not (checkout / source_dir).is_dir():
-            raise StepFailed("BuildJobFailed", f"source_dir {spec.get('source_dir')!r} of {component} does not exist "
+            raise StepFailed("BuildJobFailed", f"source_dir {plan.source_dir!r} of {component} does not exist "
                                                f"in commit {commit[:7]}")
-        stack = _stack(checkout / source_dir, spec, log)
-        key = build_key(commit=commit, spec=spec, build_env=build_env, stack=stack)
+        stack = _stack(checkout / source_dir, plan, log)
+        key = build_key(commit=commit, build=plan, build_env=build_env, stack=stack)
         home = self._root / _safe(app_id) / _safe(component)
         lock = self._locks.setdefault((app_id, component), asyncio.Lock())
         async with lock:
             build_dir = home / key
             if not force and (build_dir / MARKER).is_file():
-                result = _reused(build_dir, source_dir, kind, spec)
+                result = _reused(build_dir, unit)
                 log(f"PreviousBuildReused: reusing the build of commit {commit[:7]} (build {key}); "
                     "nothing changed since it was made")
                 return result
@@ -104,44 +107,48 @@ class Builder:
             await asyncio.to_thread(_copy_checkout, checkout, build_dir / "app")
             app_dir = build_dir / "app" / source_dir
             env, run_env = _environments(stack, build_dir, app_dir, build_env)
-            await _build_stack(stack, build_dir, app_dir, env, spec, log)
-            if spec.get("build_command"):
-                command = str(spec["build_command"])
-                await _run(["/bin/sh", "-c", command], app_dir, env, log, command)
-            root = _checked_static_root(kind, spec, app_dir, component)
+            await _build_stack(stack, build_dir, app_dir, env, plan.build_command or "", log)
+            if plan.build_command:
+                await _run(["/bin/sh", "-c", plan.build_command], app_dir, env, log, plan.build_command)
+            root = _checked_static_root(unit, app_dir)
             await asyncio.to_thread(_write_marker, build_dir, {"stack": stack, "env": run_env, "commit": commit})
             await asyncio.to_thread(_prune, home, build_dir, frozenset(self._in_use()))
             log("=> Build complete")
-            return BuildResult(app_dir, run_command(kind, spec, app_dir, stack), run_env, root, False, stack)
+            return BuildResult(app_dir, run_command(unit, app_dir, stack), run_env, root, False, stack, build_dir)
+
+    def load(self, build_dir: Path, unit: RunUnit) -> BuildResult | None:
+        """A finished build again, from the artefact a deployment recorded (``None`` if it is gone)."""
+        if not build_dir.is_relative_to(self._root) or not (build_dir / MARKER).is_file():
+            return None
+        return _reused(build_dir, unit)
 
 
-def build_key(*, commit: str, spec: Mapping[str, Any], build_env: Mapping[str, str], stack: str) -> str:
+def build_key(*, commit: str, build: BuildPlan, build_env: Mapping[str, str], stack: str) -> str:
     """A short hash of every input that changes what a build produces."""
     material = {
         "commit": commit, "stack": stack, "env": sorted(build_env.items()),
-        **{field: spec.get(field) or "" for field in
-           ("source_dir", "build_command", "environment_slug", "dockerfile_path")},
+        "source_dir": "" if build.source_dir == "." else build.source_dir, "build_command": build.build_command or "",
+        "environment_slug": build.environment_slug or "", "dockerfile_path": build.dockerfile_path or "",
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _refuse_containers(spec: Mapping[str, Any], component: str) -> None:
-    if spec.get("dockerfile_path"):
-        raise StepFailed("BuildJobFailed", f"{component} is built from {spec['dockerfile_path']}: a Dockerfile build "
-                         "needs a container engine, and none is available on this machine (the local runtime builds "
-                         "with buildpacks only); remove dockerfile_path or use the kubernetes runtime")
-    if spec.get("image"):
-        raise StepFailed("BuildJobFailed", f"{component} deploys a container image: running an image needs a "
-                         "container engine, and none is available on this machine; use a git source or the "
-                         "kubernetes runtime")
+def _refuse_containers(unit: RunUnit) -> None:
+    if unit.build.strategy == BuildStrategy.DOCKERFILE:
+        raise StepFailed("BuildJobFailed", f"{unit.name} is built from {unit.build.dockerfile_path}: a Dockerfile "
+                         "build needs a container engine, and the local runtime builds with buildpacks only; remove "
+                         "dockerfile_path or use the container runtime (shoal serve --runtime container)")
+    if unit.build.strategy == BuildStrategy.IMAGE:
+        raise StepFailed("BuildJobFailed", f"{unit.name} deploys a container image: running an image needs a "
+                         "container engine; use a git source or the container runtime (shoal serve --runtime "
+                         "container)")
 
 
-def _source_dir(spec: Mapping[str, Any]) -> PurePosixPath:
-    # DigitalOcean writes source_dir as "/" or "/api"; it is always relative to the repository root.
-    relative = PurePosixPath(str(spec.get("source_dir") or "/").strip("/") or ".")
-    if ".." in relative.parts:
-        raise StepFailed("BuildJobFailed", f"source_dir {spec.get('source_dir')!r} leaves the repository")
-    return relative
+def _source_dir(build: BuildPlan) -> PurePosixPath:
+    # The plan has it relative to the repository root already ("." for the root).
+    if build.leaves_repository:
+        raise StepFailed("BuildJobFailed", f"source_dir {build.source_dir!r} leaves the repository")
+    return PurePosixPath(build.source_dir)
 
 
 def _safe(name: str) -> str:
@@ -151,22 +158,22 @@ def _safe(name: str) -> str:
     return name
 
 
-def _stack(app_dir: Path, spec: Mapping[str, Any], log: Log) -> Stack:
-    slug = spec.get("environment_slug")
-    if slug and slug_stack(str(slug)) is None:
+def _stack(app_dir: Path, build: BuildPlan, log: Log) -> Stack:
+    slug = build.environment_slug
+    if slug and slug_stack(slug) is None:
         log(f"=> environment_slug {slug!r} has no local builder; detecting the stack from the files instead")
-    return detect(app_dir, str(slug) if slug else None, spec.get("build_command"))
+    return detect(app_dir, slug, build.build_command)
 
 
-def _reused(build_dir: Path, source_dir: PurePosixPath, kind: str, spec: Mapping[str, Any]) -> BuildResult:
+def _reused(build_dir: Path, unit: RunUnit) -> BuildResult:
     marker = build_dir / MARKER
     data: Any = json.loads(marker.read_text(encoding="utf-8"))
     marker.touch()  # a reused build counts as recent, so pruning keeps what is running
     stack: Stack = data["stack"]
-    app_dir = build_dir / "app" / source_dir
-    root = _checked_static_root(kind, spec, app_dir, str(spec.get("name") or ""))
+    app_dir = build_dir / "app" / _source_dir(unit.build)
+    root = _checked_static_root(unit, app_dir)
     env = {str(k): str(v) for k, v in data["env"].items()}
-    return BuildResult(app_dir, run_command(kind, spec, app_dir, stack), env, root, True, stack)
+    return BuildResult(app_dir, run_command(unit, app_dir, stack), env, root, True, stack, build_dir)
 
 
 def _copy_checkout(checkout: Path, dest: Path) -> None:
@@ -194,15 +201,15 @@ def _environments(stack: Stack, build_dir: Path, app_dir: Path,
 
 
 async def _build_stack(stack: Stack, build_dir: Path, app_dir: Path, env: dict[str, str],
-                       spec: Mapping[str, Any], log: Log) -> None:
+                       build_command: str, log: Log) -> None:
     if stack == "python":
         await _build_python(build_dir / ".venv", app_dir, env, log)
     elif stack == "node":
-        await _build_node(app_dir, env, str(spec.get("build_command") or ""), log)
+        await _build_node(app_dir, env, build_command, log)
     elif stack == "static":
         log("=> Static site: nothing to install")
     else:
-        log("=> No buildpack detected: running only the spec's build_command" if spec.get("build_command")
+        log("=> No buildpack detected: running only the spec's build_command" if build_command
             else "=> No buildpack detected and no build_command: the tree is used as committed")
 
 
@@ -238,21 +245,21 @@ def _pipfile_requirements(app_dir: Path, log: Log) -> list[str]:
     try:
         if (app_dir / "Pipfile.lock").is_file():
             locked: Any = json.loads((app_dir / "Pipfile.lock").read_text(encoding="utf-8")).get("default", {})
-            entries = {name: (spec.get("version", "") if isinstance(spec, dict) else "")
-                       for name, spec in locked.items()}
+            entries = {name: (entry.get("version", "") if isinstance(entry, dict) else "")
+                       for name, entry in locked.items()}
         else:
             entries = tomllib.loads((app_dir / "Pipfile").read_text(encoding="utf-8")).get("packages", {})
     except (OSError, ValueError) as exc:
         raise StepFailed("BuildJobFailed", f"could not read Pipfile/Pipfile.lock: {exc}") from exc
     wanted: list[str] = []
-    for name, spec in entries.items():
-        if isinstance(spec, dict):
-            if "version" not in spec:
+    for name, entry in entries.items():
+        if isinstance(entry, dict):
+            if "version" not in entry:
                 log(f"=> Skipping Pipfile entry {name!r}: only version requirements are supported without pipenv")
                 continue
-            extras = f"[{','.join(spec.get('extras', []))}]" if spec.get("extras") else ""
-            name, spec = name + extras, spec["version"]
-        version = str(spec).strip()
+            extras = f"[{','.join(entry.get('extras', []))}]" if entry.get("extras") else ""
+            name, entry = name + extras, entry["version"]
+        version = str(entry).strip()
         wanted.append(name if version in ("", "*") else name + version)
     return wanted
 
@@ -266,11 +273,11 @@ async def _build_node(app_dir: Path, env: dict[str, str], build_command: str, lo
         await _run(["npm", "run", "build"], app_dir, env, log, "npm run build")
 
 
-def _checked_static_root(kind: str, spec: Mapping[str, Any], app_dir: Path, component: str) -> Path | None:
-    if kind != "static_site":
+def _checked_static_root(unit: RunUnit, app_dir: Path) -> Path | None:
+    if unit.static is None:
         return None
-    output_dir = spec.get("output_dir")
-    root = static_root(app_dir, str(output_dir) if output_dir else None)
+    output_dir, component = unit.build.output_dir, unit.name
+    root = static_root(app_dir, output_dir)
     if root is None or not root.is_dir():
         wanted = (f"output_dir {output_dir!r}" if output_dir
                   else "none of _static, dist, public, build (nor an index.html)")

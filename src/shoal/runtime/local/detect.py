@@ -25,9 +25,10 @@ file exists (no guess at gunicorn/uvicorn module paths: a wrong guess fails late
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+
+from shoal.domain.plan import Kind, RunUnit
 
 Stack = Literal["python", "node", "static", "custom"]
 
@@ -90,13 +91,13 @@ def procfile(app_dir: Path) -> dict[str, str]:
     return found
 
 
-def run_command(component_kind: str, spec: Mapping[str, Any], app_dir: Path, stack: Stack) -> str | None:
+def run_command(unit: RunUnit, app_dir: Path, stack: Stack) -> str | None:
     """The command a component's processes run, or ``None`` when nothing says what to run."""
-    if spec.get("run_command"):
-        return str(spec["run_command"])
-    if component_kind in ("static_site", "function"):
+    if unit.run_command:
+        return unit.run_command
+    if unit.kind in (Kind.STATIC_SITE, Kind.FUNCTION):
         return None
-    line = _PROCFILE_LINE.get(component_kind) or (str(spec.get("name") or "") if component_kind == "job" else "")
+    line = _PROCFILE_LINE.get(unit.kind) or (unit.name if unit.kind == Kind.JOB else "")
     from_procfile = procfile(app_dir).get(line) if line else None
     if from_procfile:
         return from_procfile

@@ -1,10 +1,10 @@
 """Readiness and liveness probes for locally supervised processes.
 
 Role: say whether a process answers on its port, the way DigitalOcean's ``health_check``
-(readiness) and ``liveness_health_check`` do (reference §4.3): an HTTP GET on ``http_path``
-where any 2xx/3xx is healthy, or a plain TCP connect when no path is set, repeated every
-``period_seconds`` and judged only after ``success_threshold`` / ``failure_threshold``
-results in a row.
+(readiness) and ``liveness_health_check`` do (reference §4.3; the probe itself, with its
+defaults, is the plan's ``Probe``): an HTTP GET on ``http_path`` where any 2xx/3xx is healthy, or
+a plain TCP connect when no path is set, repeated every ``period_seconds`` and judged only after
+``success_threshold`` / ``failure_threshold`` results in a row.
 
 It must not start, stop or signal processes — the supervisor acts on the verdicts — and it
 only ever connects to the local host.
@@ -14,78 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
 
-# DigitalOcean's documented defaults (reference §4.3); liveness waits longer before judging
-# so a slow boot is not mistaken for a hang.
-READINESS_DEFAULTS: Mapping[str, float] = {
-    "initial_delay_seconds": 0, "period_seconds": 10, "timeout_seconds": 1,
-    "success_threshold": 1, "failure_threshold": 9,
-}
-LIVENESS_DEFAULTS: Mapping[str, float] = {
-    "initial_delay_seconds": 5, "period_seconds": 10, "timeout_seconds": 1,
-    "success_threshold": 1, "failure_threshold": 18,
-}
+from shoal.domain.plan import Probe
+
 _MAX_STATUS_LINE = 8192
 STARTUP_POLL = 0.2
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One health check: where to look and how patiently to judge."""
-
-    port: int
-    http_path: str | None = None  # None → TCP connect check
-    initial_delay_seconds: float = 0
-    period_seconds: float = 10
-    timeout_seconds: float = 1
-    success_threshold: int = 1
-    failure_threshold: int = 9
-
-    def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError(f"probe port out of range: {self.port}")
-        if self.period_seconds <= 0 or self.timeout_seconds <= 0 or self.initial_delay_seconds < 0:
-            raise ValueError("probe delay must be >= 0, period and timeout > 0")
-        if self.success_threshold < 1 or self.failure_threshold < 1:
-            raise ValueError("probe thresholds must be >= 1")
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any] | None, default_port: int, liveness: bool = False) -> Probe:
-        """Build a probe from an AppSpec ``health_check``/``liveness_health_check`` object.
-
-        Unset fields take DigitalOcean's defaults; ``port`` in the spec overrides ``default_port``
-        (the component's ``http_port``). Values are assumed validated by ``shoal.spec``.
-        """
-        spec = spec or {}
-        defaults = LIVENESS_DEFAULTS if liveness else READINESS_DEFAULTS
-
-        def pick(key: str) -> float:
-            value = spec.get(key)
-            return float(value) if value is not None else defaults[key]
-
-        path = spec.get("http_path") or None
-        return cls(
-            port=int(spec.get("port") or default_port),
-            http_path=str(path) if path is not None else None,
-            initial_delay_seconds=pick("initial_delay_seconds"),
-            period_seconds=pick("period_seconds"),
-            timeout_seconds=pick("timeout_seconds"),
-            # DigitalOcean accepts only 1 for liveness success (reference §4.3).
-            success_threshold=1 if liveness else int(pick("success_threshold")),
-            failure_threshold=int(pick("failure_threshold")),
-        )
-
-    def scaled(self, speed: float) -> Probe:
-        """The same probe with every duration divided by ``speed`` (fast dev loops and tests)."""
-        return replace(
-            self,
-            initial_delay_seconds=self.initial_delay_seconds / speed,
-            period_seconds=self.period_seconds / speed,
-            timeout_seconds=self.timeout_seconds / speed,
-        )
 
 
 async def probe_once(probe: Probe, host: str = "127.0.0.1") -> bool:

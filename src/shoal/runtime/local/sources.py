@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.domain.deployments import StepFailed
+from shoal.domain.plan import GitSource, Source
 
 # Hosted sources name a repository as "owner/name"; the spec validator already checked the shape.
 _HOSTS: tuple[tuple[str, str], ...] = (
@@ -44,22 +45,14 @@ class SourceRef:
     branch: str | None
 
 
-def source_ref(component_spec: Mapping[str, Any]) -> SourceRef | None:
-    """The git source of a component, or ``None`` when it deploys a container image (or has no source)."""
-    git = component_spec.get("git")
-    if isinstance(git, Mapping) and git.get("repo_clone_url"):
-        return SourceRef(str(git["repo_clone_url"]), _branch(git))
-    for key, template in _HOSTS:
-        block = component_spec.get(key)
-        if isinstance(block, Mapping) and block.get("repo"):
-            repo = str(block["repo"]).strip("/").removesuffix(".git")
-            return SourceRef(template.format(repo=repo), _branch(block))
-    return None
-
-
-def _branch(block: Mapping[str, Any]) -> str | None:
-    branch = block.get("branch")
-    return str(branch) if branch else None
+def source_ref(source: Source | None) -> SourceRef | None:
+    """The git source of a unit as a URL git can clone, or ``None`` when it deploys an image (or has none)."""
+    if not isinstance(source, GitSource):
+        return None
+    template = dict(_HOSTS).get(source.provider)
+    if template is None:
+        return SourceRef(source.url, source.branch)
+    return SourceRef(template.format(repo=source.url.strip("/").removesuffix(".git")), source.branch)
 
 
 def redact(url: str) -> str:

@@ -26,7 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from shoal.runtime.local.health import Probe, watch
+from shoal.domain.plan import Probe
+from shoal.runtime.local.health import watch
 from shoal.runtime.local.process import Child, signal_group, spawn, terminate
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,208 @@
+"""What every runtime must do, the same test run against each backend through the Runtime port.
+
+A new backend joins by adding a factory to ``BACKENDS`` (skipping, with its reason, only where the
+machine lacks what it needs). The steps are driven as the deployer drives them — fetch, build,
+start, wait, switch traffic — from a plan made from a real spec, against a real git repository
+for the backends that build; what is asserted is what a user sees through ``/instances`` and
+``/health`` (the runtime's ``instances``) and the ingress's route table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shoal.core.secrets import SecretBox
+from shoal.domain.deployments import StepFailed
+from shoal.domain.plan import AppPlan, Artifact, make_plan
+from shoal.domain.ports import InstanceState, Runtime
+from shoal.ingress.table import RouteTable
+from shoal.runtime.local.databases import DevDatabases
+from shoal.runtime.local.runtime import LocalRuntime
+from shoal.runtime.simulate import SimulateRuntime
+from tests.e2e.apps import PY_SERVER, make_repo
+
+WORKER = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n" \
+         "print('worker up', flush=True)\nwhile True: time.sleep(1)\n"
+
+
+@dataclass
+class Backend:
+    name: str
+    runtime: Runtime
+    routes: RouteTable
+    repo: Path
+    lines: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def publishes_routes(self) -> bool:
+        return self.name != "simulate"  # it serves nothing, so the ingress has nothing to route to
+
+    def log(self, stage: str, component: str, line: str) -> None:
+        self.lines.append((stage, component, line))
+
+
+Factory = Callable[[Path, RouteTable], Runtime]
+
+
+def _simulate(tmp: Path, routes: RouteTable) -> Runtime:
+    return SimulateRuntime()
+
+
+def _local(tmp: Path, routes: RouteTable) -> Runtime:
+    return LocalRuntime(tmp / "data", routes, {"PATH": "/usr/local/bin:/usr/bin:/bin"}, SecretBox(bytes(32)),
+                        DevDatabases(tmp / "data" / "postgres"))
+
+
+BACKENDS: dict[str, Factory] = {"simulate": _simulate, "local": _local}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    routes = RouteTable()
+    repo = make_repo(tmp_path / "repo", {"server.py": PY_SERVER, "worker.py": WORKER,
+                                          "job.py": "import sys; print('job ran'); sys.exit(int(sys.argv[1]))\n"})
+    return Backend(request.param, BACKENDS[request.param](tmp_path, routes), routes, repo)
+
+
+def spec(repo: Path, **service: Any) -> dict[str, Any]:
+    git = {"git": {"repo_clone_url": str(repo), "branch": "main"}}
+    return {"name": "shop", "region": "nyc",
+            "services": [{"name": "web", **git, "run_command": f"{sys.executable} server.py", "http_port": 8080,
+                          "health_check": {"http_path": "/", "period_seconds": 1}, "instance_count": 2,
+                          "termination": {"drain_seconds": 1, "grace_period_seconds": 5}, **service}],
+            "workers": [{"name": "queue", **git, "run_command": f"{sys.executable} worker.py"}],
+            "jobs": [{"name": "migrate", **git, "kind": "PRE_DEPLOY", "run_command": f"{sys.executable} job.py 0"},
+                     {"name": "broken", **git, "kind": "POST_DEPLOY", "run_command": f"{sys.executable} job.py 3",
+                      "envs": [{"key": "SHOAL_SIMULATE_FAIL", "value": "job"}]}],
+            "ingress": {"rules": [{"match": {"path": {"prefix": "/"}}, "component": {"name": "web"}}]}}
+
+
+def plan_of(raw: dict[str, Any], deployment_id: str = "0a1b2c3d-0001") -> AppPlan:
+    return make_plan(raw, app_id="app-1", deployment_id=deployment_id, account_id="acct",
+                     default_host="shop.example.test")
+
+
+async def deploy(backend: Backend, plan: AppPlan, *, run_jobs: bool = False) -> AppPlan:
+    """The deployer's order of steps; the plan it returns carries the commits and artefacts."""
+    rt = backend.runtime
+    commits: dict[str, str] = {}
+    artifacts: dict[str, Artifact] = {}
+    for unit in plan.units:
+        if unit.builds:
+            commits[unit.name] = await rt.fetch(plan, unit, backend.log)
+            artifacts[unit.name] = await rt.build(plan, replace(unit, commit=commits[unit.name]), backend.log)
+    plan = plan.with_progress(commits, artifacts)
+    if run_jobs:
+        await rt.run_job(plan, plan.unit("migrate"), backend.log)
+    for unit in plan.running:
+        if unit.deploys:
+            await rt.start(plan, unit, backend.log)
+    for unit in plan.running:
+        if unit.runs_continuously:
+            await rt.wait_healthy(plan, unit, backend.log)
+    await rt.switch_traffic(plan, backend.log)
+    return plan
+
+
+def ready(states: list[InstanceState], deployment_id: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for state in states:
+        if state.deployment_id == deployment_id and state.ready:
+            found.setdefault(state.component, []).append(state.name)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+async def until(check: Callable[[], bool], seconds: float = 15) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def run(backend: Backend, scenario: Callable[[], Awaitable[None]]) -> None:
+    async def main() -> None:
+        try:
+            await asyncio.wait_for(scenario(), 120)
+        finally:
+            await backend.runtime.close()
+
+    asyncio.run(main())
+
+
+def test_instances_are_what_the_plan_asks_and_starting_again_changes_nothing(backend: Backend) -> None:
+    async def scenario() -> None:
+        plan = await deploy(backend, plan_of(spec(backend.repo)))
+        expected = {"web": plan.unit("web").instance_names("shop", plan.deployment_id),
+                    "queue": plan.unit("queue").instance_names("shop", plan.deployment_id)}
+        assert ready(backend.runtime.instances("app-1"), plan.deployment_id) == expected
+        for unit in plan.running:  # a step repeated after a crash
+            if unit.deploys:
+                await backend.runtime.start(plan, unit, backend.log)
+        assert ready(backend.runtime.instances("app-1"), plan.deployment_id) == expected
+        if backend.publishes_routes:
+            assert backend.routes.lookup("shop.example.test") is not None
+
+    run(backend, scenario)
+
+
+def test_an_autoscaled_component_runs_its_minimum(backend: Backend) -> None:
+    async def scenario() -> None:
+        raw = spec(backend.repo, autoscaling={"min_instance_count": 3, "max_instance_count": 5,
+                                              "metrics": {"cpu": {"percent": 70}}},
+                   instance_size_slug="apps-d-1vcpu-0.5gb")
+        del raw["services"][0]["instance_count"]
+        plan = await deploy(backend, plan_of(raw))
+        assert plan.unit("web").instance_count == 3
+        assert len(ready(backend.runtime.instances("app-1"), plan.deployment_id)["web"]) == 3
+
+    run(backend, scenario)
+
+
+def test_jobs_run_to_completion_and_a_failing_one_says_so(backend: Backend) -> None:
+    async def scenario() -> None:
+        plan = await deploy(backend, plan_of(spec(backend.repo)), run_jobs=True)
+        with pytest.raises(StepFailed) as failed:
+            await backend.runtime.run_job(plan, plan.unit("broken"), backend.log)
+        assert failed.value.code == "ContainerExitNonZero"
+
+    run(backend, scenario)
+
+
+def test_a_new_deployment_replaces_the_old_and_removing_the_app_leaves_nothing(backend: Backend) -> None:
+    async def scenario() -> None:
+        first = await deploy(backend, plan_of(spec(backend.repo)))
+        second = await deploy(backend, plan_of(spec(backend.repo), "1a1b2c3d-0002"))
+        await backend.runtime.retire("app-1", first.deployment_id)
+        await until(lambda: not any(i.deployment_id == first.deployment_id
+                                    for i in backend.runtime.instances("app-1")))
+        assert len(ready(backend.runtime.instances("app-1"), second.deployment_id)["web"]) == 2
+        third = plan_of(spec(backend.repo), "2a1b2c3d-0003")
+        await deploy(backend, third)
+        await backend.runtime.discard("app-1", third.deployment_id)  # live now: discard leaves it alone
+        assert ready(backend.runtime.instances("app-1"), third.deployment_id)
+        await backend.runtime.remove_app("app-1")
+        assert backend.runtime.instances("app-1") == []
+        assert backend.routes.lookup("shop.example.test") is None
+
+    run(backend, scenario)
+
+
+def test_restore_brings_the_active_deployment_back_from_its_artefacts(backend: Backend, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        plan = await deploy(backend, plan_of(spec(backend.repo)))
+        await backend.runtime.close()  # shoal stopped
+        backend.runtime = BACKENDS[backend.name](tmp_path, backend.routes)
+        backend.lines.clear()
+        await backend.runtime.restore(plan, backend.log)
+        assert len(ready(backend.runtime.instances("app-1"), plan.deployment_id).get("web", [])) == 2
+        assert not any("Building" in line for _, _, line in backend.lines)  # reused, not rebuilt
+
+    run(backend, scenario)

@@ -192,7 +192,7 @@ def test_python_uv_lock_syncs_into_the_layers_venv(tmp_path: Path) -> None:
     log = Lines()
     recipe = planned(tmp_path, PY, log=log)
     assert commands(recipe) == [
-        "uv venv --seed --quiet --python python3.12 /layers/venv",
+        "uv venv --quiet --python python3.12 /layers/venv",
         "uv sync --locked --no-default-groups --compile-bytecode --no-progress"]
     sync = recipe.steps[1]
     assert isinstance(sync, Command) and sync.env["UV_PROJECT_ENVIRONMENT"] == "/layers/venv"

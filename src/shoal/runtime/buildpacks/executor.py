@@ -153,9 +153,9 @@ def check(command: Command, code: int, log: Log) -> None:
     if code == 0:
         return
     if command.may_fail:
-        log(f"=> {command.says} exited with status {code}; going on without it")
+        log(f"=> {command.says.removeprefix('Running ')} exited with status {code}; going on without it")
         return
-    raise StepFailed("BuildJobExitNonZero", f"{command.says} exited with status {code}")
+    raise StepFailed("BuildJobExitNonZero", f"{command.says.removeprefix('Running ')} exited with status {code}")
 
 
 async def pump(stream: asyncio.StreamReader, log: Log) -> None:

@@ -51,7 +51,7 @@ async def plan(detection: Detection, ctx: BuildContext, tools: Toolchains, log: 
     if ctx.build_command:
         env = {**ctx.env, **recipe.run_env}
         recipe = replace(recipe, steps=(*recipe.steps, ctx.command(
-            f"Running build_command: {ctx.build_command}", "/bin/sh", "-c", ctx.build_command, env=env)))
+            f"Running {ctx.build_command}", "/bin/sh", "-c", ctx.build_command, env=env)))
     return recipe
 
 

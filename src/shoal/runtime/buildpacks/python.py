@@ -148,7 +148,9 @@ async def plan(ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:
 
 def _venv(ctx: BuildContext, python: Toolchain, uv: Toolchain | None, venv: PurePosixPath) -> Action:
     if uv is not None:
-        return ctx.command(f"Creating a virtualenv with uv (Python {python.version})", uv.exe, "venv", "--seed",
+        # uv's virtualenvs have no pip; seed it only when the build_command calls pip (seeding fetches it).
+        seed = ("--seed",) if "pip" in (ctx.build_command or "") else ()
+        return ctx.command(f"Creating a virtualenv with uv (Python {python.version})", uv.exe, "venv", *seed,
                            "--quiet", "--python", python.exe, str(venv), env={"UV_PYTHON_DOWNLOADS": "never"})
     return ctx.command(f"Creating a virtualenv (Python {python.version})", python.exe, "-m", "venv", str(venv))
 

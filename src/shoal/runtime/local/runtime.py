@@ -157,7 +157,7 @@ class LocalRuntime:
         checkout = self._checkouts / plan.deployment_id / unit.name
         await asyncio.to_thread(shutil.rmtree, checkout, True)
         try:
-            await self._sources.export(ref, unit.commit, checkout)
+            await self._sources.export(ref, unit.commit, checkout, lambda line: log("BUILD", unit.name, line))
             return await self._builder.build(
                 app_id=plan.app_id, unit=unit, commit=unit.commit, checkout=checkout,
                 build_env=values(unit.build_env, self._bindings.value_of(plan, unit.name, True)),

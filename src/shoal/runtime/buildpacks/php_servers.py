@@ -4,7 +4,7 @@ Role: the text of the launch script the PHP buildpack writes into the build's la
 ``PATH``, so a Procfile or ``run_command`` of ``heroku-php-apache2 public/`` works as on DigitalOcean:
 the first argument is the document root (default the app's directory), the server listens on ``$PORT``
 (``-p`` overrides), ``-C`` includes a server config file, ``-F`` a PHP-FPM pool config file, ``-i`` a
-php.ini; ``-l`` is accepted and ignored (logs already go to stdout/stderr).
+php.ini; ``-l`` is accepted and ignored (the servers' logs already go to stdout).
 
 Which server runs: Apache with mod_php (``heroku-php-apache2``; ``.htaccess`` honoured, as Laravel's
 ``public/.htaccess`` needs) or nginx in front of PHP-FPM (``heroku-php-nginx``; unknown paths go to
@@ -38,8 +38,14 @@ shift $((OPTIND - 1))
 if ! root=$(cd "${1:-.}" 2>/dev/null && pwd); then
   echo "$me: document root ${1:-.} does not exist in $(pwd)" >&2; exit 1
 fi
-run=$(dirname "$(realpath "$0")")/../run/$$
+run=$(realpath "$(dirname "$0")/..")/run/$$
 mkdir -p "$run"
+# The servers log to a FIFO that cat copies to this script's stdout: when stdout is a socket (as under
+# libuv), opening /dev/stdout or /proc/self/fd/1 fails with ENXIO, and nginx and Apache would not start.
+logs="$run/log"
+mkfifo "$logs"
+cat "$logs" &
+exec 3>"$logs"
 root_user=""; if [ "$(id -u)" = 0 ]; then root_user=yes; fi
 if [ -n "$ini" ]; then export PHPRC="$ini"; fi
 
@@ -71,9 +77,9 @@ apache() {
     done
     echo "LoadModule php_module $php_mod"
     echo "TypesConfig /etc/mime.types"
-    echo "ErrorLog /dev/stderr"
+    echo "ErrorLog $logs"
     echo 'LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"" combined'
-    echo "CustomLog /dev/stdout combined"
+    echo "CustomLog $logs combined"
     echo "DocumentRoot \"$root\""
     echo "<Directory \"$root\">"
     echo "  Options FollowSymLinks"
@@ -93,14 +99,17 @@ nginx_fpm() {
   bin=$(command -v nginx || true)
   fpm=$(command -v php-fpm || ls /usr/sbin/php-fpm* 2>/dev/null | head -n 1 || true)
   if [ -z "$bin" ] || [ -z "$fpm" ]; then builtin "nginx with PHP-FPM"; fi
+  # A unix socket's path must stay under 108 bytes; a build's directory can be deeper than that.
+  sockdir=$(mktemp -d /tmp/shoal-fpm.XXXXXX)
+  sock="$sockdir/fpm.sock"
   {
     echo "[global]"
     echo "pid = $run/fpm.pid"
-    echo "error_log = /proc/self/fd/2"
+    echo "error_log = $logs"
     echo "daemonize = no"
     echo "[www]"
     if [ -n "$root_user" ]; then echo "user = root"; echo "group = root"; fi
-    echo "listen = $run/fpm.sock"
+    echo "listen = $sock"
     echo "pm = dynamic"
     echo "pm.max_children = 5"
     echo "pm.start_servers = 2"
@@ -114,13 +123,13 @@ nginx_fpm() {
   {
     echo "daemon off;"
     echo "pid $run/nginx.pid;"
-    echo "error_log stderr;"
+    echo "error_log $logs;"
     echo "worker_processes 1;"
     if [ -n "$root_user" ]; then echo "user root;"; fi
     echo "events { worker_connections 512; }"
     echo "http {"
     echo "  include /etc/nginx/mime.types;"
-    echo "  access_log /dev/stdout;"
+    echo "  access_log $logs;"
     for t in client_body fastcgi proxy uwsgi scgi; do echo "  ${t}_temp_path $run/$t;"; done
     echo "  server {"
     echo "    listen $port;"
@@ -131,7 +140,7 @@ nginx_fpm() {
     echo "      try_files \$fastcgi_script_name =404;"
     echo "      include /etc/nginx/fastcgi_params;"
     echo "      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;"
-    echo "      fastcgi_pass unix:$run/fpm.sock;"
+    echo "      fastcgi_pass unix:$sock;"
     echo "    }"
     if [ -n "$include" ]; then echo "    include $include;"; fi
     echo "  }"
@@ -141,7 +150,7 @@ nginx_fpm() {
   # shell stays, and stops it when nginx ends (nginx gets the group's SIGTERM).
   "$fpm" -F ${root_user:+-R} -y "$run/fpm.conf" &
   fpm_pid=$!
-  trap 'kill -TERM "$fpm_pid" 2>/dev/null || true' EXIT
+  trap 'kill -TERM "$fpm_pid" 2>/dev/null || true; rm -rf "$sockdir"' EXIT
   trap 'exit 143' TERM
   trap 'exit 130' INT
   status=0

@@ -31,6 +31,7 @@ from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
+from shoal.runtime.local.listening import listening_ports
 from shoal.runtime.local.offline import custom_page, page_for
 from shoal.runtime.local.sources import SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
@@ -226,10 +227,20 @@ class LocalRuntime:
         timeout = (unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
         for instance in record.instances:
             if not await self._supervisor.wait_ready(instance.name, timeout):
-                raise StepFailed("ContainerHealthChecksFailed",
-                                 f"{unit.name} did not become healthy"
-                                 + (f" on port {instance.port}" if instance.port else "") + "; see its RUN logs")
+                raise StepFailed("ContainerHealthChecksFailed", self._unhealthy(unit, instance))
             log("DEPLOY", unit.name, f"instance {instance.name} is healthy")
+
+    def _unhealthy(self, unit: RunUnit, instance: _Instance) -> str:
+        """Why an instance never became healthy: on another port than ``$PORT`` when that is what it does."""
+        live = next((i for i in self._supervisor.instances() if i.name == instance.name), None)
+        elsewhere = sorted(listening_ports(live.pid) - {instance.port}) if live and live.pid and instance.port else []
+        if elsewhere:
+            ports = ", ".join(map(str, elsewhere))
+            return (f"{unit.name} listens on {ports}, not on $PORT={instance.port}: make it listen on the port "
+                    "in the PORT environment variable")
+        said = " | ".join(list(live.tail)[-3:]) if live and live.last_exit_code is not None else ""
+        return f"{unit.name} did not become healthy" + (f" on port {instance.port}" if instance.port else "") + \
+            (f"; it exited with status {live.last_exit_code}, saying: {said}" if said else "; see its RUN logs")
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
         app = self._apps.setdefault(plan.app_id, _App())

@@ -1,6 +1,13 @@
-"""Benchmark the Python buildpack's installer: uv against plain venv + pip, in the same run.
+"""Benchmark buildpack builds: the Python installer (uv against venv + pip), and whole deploys per
+language against the same build done by hand, in the same run.
 
     python bench/buildpacks.py [--rounds 3] [--requirements "flask gunicorn"]
+    python bench/buildpacks.py apps
+
+``apps``: each test app of ``tests/buildpacks/apps.py`` is deployed through pydo on ``shoal serve
+--runtime local`` (create → ACTIVE: fetch, build, start, health check, traffic switched) and, beside it,
+built and started by hand from a fresh copy with the commands a developer would type, until it answers
+on its port. Both start with warm package caches (a first deploy of each app is made and thrown away).
 
 Each round builds the same app twice, once with uv (``BuildContext.fast_installer``) and once with
 ``python -m venv`` + ``pip install``, in fresh directories, alternating which goes first. Both keep their
@@ -62,4 +69,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if sys.argv[1:2] == ["apps"]:
+        from bench.buildpack_apps import main as apps_main  # noqa: E402
+
+        apps_main()
+    else:
+        asyncio.run(main())

@@ -228,3 +228,13 @@ def test_static_root_prefers_output_dir_then_the_generators_then_do_defaults(tmp
     assert static_root(tmp_path, None, "_site") == tmp_path / "_site"
     assert static_root(tmp_path, None) == tmp_path / "dist"
     assert static_root(tmp_path, "../../etc") is None
+
+
+def test_pipfile_pins_become_pip_requirements_without_pipenv(tmp_path: Path) -> None:
+    write(tmp_path, {"Pipfile.lock": json.dumps({"default": {"flask": {"version": "==3.0.0"}, "rich": {}}})})
+    assert python.pipfile_requirements(Tree(tmp_path), lambda line: None) == ["flask==3.0.0", "rich"]
+    write(tmp_path / "plain", {"Pipfile": '[packages]\nrequests = "*"\nhttpx = {version = ">=0.27", '
+                                          'extras = ["http2"]}\nmine = {path = "."}\n'})
+    said: list[str] = []
+    assert python.pipfile_requirements(Tree(tmp_path / "plain"), said.append) == ["requests", "httpx[http2]>=0.27"]
+    assert said == ["=> Skipping Pipfile entry 'mine': only version requirements are supported without pipenv"]

@@ -228,19 +228,19 @@ def pipfile_requirements(tree: Tree, log: Log) -> list[str]:
     """Pip requirement strings from Pipfile.lock (pinned) or else Pipfile, without needing pipenv."""
     if tree.has("Pipfile.lock"):
         locked = tree.json("Pipfile.lock").get("default", {})
-        entries: dict[str, Any] = {name: (spec.get("version", "") if isinstance(spec, dict) else "")
-                                   for name, spec in (locked.items() if isinstance(locked, dict) else [])}
+        entries: dict[str, Any] = {name: (entry.get("version", "") if isinstance(entry, dict) else "")
+                                   for name, entry in (locked.items() if isinstance(locked, dict) else [])}
     else:
         packages = tree.toml("Pipfile").get("packages", {})
         entries = dict(packages) if isinstance(packages, dict) else {}
     wanted: list[str] = []
-    for name, spec in entries.items():
-        if isinstance(spec, dict):
-            if "version" not in spec:
+    for name, entry in entries.items():
+        if isinstance(entry, dict):
+            if "version" not in entry:
                 log(f"=> Skipping Pipfile entry {name!r}: only version requirements are supported without pipenv")
                 continue
-            extras = f"[{','.join(spec.get('extras', []))}]" if spec.get("extras") else ""
-            name, spec = name + extras, spec["version"]
-        version = str(spec).strip()
+            extras = f"[{','.join(entry.get('extras', []))}]" if entry.get("extras") else ""
+            name, entry = name + extras, entry["version"]
+        version = str(entry).strip()
         wanted.append(name if version in ("", "*") else name + version)
     return wanted

@@ -238,9 +238,10 @@ class LocalRuntime:
             ports = ", ".join(map(str, elsewhere))
             return (f"{unit.name} listens on {ports}, not on $PORT={instance.port}: make it listen on the port "
                     "in the PORT environment variable")
-        said = " | ".join(list(live.tail)[-3:]) if live and live.last_exit_code is not None else ""
+        code = live.last_exit_code if live else None
+        said = " | ".join(list(live.tail)[-3:]) if live and code is not None else ""
         return f"{unit.name} did not become healthy" + (f" on port {instance.port}" if instance.port else "") + \
-            (f"; it exited with status {live.last_exit_code}, saying: {said}" if said else "; see its RUN logs")
+            (f"; it exited with status {code}, saying: {said}" if said else "; see its RUN logs")
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
         app = self._apps.setdefault(plan.app_id, _App())

@@ -17,9 +17,9 @@ BACKENDS = ["sqlite", "postgres"]
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One embedded PostgreSQL server (pgserver) for the session; each user gets its own database."""
-    import pgserver
+    from pgserver.postgres_server import get_server
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
     yield server
     server.cleanup()
 
@@ -97,7 +97,18 @@ def wait_deployment(client: Any, app_id: str, deployment_id: str, phases: set[st
         dep = client.apps.get_deployment(app_id, deployment_id)["deployment"]
         return dep if dep["phase"] in wanted else None
 
-    return wait_for(phase, timeout)  # type: ignore[no-any-return]
+    return wait_for(phase, timeout)  # type: ignore[no-any-return,unused-ignore]
+
+
+def error_body(error: Exception) -> dict[str, Any]:
+    """The DigitalOcean error object of a pydo ``HttpResponseError``."""
+    import json
+
+    response = getattr(error, "response", None)
+    assert response is not None, f"{error!r} carries no response"
+    body = json.loads(response.text())
+    assert isinstance(body, dict)
+    return body
 
 
 def leaves(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:

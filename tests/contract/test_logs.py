@@ -11,7 +11,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from websockets.sync.client import connect
 
-from tests.conftest import service_spec, unique_name, wait_deployment
+from tests.conftest import error_body, service_spec, unique_name, wait_deployment
 from tests.live import LiveServer
 
 
@@ -52,7 +52,7 @@ def test_refusals(client: Any) -> None:
     wait_deployment(client, created["id"], restart["id"])
     with pytest.raises(HttpResponseError) as raised:  # a restart never built: BUILD logs never existed
         client.apps.get_logs(created["id"], restart["id"], "web", type="BUILD")
-    assert raised.value.status_code == 400 and "BUILD" in raised.value.response.json()["message"]
+    assert raised.value.status_code == 400 and "BUILD" in error_body(raised.value)["message"]
     with pytest.raises(HttpResponseError):
         client.apps.get_logs(created["id"], dep["id"], "web", type="SIDEWAYS")
 

@@ -83,6 +83,10 @@ class Deployer:
         self._stop: asyncio.Event | None = None
         self.ready = asyncio.Event()
 
+    @property
+    def scheduler(self) -> JobScheduler:
+        return self._scheduler
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:

@@ -1,4 +1,4 @@
-"""``python bench/buildpacks.py apps``: a deploy of each test app beside the same build done by hand.
+"""``python bench/buildpack_apps.py``: a deploy of each test app beside the same build done by hand.
 
 See ``bench/buildpacks.py`` for what is measured. Apps whose toolchain the machine lacks are left out
 and named. Prints a table; never asserts.
@@ -113,7 +113,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="shoal-bench-apps-") as scratch_dir:
         scratch = Path(scratch_dir)
         server = LiveServer(data_dir=scratch / "data", runtime="local").start()
-        rows, skipped = [], []
+        rows: list[tuple[str, float, float]] = []
+        skipped: list[str] = []
         try:
             for case in CASES:
                 if any(shutil.which(tool) is None for tool in case.tools):
@@ -122,7 +123,8 @@ def main() -> None:
                 repo = case.make(scratch / f"repo-{len(rows)}")
                 for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "app"]):
                     git(repo, *args)
-                deploy(server, case, repo), by_hand(case, repo, scratch)  # warm every cache first
+                deploy(server, case, repo)  # warm every cache first
+                by_hand(case, repo, scratch)
                 rows.append((case.name, deploy(server, case, repo), by_hand(case, repo, scratch)))
         finally:
             server.stop()
@@ -134,3 +136,7 @@ def main() -> None:
         print(f"| {name:<50} | {deployed:>8.2f} | {hand:>9.2f} | {deployed / hand:>5.1f} |")
     for name in skipped:
         print(f"| {name:<50} | skipped: toolchain missing |")
+
+
+if __name__ == "__main__":
+    main()

@@ -2,9 +2,9 @@
 language against the same build done by hand, in the same run.
 
     python bench/buildpacks.py [--rounds 3] [--requirements "flask gunicorn"]
-    python bench/buildpacks.py apps
+    python bench/buildpack_apps.py
 
-``apps``: each test app of ``tests/buildpacks/apps.py`` is deployed through pydo on ``shoal serve
+``buildpack_apps.py``: each test app of ``tests/buildpacks/apps.py`` is deployed through pydo on ``shoal serve
 --runtime local`` (create → ACTIVE: fetch, build, start, health check, traffic switched) and, beside it,
 built and started by hand from a fresh copy with the commands a developer would type, until it answers
 on its port. Both start with warm package caches (a first deploy of each app is made and thrown away).
@@ -69,9 +69,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["apps"]:
-        from bench.buildpack_apps import main as apps_main  # noqa: E402
-
-        apps_main()
-    else:
-        asyncio.run(main())
+    asyncio.run(main())

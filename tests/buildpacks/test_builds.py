@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -77,7 +78,7 @@ def serve(built: Built, path: str = "/", command: str | None = None) -> str:
     assert line, "no web process"
     port = free_port()
     env = {**HostExecutor().base_env(), **built.recipe.run_env, "PORT": str(port)}
-    output = built.app.parent / f"serve-{port}.log"
+    output = built.app.parent / f"serve-{port}.log"  # beside the app, readable by whoever runs it
     with output.open("wb") as sink:
         proc = subprocess.Popen(["/bin/sh", "-c", line], cwd=built.app, env=env, stdout=sink,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -165,6 +166,25 @@ def test_laravel_shaped_php_installs_with_composer_and_serves_public(tmp_path: P
     assert (app / "public" / "app.css").read_text() == "built assets\n"  # the Node.js assets build ran
     assert serve(built, "/users/7", f"{server} public/") == "hello from php at /users/7\n"
     assert serve(built, "/app.css", f"{server} public/") == "built assets\n"
+
+
+def test_heroku_php_apache2_serves_with_apache_and_mod_php_as_an_unprivileged_user(provisioner: Provisioner) -> None:
+    # As root the script runs nginx instead (Apache refuses root); shoal's runtimes run apps unprivileged.
+    needs("php", "composer", "node", "apache2", "setpriv")
+    if os.getuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    root = Path(tempfile.mkdtemp(prefix="shoal-php-"))
+    try:
+        root.chmod(0o755)
+        app = apps.php_app(root / "app")
+        built = run_build(root, app, provisioner)
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(root)], check=True)
+        line = "setpriv --reuid=nobody --regid=nogroup --clear-groups heroku-php-apache2 public/"
+        assert serve(built, "/users/7", line) == "hello from php at /users/7\n"  # .htaccess rewrite to index.php
+        log = next(root.glob("serve-*.log")).read_text()
+        assert "Apache/2" in log and "nginx" not in log
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_composer_json_with_packages_but_no_lock_fails(tmp_path: Path, provisioner: Provisioner) -> None:

@@ -8,6 +8,8 @@ language against the same build done by hand, in the same run.
 --runtime local`` (create → ACTIVE: fetch, build, start, health check, traffic switched) and, beside it,
 built and started by hand from a fresh copy with the commands a developer would type, until it answers
 on its port. Both start with warm package caches (a first deploy of each app is made and thrown away).
+Each deploy is also made with a 1 s health-check period: with the default 10 s, a first readiness probe
+that comes before the app listens costs the deploy 10 s more. Medians of 3 interleaved rounds.
 
 Each round builds the same app twice, once with uv (``BuildContext.fast_installer``) and once with
 ``python -m venv`` + ``pip install``, in fresh directories, alternating which goes first. Both keep their

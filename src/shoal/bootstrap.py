@@ -111,13 +111,14 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
 
     runtime = create_runtime(RuntimeContext(settings, routes, box, cluster, database.jobs))
     deployer = Deployer(database.deployments, runtime, clock, LogBuffer(database.deployments.append_logs, clock),
-                        database.jobs, url_of=ingress_address(settings).domain_url,
+                        database.jobs, database.ownership, url_of=ingress_address(settings).domain_url,
                         secrets=lambda dep: plaintexts(dep.spec, box, dep.account_id))
     apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, queue=deployer,
                        box=box)
-    database.changes.subscribe(apps.forget)
-    return Platform(settings=settings, clock=clock, database=database, box=box,
-                    accounts=AccountsService(database.accounts, clock), apps=apps,
+    accounts = AccountsService(database.accounts, clock)
+    for subscriber in (apps.heard, accounts.heard, deployer.heard):
+        database.changes.subscribe(subscriber)
+    return Platform(settings=settings, clock=clock, database=database, box=box, accounts=accounts, apps=apps,
                     deployments=DeploymentsService(database.apps, database.deployments, clock, queue=deployer),
                     routes=routes, traffic=TrafficMeter(), runtime=runtime, deployer=deployer)
 
@@ -211,6 +212,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         stack.close()
         raise
     try:
+        platform.database.listen(settings.change_feed)  # other servers' writes (PostgreSQL)
         issued = platform.accounts.bootstrap_admin(settings.bootstrap_token)
         if issued is not None:
             path = write_admin_token(settings.data_dir, issued)

@@ -78,6 +78,10 @@ def serve(
     stack_image: Annotated[str, typer.Option(help="--runtime container: the image buildpack builds and their "
                                                   "apps run in (shoal stack build makes the default).")]
     = ContainerSettings().stack_image,
+    change_feed: Annotated[str, typer.Option(
+        help="With --database-url postgresql://: how this server hears other servers' writes: notify "
+             "(LISTEN/NOTIFY, polling only while it cannot listen) or poll (every second; for a pooler such as "
+             "PgBouncer in transaction mode, which cannot carry LISTEN).")] = "notify",
 ) -> None:
     """Start the platform: the HTTPS API and the ingress, in one process."""
     from shoal.bootstrap import serve as run
@@ -86,12 +90,14 @@ def serve(
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     if ingress_tls_certs is not None and ingress_tls_listen is None:
         raise typer.BadParameter("--ingress-tls-certs needs --ingress-tls-listen (the HTTPS ingress serves them)")
+    if change_feed not in ("notify", "poll"):
+        raise typer.BadParameter("--change-feed is notify or poll")
     try:
         api_host, api_port = parse_listen(api_listen)
         ingress_host, ingress_port = parse_listen(ingress_listen)
         tls = parse_listen(ingress_tls_listen) if ingress_tls_listen else None
         settings = Settings.from_env(
-            data_dir=data_dir, database_url=database_url,
+            data_dir=data_dir, database_url=database_url, change_feed=change_feed,
             api=ApiSettings(host=api_host, port=api_port, tls_cert=tls_cert, tls_key=tls_key,
                             rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute)),
             ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain,

@@ -78,6 +78,7 @@ class RuntimeSettings:
 class Settings:
     data_dir: Path
     database_url: str | None = None
+    change_feed: str = "notify"  # PostgreSQL: hear other servers' writes by LISTEN/NOTIFY, or "poll"
     api: ApiSettings = field(default_factory=ApiSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
@@ -88,6 +89,11 @@ class Settings:
     @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
+
+    @property
+    def shared_database(self) -> bool:
+        """PostgreSQL may be shared by several servers; SQLite (the default) belongs to this one."""
+        return (self.database_url or "").startswith(("postgresql", "postgres:"))
 
     @property
     def store_url(self) -> str:

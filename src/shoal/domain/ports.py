@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -121,6 +121,10 @@ class Runtime(Protocol):
 
     async def remove_app(self, app_id: str) -> None: ...
 
+    async def release(self, app_id: str) -> None:
+        """Another server drives the app now: stop what runs for it here and withdraw its routes,
+        leaving its data (databases, builds) alone."""
+
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         """Bring an active deployment back up after shoal itself restarted (reusing its builds,
         adopting what still runs)."""
@@ -157,10 +161,46 @@ class DeploymentStore(Protocol):
 
     def active_deployments(self) -> list[Deployment]: ...
 
+    def active_deployment(self, app_id: str) -> Deployment | None: ...
+
+    def newest_unfinished(self, app_id: str) -> Deployment | None: ...
+
     def append_logs(self, lines: list[LogLine]) -> None: ...
 
     def read_logs(self, deployment_id: str, stages: set[str], component: str | None = None,
                   after_id: int = 0) -> list[tuple[int, LogLine]]: ...
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What one look at the database changed in this server's custody of apps."""
+
+    gained: list[str] = field(default_factory=list)  # apps that were nobody's and are this server's now
+    lost: list[str] = field(default_factory=list)  # apps this server held and may no longer drive
+
+
+class Ownership(Protocol):
+    """Which server drives which app: exactly one owner per app runs its pipeline, keeps its active
+    deployment up and runs its scheduled jobs. A server that dies loses its apps with it.
+
+    The methods do I/O (call them off the event loop) except ``owns``.
+    """
+
+    def owns(self, app_id: str) -> bool:
+        """Whether this server holds the app now (no I/O)."""
+
+    def claim(self, app_id: str) -> bool:
+        """Take the app if no live server holds it; True if this server holds it now."""
+
+    def scan(self) -> Claims:
+        """Take every app with work (an active or unfinished deployment) that no live server holds,
+        and say which held apps were lost (the ownership session itself ended)."""
+
+    def release(self, app_id: str) -> None:
+        """The app was deleted: stop holding it."""
+
+    def close(self) -> None:
+        """Stop holding everything (shoal stopping, after it stopped what it runs)."""
 
 
 class DeploymentQueue(Protocol):

@@ -7,6 +7,7 @@ deployment to the deployer.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from shoal.core.errors import BadRequest, Conflict, NotFound
 from shoal.core.ids import ingress_suffix, is_uuid, new_uuid
 from shoal.domain.accounts import Account
 from shoal.domain.apps import App, AppView
+from shoal.domain.changes import APP, EVERYTHING, Change
 from shoal.domain.deployments import IN_PROGRESS, Phase, Trigger
 from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue
 from shoal.engine.planning import new_deployment
@@ -81,6 +83,8 @@ class AppsService:
         self._views: dict[str, AppView] = {}
         self._epoch = 0  # counts reported changes
         self._changed_at: dict[str, int] = {}  # app → epoch of its last reported change
+        self._floor = 0  # views read before this epoch are never cached (changes may have been missed)
+        self._lock = threading.Lock()  # changes are reported from writers' threads and the change feed's
 
     def _checked(self, account: Account, raw_spec: object) -> dict[str, Any]:
         """The normalised spec with its secrets sealed (scoped to the account, so a spec read back
@@ -110,11 +114,22 @@ class AppsService:
             raise NotFound(f"app {app_id!r} not found")
         return app
 
+    def heard(self, change: Change) -> None:
+        """A committed write, by this server or (through the change feed) another one."""
+        if change.kind == APP:
+            self.forget(change.key)
+        elif change.kind == EVERYTHING:
+            with self._lock:
+                self._epoch += 1
+                self._floor = self._epoch
+                self._views.clear()
+
     def forget(self, app_id: str) -> None:
-        """The app or one of its deployments changed (called by the store after commit)."""
-        self._epoch += 1
-        self._changed_at[app_id] = self._epoch
-        self._views.pop(app_id, None)
+        """The app or one of its deployments changed (called after the write committed)."""
+        with self._lock:
+            self._epoch += 1
+            self._changed_at[app_id] = self._epoch
+            self._views.pop(app_id, None)
 
     def cached_view(self, account: Account, app_id: str) -> AppView | None:
         """The app's view if it is cached (no I/O, so callable on the event loop)."""
@@ -147,9 +162,10 @@ class AppsService:
         fresh = {v.app.id: v for v in self._assemble([a for a in apps if a.id not in cached])}
         if len(self._views) > VIEW_CACHE_SIZE:
             self._views.clear()
-        for app_id, view in fresh.items():
-            if self._changed_at.get(app_id, 0) <= epoch:
-                self._views[app_id] = view
+        with self._lock:
+            for app_id, view in fresh.items():
+                if self._changed_at.get(app_id, 0) <= epoch and self._floor <= epoch:
+                    self._views[app_id] = view
         return [cached.get(a.id) or fresh[a.id] for a in apps]
 
     def _assemble(self, apps: list[App]) -> list[AppView]:

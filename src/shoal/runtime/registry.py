@@ -33,9 +33,14 @@ def _simulate(ctx: RuntimeContext) -> Runtime:
 
 
 def _local(ctx: RuntimeContext) -> Runtime:
+    from shoal.runtime.local.reaper import Reaper
     from shoal.runtime.local.runtime import LocalRuntime
 
-    return LocalRuntime(ctx.settings.data_dir, ctx.routes, dict(ctx.settings.host_env), ctx.box, clusters=ctx.clusters)
+    # Several servers may share a PostgreSQL: an app's processes must not outlive the server that
+    # runs them, since its new owner restores the app (README: Several servers on one PostgreSQL).
+    reaper = Reaper() if ctx.settings.shared_database else None
+    return LocalRuntime(ctx.settings.data_dir, ctx.routes, dict(ctx.settings.host_env), ctx.box, clusters=ctx.clusters,
+                        reaper=reaper)
 
 
 BACKENDS: dict[str, Callable[[RuntimeContext], Runtime]] = {

@@ -136,6 +136,9 @@ class SimulateRuntime:
         self._instances.pop(app_id, None)
         self._live.pop(app_id, None)
 
+    async def release(self, app_id: str) -> None:
+        await self.remove_app(app_id)  # nothing simulated outlives the app's instances
+
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         """Nothing really ran, so nothing was lost: the active deployment's instances are back."""
         for unit in plan.running:

@@ -33,6 +33,7 @@ from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
 from shoal.runtime.local.listening import listening_ports
 from shoal.runtime.local.offline import custom_page, page_for
+from shoal.runtime.local.reaper import Reaper
 from shoal.runtime.local.sources import SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
 
@@ -92,7 +93,7 @@ class LocalRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, host_env: dict[str, str],
                  box: SecretBox | None = None, databases: DevDatabases | None = None,
-                 clusters: Clusters = lambda name: None) -> None:
+                 clusters: Clusters = lambda name: None, reaper: Reaper | None = None) -> None:
         self._bindings = Bindings(box, databases or DevDatabases(data_dir / "postgres"), clusters)
         self._sources = SourceCache(data_dir / "cache" / "git")
         self._builder = Builder(data_dir / "builds", in_use=self._app_dirs_in_use)
@@ -101,7 +102,10 @@ class LocalRuntime:
         self._host_env = host_env
         self._apps: dict[str, _App] = {}
         self._by_instance: dict[str, _Output] = {}
-        self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness)
+        # With a reaper (several servers), every instance dies with this server, even by kill -9.
+        self._reaper = reaper
+        self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness,
+                                      groups=(reaper.started, reaper.stopped) if reaper else None)
         self._background: set[asyncio.Task[None]] = set()
 
     def _app_dirs_in_use(self) -> list[Path]:
@@ -361,6 +365,15 @@ class LocalRuntime:
         self._apps.pop(app_id, None)
         await self._bindings.drop_app(app_id)
 
+    async def release(self, app_id: str) -> None:
+        """Another server drives the app now: its routes and processes go; its dev databases and
+        builds stay (the owner's databases are its own, on its machine)."""
+        self._routes.withdraw(app_id)
+        app = self._apps.get(app_id)
+        if app:
+            await asyncio.gather(*(self._stop_deployment(app_id, d, drain=False) for d in list(app.deployments)))
+        self._apps.pop(app_id, None)
+
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         units = [u for u in plan.running if u.kind not in (Kind.DATABASE, Kind.JOB) or u.scheduled]
         for unit in units:
@@ -377,6 +390,8 @@ class LocalRuntime:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._background, return_exceptions=True)
         await self._supervisor.stop_all(grace=10)
+        if self._reaper is not None:
+            await asyncio.to_thread(self._reaper.close)
         await self._bindings.close()
 
 

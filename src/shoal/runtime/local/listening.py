@@ -35,6 +35,20 @@ def listening_ports(pgid: int, proc: Path = _PROC) -> set[int]:
     return ports
 
 
+def unhealthy(component: str, port: int | None, pgid: int | None, exit_code: int | None,
+              tail: list[str]) -> str:
+    """Why an instance never became healthy, as the deployment's reason: it listens elsewhere than
+    ``$PORT`` ("web listens on 8080, not on $PORT=47845"), or it exited saying its last lines, or else
+    the plain fact."""
+    elsewhere = sorted(listening_ports(pgid) - {port}) if pgid and port else []
+    if elsewhere:
+        return (f"{component} listens on {', '.join(map(str, elsewhere))}, not on $PORT={port}: make it listen on "
+                "the port in the PORT environment variable")
+    said = " | ".join(tail[-3:]) if exit_code is not None else ""
+    return f"{component} did not become healthy" + (f" on port {port}" if port else "") + \
+        (f"; it exited with status {exit_code}, saying: {said}" if said else "; see its RUN logs")
+
+
 def _group(pgid: int, proc: Path) -> list[int]:
     found = []
     for entry in _listdir(proc):

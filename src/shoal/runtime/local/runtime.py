@@ -31,7 +31,7 @@ from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
-from shoal.runtime.local.listening import listening_ports
+from shoal.runtime.local.listening import unhealthy
 from shoal.runtime.local.offline import custom_page, page_for
 from shoal.runtime.local.reaper import Reaper
 from shoal.runtime.local.sources import SourceCache, source_ref
@@ -235,17 +235,9 @@ class LocalRuntime:
             log("DEPLOY", unit.name, f"instance {instance.name} is healthy")
 
     def _unhealthy(self, unit: RunUnit, instance: _Instance) -> str:
-        """Why an instance never became healthy: on another port than ``$PORT`` when that is what it does."""
         live = next((i for i in self._supervisor.instances() if i.name == instance.name), None)
-        elsewhere = sorted(listening_ports(live.pid) - {instance.port}) if live and live.pid and instance.port else []
-        if elsewhere:
-            ports = ", ".join(map(str, elsewhere))
-            return (f"{unit.name} listens on {ports}, not on $PORT={instance.port}: make it listen on the port "
-                    "in the PORT environment variable")
-        code = live.last_exit_code if live else None
-        said = " | ".join(list(live.tail)[-3:]) if live and code is not None else ""
-        return f"{unit.name} did not become healthy" + (f" on port {instance.port}" if instance.port else "") + \
-            (f"; it exited with status {code}, saying: {said}" if said else "; see its RUN logs")
+        return unhealthy(unit.name, instance.port, live.pid if live else None,
+                         live.last_exit_code if live else None, list(live.tail) if live else [])
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
         app = self._apps.setdefault(plan.app_id, _App())

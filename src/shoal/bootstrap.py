@@ -42,6 +42,8 @@ from shoal.engine.events import EventsService
 from shoal.engine.forwarding import LogForwarding
 from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
+from shoal.engine.buildpacks import BuildpacksService
+from shoal.engine.console import ConsoleService
 from shoal.engine.logs import LogsService
 from shoal.engine.metric_alerts import MetricAlerts
 from shoal.engine.metrics import MetricsService, Observer
@@ -82,12 +84,15 @@ class Platform:
         clock = clock or self.clock
         db = self.database
         ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
-                         logs=LogsService(self.deployments, db.deployments),
+                         logs=LogsService(self.deployments, db.deployments, db.jobs),
                          events=EventsService(self.deployments, db.deployments, db.jobs, clock, db.scale_events),
                          insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
                                                   self.traffic, self.runtime, db.alerts, self.operations.metrics),
                          signer=Signer(secret_key(self.settings.data_dir)), ingress=self.ingress_address(),
-                         max_body_bytes=self.settings.api.max_body_bytes)
+                         max_body_bytes=self.settings.api.max_body_bytes,
+                         console=ConsoleService(self.deployments, self.runtime),
+                         buildpacks=BuildpacksService(db.apps, self.deployments),
+                         console_idle_seconds=self.settings.api.console_idle_seconds)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
     def ingress_address(self) -> IngressAddress:

@@ -45,6 +45,7 @@ class ApiSettings:
     tls_key: Path | None = None
     rate_limits: RateLimits = field(default_factory=RateLimits)
     max_body_bytes: int = 4 * 1024 * 1024
+    console_idle_seconds: float = 900.0  # doctl apps console sessions with no keystroke or output end
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,22 @@ class ContainerSettings:
 
 
 @dataclass(frozen=True)
+class KubernetesSettings:
+    """``--runtime kubernetes``: which cluster (a kubeconfig and context; neither = in-cluster config), the
+    registry the cluster pulls shoal's images from, and the IngressClass of an optional in-cluster Ingress."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+    image_registry: str | None = None
+    ingress_class: str | None = None
+
+
+@dataclass(frozen=True)
 class RuntimeSettings:
     backend: str = "local"
     simulate_step_seconds: float = 0.0
     container: ContainerSettings = field(default_factory=ContainerSettings)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
 
 
 @dataclass(frozen=True)

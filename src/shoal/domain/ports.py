@@ -17,7 +17,7 @@ from shoal.domain.forwarding import Destination, Dropped, Record
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import AppPlan, Artifact, RunUnit
-from shoal.domain.routing import Backend, Route
+from shoal.domain.routing import Backend, Route, SecureHeaders
 from shoal.domain.scaling import ScaleEvent
 from shoal.domain.traffic import ComponentTraffic, TrafficCounts
 
@@ -38,6 +38,8 @@ class AppStore(Protocol):
                         pins: dict[str, str | None] | None = None) -> App | None: ...
 
     def set_pins(self, app_id: str, pins: dict[str, str | None]) -> None: ...
+
+    def set_build_config(self, app_id: str, build_config: dict[str, Any]) -> None: ...
 
     def delete_app(self, account_id: str, app_id: str) -> bool: ...
 
@@ -100,6 +102,24 @@ class InstanceScaler(Protocol):
         """Seconds since the service was last sent a request (or went live); None when unknown."""
 
 
+class Console(Protocol):
+    """An interactive shell inside one running instance: what ``doctl apps console`` talks to.
+
+    One output stream (the terminal's), as on DigitalOcean: no separate stderr, no exit code.
+    """
+
+    async def read(self) -> bytes:
+        """The next output the shell wrote; ``b""`` once it has ended."""
+
+    def write(self, data: bytes) -> None:
+        """Keystrokes, as typed (the terminal echoes them)."""
+
+    def resize(self, columns: int, rows: int) -> None: ...
+
+    async def close(self) -> None:
+        """End the shell and everything it started; safe to call more than once."""
+
+
 class Runtime(Protocol):
     """A backend that builds and runs an app's run units (``simulate``, ``local``, ``container``, ...).
 
@@ -153,6 +173,10 @@ class Runtime(Protocol):
 
     def instances(self, app_id: str) -> list[InstanceState]:
         """What runs for the app now (every deployment's instances), as the backend really sees it."""
+
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """A shell inside ``instance`` of ``component``, as the instance runs (its working tree,
+        environment and user); ``NotFound`` when that instance is not running."""
 
     async def close(self) -> None: ...
 
@@ -277,7 +301,7 @@ class RoutePublisher(Protocol):
 
     def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
                 offline_page: str | None = None, min_tls: dict[str, str] | None = None,
-                error_page: str | None = None) -> None: ...
+                error_page: str | None = None, secure: SecureHeaders | None = None) -> None: ...
 
     def withdraw(self, app_id: str) -> None: ...
 

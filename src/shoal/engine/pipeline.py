@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from shoal.core.clock import Clock, rfc3339
 from shoal.domain import jobs
@@ -173,9 +174,9 @@ class Pipeline:
                 pass  # only run when a deployment fails; skipped (SUCCESS) on a healthy one
             case RunJob(unit, "post_deploy"):
                 dep = await self._go_live(dep, plan, sink)
-                await self._run_job(plan, unit, "post_deploy", sink)
+                await self._run_job(plan, unit, "post_deploy", sink, started_by=dep.cause_details)
             case RunJob(unit, group):
-                await self._run_job(plan, unit, group, sink)
+                await self._run_job(plan, unit, group, sink, started_by=dep.cause_details)
             case Start(unit):
                 await self._runtime.start(plan, unit, sink)
             case Wait(unit):
@@ -204,15 +205,19 @@ class Pipeline:
         return dep
 
     async def _run_job(self, plan: AppPlan, unit: RunUnit, group: str, sink: LogSink,
-                       trigger: Mapping[str, object] | None = None) -> None:
+                       trigger: Mapping[str, object] | None = None,
+                       started_by: dict[str, Any] | None = None) -> None:
         """Run a job, recorded as a job invocation: one per deployment, step and job for deploy-time
-        jobs (so a step repeated after a crash records one), a new one for every scheduled run."""
+        jobs (so a step repeated after a crash records one), a new one for every scheduled run.
+        A deploy-time job's trigger names the user whose action made the deployment (``started_by``,
+        its cause_details), as godo's MANUAL trigger does (issue 13 item 7)."""
         started = self._clock.now()
         ident = jobs.deploy_invocation_id(plan.deployment_id, group, unit.name) if trigger is None \
             else jobs.new_invocation_id()
         invocation = jobs.JobInvocation(
             id=ident, app_id=plan.app_id, deployment_id=plan.deployment_id, job_name=unit.name,
-            phase=jobs.RUNNING, trigger=dict(trigger or {"type": "UNKNOWN"}), created_at=started, started_at=started)
+            phase=jobs.RUNNING, trigger=dict(trigger or jobs.deployment_trigger(started_by or {})), created_at=started,
+            started_at=started)
         await asyncio.to_thread(self._jobs.save_invocation, invocation)
         phase = jobs.FAILED
         try:
@@ -308,7 +313,8 @@ class Pipeline:
             key = ("deploy", "failed_deploy", job["name"])
             steps.mark(dep.progress, key, steps.RUNNING, self._now())
             try:
-                await self._run_job(plan, plan.unit(job["name"]), "failed_deploy", sink)
+                await self._run_job(plan, plan.unit(job["name"]), "failed_deploy", sink,
+                                    started_by=dep.cause_details)
                 steps.mark(dep.progress, key, steps.SUCCESS, self._now())
             except StepFailed as failure:
                 steps.mark(dep.progress, key, steps.ERROR, self._now(), failure.reason())

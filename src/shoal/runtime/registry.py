@@ -43,9 +43,20 @@ def _local(ctx: RuntimeContext) -> Runtime:
                         reaper=reaper)
 
 
+def _kubernetes(ctx: RuntimeContext) -> Runtime:
+    from shoal.runtime.kubernetes.connection import Target
+    from shoal.runtime.kubernetes.runtime import KubeOptions, KubernetesRuntime
+
+    kube = ctx.settings.runtime.kubernetes
+    options = KubeOptions(Target(kube.kubeconfig, kube.context), ctx.settings.data_dir, kube.image_registry,
+                          kube.ingress_class, dict(ctx.settings.runtime.container.registry_mirrors))
+    return KubernetesRuntime(options, ctx.routes, ctx.box)
+
+
 BACKENDS: dict[str, Callable[[RuntimeContext], Runtime]] = {
     "simulate": _simulate,
     "local": _local,
+    "kubernetes": _kubernetes,
 }
 
 

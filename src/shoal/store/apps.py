@@ -24,7 +24,8 @@ def _app(row: Any) -> App:
                last_deployment_created_at=row.last_deployment_created_at,
                last_deployment_active_at=row.last_deployment_active_at,
                active_deployment_id=row.active_deployment_id, pinned_deployment_id=row.pinned_deployment_id,
-               rollback_base_deployment_id=row.rollback_base_deployment_id, revision=row.revision)
+               rollback_base_deployment_id=row.rollback_base_deployment_id, revision=row.revision,
+               build_config=row.build_config)
 
 
 class SqlAppStore:
@@ -86,6 +87,12 @@ class SqlAppStore:
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"an app with the name {spec['name']!r} already exists") from exc
         return _app(row)
+
+    def set_build_config(self, app_id: str, build_config: dict[str, Any]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(apps.update().where(apps.c.id == app_id)
+                         .values(build_config=build_config, revision=apps.c.revision + 1))
+        self.changes.emit(app_id)
 
     def delete_app(self, account_id: str, app_id: str) -> bool:
         with self.changes.changing(self._engine, APP, app_id) as conn:

@@ -24,18 +24,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
-from shoal.domain.ports import InstanceState, LogSink, RoutePublisher
+from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream
 from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
+from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
 from shoal.runtime.local.instances import LOCALHOST, Instances
+from shoal.runtime.local.listening import unhealthy
 from shoal.runtime.local.offline import custom_page, page_for
-from shoal.runtime.local.records import AppRecord, DeploymentRecord, Output, UnitRecord
+from shoal.runtime.local.records import AppRecord, DeploymentRecord, InstanceRecord, Output, UnitRecord
 from shoal.runtime.local.reaper import Reaper
 from shoal.runtime.local.sources import SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
@@ -66,6 +69,7 @@ class LocalRuntime:
         self._usage = usage or UsageMeter()
         self._instances = Instances(self._supervisor, self._bindings, self._usage, self._by_instance, self._env)
         self._background: set[asyncio.Task[None]] = set()
+        self._consoles = Consoles()
 
     def _app_dirs_in_use(self) -> list[Path]:
         """Builds that running instances use: pruning old builds must never remove these."""
@@ -121,7 +125,7 @@ class LocalRuntime:
         checkout = self._checkouts / plan.deployment_id / unit.name
         await asyncio.to_thread(shutil.rmtree, checkout, True)
         try:
-            await self._sources.export(ref, unit.commit, checkout)
+            await self._sources.export(ref, unit.commit, checkout, lambda line: log("BUILD", unit.name, line))
             return await self._builder.build(
                 app_id=plan.app_id, unit=unit, commit=unit.commit, checkout=checkout,
                 build_env=values(unit.build_env, self._bindings.value_of(plan, unit.name, True)),
@@ -170,18 +174,22 @@ class LocalRuntime:
         timeout = (unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
         for instance in record.instances:
             if not await self._supervisor.wait_ready(instance.name, timeout):
-                raise StepFailed("ContainerHealthChecksFailed",
-                                 f"{unit.name} did not become healthy"
-                                 + (f" on port {instance.port}" if instance.port else "") + "; see its RUN logs")
+                raise StepFailed("ContainerHealthChecksFailed", self._unhealthy(unit, instance))
             log("DEPLOY", unit.name, f"instance {instance.name} is healthy")
+
+    def _unhealthy(self, unit: RunUnit, instance: InstanceRecord) -> str:
+        live = next((i for i in self._supervisor.instances() if i.name == instance.name), None)
+        return unhealthy(unit.name, instance.port, live.pid if live else None,
+                         live.last_exit_code if live else None, list(live.tail) if live else [])
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
         app = self._apps.setdefault(plan.app_id, AppRecord())
         deployment = self._deployment(plan, log)
         backends = self._backends(deployment)
         offline_page, error_page = await _pages(plan, log)
+        # plan.secure_headers (ingress.secure_header, issue 13): set/removed on every answer of the app.
         self._routes.publish(plan.app_id, list(plan.hosts), list(plan.routes), backends, offline_page, plan.min_tls,
-                             error_page)
+                             error_page, plan.secure_headers)
         app.live = plan.deployment_id
         app.switched_at = asyncio.get_running_loop().time()
 
@@ -272,6 +280,17 @@ class LocalRuntime:
             return None
         return time.monotonic() - max(record.upstream.last_used, record.published_at)
 
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """``doctl apps console`` (issue 13 item 1): a shell in the instance's working tree and
+        environment, as its user when its ProcessSpec carries one (``console.py``)."""
+        deployment = self._apps.get(app_id, AppRecord()).deployments.get(deployment_id)
+        record = deployment.units.get(component) if deployment else None
+        live = {i.name: i for i in self._supervisor.instances() if i.pid is not None}
+        if record is None or instance not in live or instance not in {i.name for i in record.instances}:
+            raise NotFound(f"instance {instance!r} of {component} is not running")
+        spec = live[instance].spec
+        return await self._consoles.open(spec.cwd, spec.env, getattr(spec, "uid", None), getattr(spec, "gid", None))
+
     # -- retire, discard, remove -----------------------------------------------------------------
 
     async def _stop_deployment(self, app_id: str, deployment_id: str, drain: bool) -> None:
@@ -328,6 +347,7 @@ class LocalRuntime:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self._consoles.close_all()
         await self._supervisor.stop_all(grace=10)
         self._usage.close()
         if self._reaper is not None:

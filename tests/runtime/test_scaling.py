@@ -5,7 +5,6 @@ and memory in ``instances``."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 from shoal.domain.ports import InstanceScaler
@@ -94,6 +93,12 @@ def test_scaling_a_unit_that_is_not_running_changes_nothing(tmp_path: Path) -> N
     runtime = backend.runtime
     assert isinstance(runtime, InstanceScaler)
     plan = plan_of(spec(backend.repo))
-    assert asyncio.run(runtime.scale(plan, plan.unit("web"), 3, backend.log)) == 0
+
+    async def scale() -> int:
+        try:
+            return await runtime.scale(plan, plan.unit("web"), 3, backend.log)
+        finally:
+            await runtime.close()  # its cgroups go too
+
+    assert asyncio.run(scale()) == 0
     assert runtime.idle_seconds(plan, plan.unit("web")) is None
-    assert sys.executable

@@ -29,11 +29,7 @@ def _end(process: subprocess.Popen[bytes]) -> None:
 
 
 def _cgroups_writable() -> bool:
-    meter = UsageMeter(namespace=f"shoal-probe-{os.getpid()}")
-    try:
-        return meter.cgroups
-    finally:
-        meter.close()
+    return UsageMeter(namespace=f"shoal-probe-{os.getpid()}").cgroups  # makes nothing until used
 
 
 @pytest.mark.skipif(not _cgroups_writable(), reason="cgroups v1 are not writable here")
@@ -64,10 +60,13 @@ def test_an_instances_cgroups_count_the_cpu_and_memory_of_all_its_processes() ->
 @pytest.mark.skipif(not _cgroups_writable(), reason="cgroups v1 are not writable here")
 def test_namespaces_of_servers_that_died_are_removed_at_start() -> None:
     dead = UsageMeter(namespace="shoal-999999999")
+    dead.join_command("web-0", "true")  # made, then left behind: its server was killed
     stale = [base for base in dead._bases.values()]
-    assert all(p.is_dir() for p in stale)
-    UsageMeter(namespace=f"shoal-test-{os.getpid()}").close()
+    assert stale and all(p.is_dir() for p in stale)
+    alive = UsageMeter(namespace=f"shoal-test-{os.getpid()}")
+    alive.join_command("web-0", "true")
     assert not any(p.exists() for p in stale)
+    alive.close()
 
 
 def test_without_cgroups_the_process_group_is_measured_from_proc(tmp_path: Path) -> None:

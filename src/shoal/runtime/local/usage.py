@@ -52,24 +52,32 @@ class UsageMeter:
     """Per-instance cgroups when it can make them, ``/proc`` otherwise."""
 
     def __init__(self, root: Path = CGROUP_ROOT, namespace: str | None = None) -> None:
+        self._own = _own_paths(root)
+        self._name = namespace or f"shoal-{os.getpid()}"
         self._bases: dict[str, Path] = {}
-        own = _own_paths(root)
-        name = namespace or f"shoal-{os.getpid()}"
-        if own is not None:
-            try:
-                for controller, path in own.items():
-                    _remove_stale(path)
-                    (path / name).mkdir(exist_ok=True)
-                    self._bases[controller] = path / name
-            except OSError:
-                self._bases = {}
-        self.cgroups = bool(self._bases)
+        self._made = False
+        self.cgroups = self._own is not None and all(os.access(p, os.W_OK) for p in self._own.values())
+
+    def _ensure(self) -> None:
+        """The namespace, made on first use (a one-off ``shoal`` command that starts nothing makes none)."""
+        if self._made or not self.cgroups or self._own is None:
+            return
+        self._made = True
+        try:
+            for controller, path in self._own.items():
+                _remove_stale(path)
+                (path / self._name).mkdir(exist_ok=True)
+                self._bases[controller] = path / self._name
+        except OSError:
+            self.close()
+            self._bases, self.cgroups = {}, False
 
     def _dirs(self, instance: str) -> list[Path]:
         return [base / instance for base in self._bases.values()]
 
     def join_command(self, instance: str, command: str) -> str:
         """``command`` preceded by the shell moving itself into the instance's cgroups (made now)."""
+        self._ensure()
         if not self.cgroups:
             return command
         joins = []
@@ -87,6 +95,8 @@ class UsageMeter:
         return _proc_usage(pgid) if pgid else None
 
     def _cgroup_usage(self, instance: str) -> Usage | None:
+        if not self._bases:
+            return None
         try:
             nanos = int((self._bases["cpuacct"] / instance / "cpuacct.usage").read_text())
             memory = self._bases["memory"] / instance

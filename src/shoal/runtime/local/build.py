@@ -34,8 +34,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import BuildPlan, BuildStrategy, RunUnit
+from shoal.domain.plan import BuildPlan, BuildStrategy, Kind, RunUnit
 from shoal.runtime.local.detect import Stack, detect, package_scripts, run_command, slug_stack, static_root
+from shoal.runtime.local.functions import build_actions
 
 Log = Callable[[str], None]
 
@@ -92,7 +93,7 @@ class Builder:
         if not (checkout / source_dir).is_dir():
             raise StepFailed("BuildJobFailed", f"source_dir {plan.source_dir!r} of {component} does not exist "
                                                f"in commit {commit[:7]}")
-        stack = _stack(checkout / source_dir, plan, log)
+        stack: Stack = "functions" if unit.kind == Kind.FUNCTION else _stack(checkout / source_dir, plan, log)
         key = build_key(commit=commit, build=plan, build_env=build_env, stack=stack)
         home = self._root / _safe(app_id) / _safe(component)
         lock = self._locks.setdefault((app_id, component), asyncio.Lock())
@@ -107,7 +108,10 @@ class Builder:
             await asyncio.to_thread(_copy_checkout, checkout, build_dir / "app")
             app_dir = build_dir / "app" / source_dir
             env, run_env = _environments(stack, build_dir, app_dir, build_env)
-            await _build_stack(stack, build_dir, app_dir, env, plan.build_command or "", log)
+            if stack == "functions":
+                await build_actions(app_dir, unit, env, build_env, log, _run)
+            else:
+                await _build_stack(stack, build_dir, app_dir, env, plan.build_command or "", log)
             if plan.build_command:
                 await _run(["/bin/sh", "-c", plan.build_command], app_dir, env, log, plan.build_command)
             root = _checked_static_root(unit, app_dir)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from shoal.domain.plan import Kind, RunUnit
 
-Stack = Literal["python", "node", "static", "custom"]
+Stack = Literal["python", "node", "static", "custom", "functions"]  # functions: a Functions project
 
 # DigitalOcean's documented environment_slug values that shoal can build locally.
 _SLUG_STACKS: dict[str, Stack] = {

@@ -82,6 +82,8 @@ class Action:
     runtime: str  # canonical "<language>:<version>", e.g. "python:3.11"
     path: str  # "packages/sample/hello.py" or "packages/sample/hello" (a directory)
     is_directory: bool
+    entry: str = ""  # what the worker loads: the file, a directory's __main__.py / single file, or the
+    # directory itself for Node.js (package.json "main" or index.js); "" means ``path``
     main: str = "main"
     web: WebMode = WebMode.ON
     web_secure: str | None = None  # callers must send X-Require-Whisk-Auth with this value
@@ -420,11 +422,12 @@ def _action(package: str, raw: Any, layer: _Layer, found: Mapping[tuple[str, str
     if secure is not None and secure is not False and not isinstance(secure, str):
         problems.append(ProjectProblem(PROJECT_FILE, f"{path}.webSecure", "must be false or a secret string"))
     web = _web(raw.get("web"), f"{path}.web", problems) or layer.web or WebMode.ON
-    if runtime is None or not isinstance(main, str):
+    entry = _entry(on_disk, runtime, problems) if runtime is not None else None
+    if runtime is None or entry is None or not isinstance(main, str):
         return None
-    _entry(on_disk, runtime, problems)
     return Action(
         package=package, name=name, runtime=runtime, path=on_disk.path, is_directory=on_disk.is_directory,
+        entry=entry,
         main=main or "main", web=web, web_secure=secure if isinstance(secure, str) else None,
         parameters=MappingProxyType({**layer.parameters, **_mapping(raw.get("parameters"), f"{path}.parameters",
                                                                     problems)}),
@@ -435,17 +438,34 @@ def _action(package: str, raw: Any, layer: _Layer, found: Mapping[tuple[str, str
         limits=_limits(raw.get("limits"), f"{path}.limits", problems))
 
 
-def _entry(on_disk: _Found, runtime: str, problems: list[ProjectProblem]) -> None:
-    """A directory action needs the file its runtime starts from (OpenWhisk's rule for zipped actions)."""
+def _entry(on_disk: _Found, runtime: str, problems: list[ProjectProblem]) -> str | None:
+    """What the worker loads. A directory needs the file its runtime starts from: ``__main__.py``
+    (OpenWhisk's rule for zipped Python actions) or a ``package.json``/``index.js``; a directory
+    holding one source file of the language (DigitalOcean's samples: ``packages/sample/hello/hello.py``)
+    is that file."""
     if not on_disk.is_directory:
-        return
+        return on_disk.path
     language = runtime.split(":", 1)[0].removesuffix("-lambda")
-    if language == "python" and "__main__.py" not in on_disk.names:
+    top = sorted(n for n in on_disk.names if "/" not in n and not n.startswith("."))
+    if language == "python":
+        if "__main__.py" in top:
+            return f"{on_disk.path}/__main__.py"
+        sources = [n for n in top if n.endswith(".py")]
+        if len(sources) == 1:
+            return f"{on_disk.path}/{sources[0]}"
         problems.append(ProjectProblem(on_disk.path, "", "a Python function directory needs a __main__.py holding "
-                                                         "its main function"))
-    if language == "nodejs" and not {"package.json", "index.js"} & on_disk.names:
+                                                         "its main function (or a single .py file)"))
+    elif language == "nodejs":
+        if {"package.json", "index.js"} & set(top):
+            return on_disk.path
+        sources = [n for n in top if PurePosixPath(n).suffix in (".js", ".mjs", ".cjs")]
+        if len(sources) == 1:
+            return f"{on_disk.path}/{sources[0]}"
         problems.append(ProjectProblem(on_disk.path, "", "a Node.js function directory needs a package.json "
-                                                         "(its \"main\" file) or an index.js"))
+                                                         "(its \"main\" file), an index.js or a single .js file"))
+    else:
+        return on_disk.path
+    return None
 
 
 # -- the record the runtime hands its gateway (JSON) -------------------------------------------------
@@ -453,7 +473,7 @@ def _entry(on_disk: _Found, runtime: str, problems: list[ProjectProblem]) -> Non
 
 def action_record(action: Action) -> dict[str, Any]:
     return {"package": action.package, "name": action.name, "runtime": action.runtime, "path": action.path,
-            "is_directory": action.is_directory, "main": action.main, "web": action.web.value,
+            "is_directory": action.is_directory, "entry": action.entry, "main": action.main, "web": action.web.value,
             "web_secure": action.web_secure, "parameters": dict(action.parameters),
             "environment": dict(action.environment), "annotations": dict(action.annotations),
             "limits": {"timeout_ms": action.limits.timeout_ms, "memory_mb": action.limits.memory_mb,
@@ -464,6 +484,7 @@ def action_from_record(record: Mapping[str, Any]) -> Action:
     limits = record.get("limits") or {}
     return Action(package=str(record["package"]), name=str(record["name"]), runtime=str(record["runtime"]),
                   path=str(record["path"]), is_directory=bool(record["is_directory"]),
+                  entry=str(record.get("entry") or ""),
                   main=str(record.get("main") or "main"), web=WebMode(record.get("web") or "true"),
                   web_secure=record.get("web_secure"),
                   parameters=MappingProxyType(dict(record.get("parameters") or {})),

@@ -266,8 +266,9 @@ class ActionPool:
                 return Failed(ABNORMAL_INIT)
             self._all.add(worker)
             self.cold_starts += 1
-            init = {"value": {"name": self.action.qualified_name, "main": self.action.main,
-                              "path": str(self._root / self.action.path), "env": dict(self.action.environment)}}
+            code = self._root / (self.action.entry or self.action.path)
+            init = {"value": {"name": self.action.qualified_name, "main": self.action.main, "path": str(code),
+                              "env": dict(self.action.environment)}}
             try:
                 status, answer = await worker.call("/init", init, timeout, memory)
             except _Overrun as overrun:

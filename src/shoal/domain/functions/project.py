@@ -413,7 +413,7 @@ def _action(package: str, raw: Any, layer: _Layer, found: Mapping[tuple[str, str
     if on_disk is None:
         problems.append(ProjectProblem(PROJECT_FILE, path, f"no file or directory packages/{package}/{name} "
                                                            "(a single source file or a directory) holds this action"))
-        return None
+        on_disk = _Found(package, name, "", False, "python")  # go on, so every other problem is found too
     runtime = _runtime(raw.get("runtime"), on_disk.language, f"{path}.runtime", on_disk.path, problems)
     main = raw.get("main", "main")
     if not isinstance(main, str) or not main:
@@ -422,20 +422,18 @@ def _action(package: str, raw: Any, layer: _Layer, found: Mapping[tuple[str, str
     if secure is not None and secure is not False and not isinstance(secure, str):
         problems.append(ProjectProblem(PROJECT_FILE, f"{path}.webSecure", "must be false or a secret string"))
     web = _web(raw.get("web"), f"{path}.web", problems) or layer.web or WebMode.ON
+    parameters = {**layer.parameters, **_mapping(raw.get("parameters"), f"{path}.parameters", problems)}
+    environment = {**layer.environment, **_mapping(raw.get("environment"), f"{path}.environment", problems,
+                                                   strings=True)}
+    annotations = _mapping(raw.get("annotations"), f"{path}.annotations", problems)
+    limits = _limits(raw.get("limits"), f"{path}.limits", problems)
     entry = _entry(on_disk, runtime, problems) if runtime is not None else None
     if runtime is None or entry is None or not isinstance(main, str):
         return None
-    return Action(
-        package=package, name=name, runtime=runtime, path=on_disk.path, is_directory=on_disk.is_directory,
-        entry=entry,
-        main=main or "main", web=web, web_secure=secure if isinstance(secure, str) else None,
-        parameters=MappingProxyType({**layer.parameters, **_mapping(raw.get("parameters"), f"{path}.parameters",
-                                                                    problems)}),
-        environment=MappingProxyType({**layer.environment, **_mapping(raw.get("environment"),
-                                                                      f"{path}.environment", problems,
-                                                                      strings=True)}),
-        annotations=MappingProxyType(_mapping(raw.get("annotations"), f"{path}.annotations", problems)),
-        limits=_limits(raw.get("limits"), f"{path}.limits", problems))
+    return Action(package=package, name=name, runtime=runtime, path=on_disk.path, is_directory=on_disk.is_directory,
+                  entry=entry, main=main or "main", web=web, web_secure=secure if isinstance(secure, str) else None,
+                  parameters=MappingProxyType(parameters), environment=MappingProxyType(environment),
+                  annotations=MappingProxyType(annotations), limits=limits)
 
 
 def _entry(on_disk: _Found, runtime: str, problems: list[ProjectProblem]) -> str | None:

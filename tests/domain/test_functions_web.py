@@ -94,6 +94,7 @@ def test_results_become_responses() -> None:
 
 
 def test_invalid_results_are_openwhisks_400() -> None:
+    bad: Any
     for bad in ({"statusCode": "abc"}, {"statusCode": 1000}, {"headers": "x"}, {"headers": {"a": {"b": 1}}}, []):
         found = answer(bad)
         assert found.status == 400, bad

@@ -4,6 +4,7 @@ CORS defaults, and nothing left running after it stops."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -202,3 +203,36 @@ def test_the_gateway_process_serves_http_and_takes_its_workers_with_it(project: 
         output = process.stdout.read().decode()
         process.stdout.close()
     assert "functions gateway listening on" in output and "/t/pid" in output
+
+
+def test_the_gateway_stops_with_its_workers_when_the_process_that_started_it_dies(project: Path) -> None:
+    """shoal killed with -9: the gateway notices it was orphaned and stops, taking its workers along."""
+    port = free_port()
+    config = GatewayConfig(port=port, root=project, actions=load_project(project, {}).actions, python=base_python())
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time\n"
+                               "p = subprocess.Popen([sys.executable, '-m', 'shoal.runtime.functions.gateway'])\n"
+                               "print(p.pid, flush=True)\ntime.sleep(600)\n"],
+        env={"PATH": os.environ["PATH"], CONFIG_VARIABLE: config.to_json()}, stdout=subprocess.PIPE,
+        start_new_session=True)
+    assert launcher.stdout is not None
+    gateway_pid = int(launcher.stdout.readline())
+    try:
+        def answer() -> httpx.Response | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/t/pid", timeout=10)
+            except httpx.HTTPError:
+                return None
+
+        worker = wait_for(answer, timeout=30).json()["pid"]
+        launcher.kill()
+        launcher.wait()
+
+        def gone(pid: int) -> bool:
+            return not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+        wait_for(lambda: gone(gateway_pid) and gone(worker), timeout=20)
+    finally:
+        launcher.stdout.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)

@@ -36,6 +36,7 @@ from shoal.runtime.functions.pool import ActionPool, Failed, Interpreters, Setti
 
 CONFIG_VARIABLE = "SHOAL_FUNCTIONS"
 REAP_SECONDS = 30.0
+ORPHAN_POLL_SECONDS = 1.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -84,6 +85,7 @@ class Gateway:
         self.pools = {(a.package, a.name): ActionPool(a, config.root, settings, cold_starts)
                       for a in config.actions if a.web != WebMode.OFF}
         self._reaper: asyncio.Task[None] | None = None
+        self.on_orphaned: Callable[[], None] | None = None  # called once if the process that started us dies
 
     async def handle(self, request: WebRequest, activation_id: str | None = None) -> WebAnswer:
         activation_id = activation_id or uuid.uuid4().hex
@@ -145,10 +147,19 @@ class Gateway:
                 return
 
     async def _reap(self) -> None:
+        """Stop idle workers now and then; and end the gateway when its parent (shoal) is gone, so a
+        ``kill -9`` of shoal leaves no gateway or worker behind (the next shoal starts its own)."""
+        parent, last_reap = os.getppid(), time.monotonic()
         while True:
-            await asyncio.sleep(REAP_SECONDS)
-            for pool in self.pools.values():
-                await pool.reap(time.monotonic())
+            await asyncio.sleep(ORPHAN_POLL_SECONDS)
+            if os.getppid() != parent and self.on_orphaned is not None:
+                print("functions gateway: shoal is gone; stopping", file=sys.stderr, flush=True)
+                self.on_orphaned()
+                self.on_orphaned = None
+            if time.monotonic() - last_reap >= REAP_SECONDS:
+                last_reap = time.monotonic()
+                for pool in self.pools.values():
+                    await pool.reap(last_reap)
 
     async def close(self) -> None:
         if self._reaper is not None:
@@ -181,8 +192,11 @@ def main() -> None:
     gateway = Gateway(config)
     names = ", ".join(f"/{a.qualified_name}" for a in config.actions if a.web != WebMode.OFF) or "none"
     print(f"functions gateway listening on 127.0.0.1:{config.port}; web actions: {names}", flush=True)
-    uvicorn.run(gateway, host="127.0.0.1", port=config.port, log_level="warning", access_log=False,
-                lifespan="on", timeout_graceful_shutdown=5)
+    # On SIGTERM activations in flight may finish (the supervisor's grace period is longer).
+    server = uvicorn.Server(uvicorn.Config(gateway, host="127.0.0.1", port=config.port, log_level="warning",
+                                           access_log=False, lifespan="on", timeout_graceful_shutdown=5))
+    gateway.on_orphaned = lambda: setattr(server, "should_exit", True)
+    server.run()
 
 
 if __name__ == "__main__":

@@ -4,14 +4,18 @@ to ``shoal serve --runtime local`` next to a service and a static site, answerin
 from __future__ import annotations
 
 import json
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import leaves, unique_name, wait_deployment, wait_for
-from tests.e2e.apps import PY_SERVER, make_repo
-from tests.e2e.functions_apps import functions_component, functions_project
+from tests.e2e.apps import PY_SERVER, commit, make_repo
+from tests.e2e.functions_apps import PY_HELLO, functions_component, functions_project
 from tests.live import LiveServer, free_port
 
 ORIGIN = "https://shop.example.com"
@@ -31,7 +35,7 @@ def _history(server: LiveServer, answer: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def deployed(local: Any) -> tuple[LiveServer, dict[str, Any]]:
+def deployed(local: Any) -> tuple[LiveServer, dict[str, Any], Path]:
     """One app: a Python service at /api, a static site at /, the functions project at /fn with CORS."""
     server, root = local
     repo = make_repo(root / "repo", {
@@ -55,7 +59,7 @@ def deployed(local: Any) -> tuple[LiveServer, dict[str, Any]]:
     created = client.apps.create(body={"spec": spec})["app"]
     dep = wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=420)
     assert dep["phase"] == "ACTIVE", (json.dumps(dep["progress"])[:3000], server.log()[-3000:])
-    return server, client.apps.get(created["id"])["app"]
+    return server, client.apps.get(created["id"])["app"], repo
 
 
 def _get(server: LiveServer, app: dict[str, Any], path: str, **kwargs: Any) -> httpx.Response:
@@ -66,7 +70,7 @@ def _get(server: LiveServer, app: dict[str, Any], path: str, **kwargs: Any) -> h
 
 @pytest.mark.timeout(600)
 def test_python_and_node_hello_read_name_from_the_query_and_from_a_json_body(deployed: Any) -> None:
-    server, app = deployed
+    server, app, _ = deployed
     for action, runtime_header in (("hello", "x-worker-pid"), ("hellojs", "x-runtime")):
         by_query = _get(server, app, f"/fn/sample/{action}?name=Ann")
         assert by_query.status_code == 200, by_query.text
@@ -87,7 +91,7 @@ def test_python_and_node_hello_read_name_from_the_query_and_from_a_json_body(dep
 
 @pytest.mark.timeout(600)
 def test_an_action_with_a_requirements_txt_dependency(deployed: Any) -> None:
-    server, app = deployed
+    server, app, _ = deployed
     answer = _get(server, app, "/fn/sample/jokes")
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/json"
@@ -97,7 +101,7 @@ def test_an_action_with_a_requirements_txt_dependency(deployed: Any) -> None:
 
 @pytest.mark.timeout(600)
 def test_an_action_over_its_timeout_gets_openwhisks_error_and_a_run_log_line(deployed: Any) -> None:
-    server, app = deployed
+    server, app, _ = deployed
     answer = _get(server, app, "/fn/sample/slow")
     assert answer.status_code == 400
     activation = answer.headers["x-openwhisk-activation-id"]
@@ -117,7 +121,7 @@ def test_an_action_over_its_timeout_gets_openwhisks_error_and_a_run_log_line(dep
 
 @pytest.mark.timeout(600)
 def test_parameters_environment_and_the_web_contract(deployed: Any) -> None:
-    server, app = deployed
+    server, app, _ = deployed
     answer = _get(server, app, "/fn/sample/greet/extra/path?name=Ann")
     assert answer.status_code == 201, answer.text
     body = answer.json()
@@ -138,7 +142,7 @@ def test_parameters_environment_and_the_web_contract(deployed: Any) -> None:
 
 @pytest.mark.timeout(600)
 def test_the_components_cors_applies_to_its_functions(deployed: Any) -> None:
-    server, app = deployed
+    server, app, _ = deployed
     allowed = _get(server, app, "/fn/sample/hello?name=C", headers={"origin": ORIGIN})
     assert allowed.text == "Hello C!"
     assert allowed.headers["access-control-allow-origin"] == ORIGIN
@@ -175,3 +179,51 @@ def test_project_problems_fail_the_build_with_their_file_and_path(local: Any) ->
     assert "project.yml: packages[0].actions[1]: no file or directory packages/sample/ghost" in message
     client.apps.delete(created["id"])
 
+
+
+@pytest.mark.timeout(600)
+def test_a_new_commit_is_served_without_a_failed_request_and_the_old_gateway_stops(deployed: Any) -> None:
+    """Last in this module: it changes the shared app."""
+    server, app, repo = deployed
+    client = server.client()
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(timeout=30, headers={"host": app["live_domain"]}) as http:
+            while not stop.is_set():
+                try:
+                    answer = http.get(f"http://127.0.0.1:{server.ingress_port}/fn/sample/hello?name=Z")
+                    if answer.status_code != 200 or answer.text not in ("Hello Z!", "Hi Z!"):
+                        failures.append(f"{answer.status_code} {answer.text[:80]}")
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+
+    commit(repo, "friendlier", {"fns/packages/sample/hello/hello.py": PY_HELLO.replace('"Hello "', '"Hi "')})
+    loop = threading.Thread(target=load)
+    loop.start()
+    try:
+        second = client.apps.create_deployment(app["id"], body={"force_build": False})["deployment"]
+        done = wait_deployment(client, app["id"], second["id"], timeout=420)
+        assert done["phase"] == "ACTIVE", json.dumps(done["progress"])[:2000]
+        wait_for(lambda: _get(server, app, "/fn/sample/hello?name=Z").text == "Hi Z!", timeout=30)
+        time.sleep(2)  # through the stop of the old gateway
+    finally:
+        stop.set()
+        loop.join()
+    assert failures == []
+
+    def gateways() -> list[int]:
+        assert server.process is not None
+        found = []
+        for child in psutil.Process(server.process.pid).children(recursive=True):
+            try:
+                if "shoal.runtime.functions.gateway" in " ".join(child.cmdline()) and child.status() != "zombie":
+                    found.append(child.pid)
+            except psutil.Error:
+                continue
+        return found
+
+    wait_for(lambda: len(gateways()) == 1, timeout=30)  # the old deployment's gateway is stopped
+    deploy_log = _history(server, client.apps.get_logs(app["id"], second["id"], "fns", type="DEPLOY"))
+    assert "functions gateway of fns is ready" in deploy_log

@@ -156,3 +156,8 @@ def test_an_action_survives_its_record() -> None:
     action = project.actions[0]
     again = action_from_record(action_record(action))
     assert again == action and dict(again.parameters) == {"x": [1]} and again.web == WebMode.RAW
+
+
+def test_yaml_dates_stay_strings_so_parameters_travel_as_json() -> None:
+    project = read_project("parameters: {since: 2024-01-01, n: 1.5}\n", ["packages/s/a.py"])
+    assert dict(project.actions[0].parameters) == {"since": "2024-01-01", "n": 1.5}

@@ -49,6 +49,16 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 _RUNTIME = re.compile(r"^(?P<language>[a-z]+)(?:-lambda)?:(?P<version>default|\d+(?:\.\d+)*)$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as JSON sees it: ``2024-01-01`` stays a string (parameters travel as JSON)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
 _TOP_KEYS = frozenset({"packages", "parameters", "environment", "targetNamespace", "cleanNamespace", "bucket"})
 _PACKAGE_KEYS = frozenset({"name", "actions", "functions", "shared", "annotations", "parameters", "environment",
                            "web", "binding", "clean"})
@@ -220,7 +230,7 @@ def _load(text: str | None, problems: list[ProjectProblem]) -> dict[str, Any]:
     if text is None or not text.strip():
         return {}
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

@@ -227,7 +227,9 @@ class LocalRuntime:
         unit = record.unit
         port = self._bindings.instance_ports(plan)[unit.name][0]
         name = f"{plan.app_name}-{unit.name}-{plan.deployment_id[:8]}-functions"
-        env = values(unit.run_env, self._bindings.value_of(plan, unit.name, False))
+        # project.yml's ${VAR}s are the deployer's to fill in, so build-time variables count too.
+        env = {**values(unit.build_env, self._bindings.value_of(plan, unit.name, True)),
+               **values(unit.run_env, self._bindings.value_of(plan, unit.name, False))}
         own_cors = any(r.cors for r in plan.routes if r.component == unit.name)
         spec = ProcessSpec(name=name, command=gateway_command(), cwd=build.app_dir, readiness=gateway_probe(port),
                            env=gateway_env(build.app_dir, unit, env, port, default_cors=not own_cors,

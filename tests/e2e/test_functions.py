@@ -227,3 +227,35 @@ def test_a_new_commit_is_served_without_a_failed_request_and_the_old_gateway_sto
     wait_for(lambda: len(gateways()) == 1, timeout=30)  # the old deployment's gateway is stopped
     deploy_log = _history(server, client.apps.get_logs(app["id"], second["id"], "fns", type="DEPLOY"))
     assert "functions gateway of fns is ready" in deploy_log
+
+
+@pytest.mark.timeout(600)
+def test_after_shoal_is_killed_its_gateway_goes_and_the_restarted_shoal_serves_the_functions_again(
+        tmp_path: Path) -> None:
+    server = LiveServer(data_dir=tmp_path / "data", runtime="local").start()
+    try:
+        repo = make_repo(tmp_path / "repo", {"fns/packages/sample/hello/hello.py": PY_HELLO})
+        client = server.client()
+        spec = {"name": unique_name("fnkill"), "functions": [
+            {"name": "fns", "git": {"repo_clone_url": str(repo), "branch": "main"}, "source_dir": "fns",
+             "routes": [{"path": "/"}]}]}
+        created = client.apps.create(body={"spec": spec})["app"]
+        dep = wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=300)
+        assert dep["phase"] == "ACTIVE"
+        app = client.apps.get(created["id"])["app"]
+        first = _get(server, app, "/sample/hello?name=K")
+        assert first.text == "Hello K!"
+        worker = int(first.headers["x-worker-pid"])
+        gateway = psutil.Process(worker).ppid()
+
+        server.kill()
+
+        def gone(pid: int) -> bool:
+            return not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+        wait_for(lambda: gone(gateway) and gone(worker), timeout=30)  # nothing of it is left running
+        server.start()
+        again = wait_for(lambda: (r := _get(server, app, "/sample/hello?name=K")).status_code == 200 and r, timeout=120)
+        assert again.text == "Hello K!" and int(again.headers["x-worker-pid"]) != worker
+    finally:
+        server.stop()

@@ -154,13 +154,18 @@ class Gateway:
         while True:
             await asyncio.sleep(ORPHAN_POLL_SECONDS)
             if os.getppid() != parent and self.on_orphaned is not None:
-                print("functions gateway: shoal is gone; stopping", file=sys.stderr, flush=True)
                 self.on_orphaned()
                 self.on_orphaned = None
+                with contextlib.suppress(OSError):  # the pipe to shoal's log reader is likely gone with it
+                    print("functions gateway: shoal is gone; stopping", file=sys.stderr, flush=True)
             if time.monotonic() - last_reap >= REAP_SECONDS:
                 last_reap = time.monotonic()
                 for pool in self.pools.values():
-                    await pool.reap(last_reap)
+                    try:
+                        await pool.reap(last_reap)
+                    except Exception as exc:  # noqa: BLE001 - reaping again later beats a dead reaper
+                        with contextlib.suppress(OSError):
+                            print(f"functions gateway: stopping idle workers failed: {exc!r}", file=sys.stderr)
 
     async def close(self) -> None:
         if self._reaper is not None:

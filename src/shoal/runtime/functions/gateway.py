@@ -131,9 +131,9 @@ class Gateway:
             request = WebRequest(scope["method"], scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
                                  or scope["path"], scope.get("query_string", b"").decode("latin-1"), headers, body)
             answer = await self.handle(request)
-        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
-        headers.append((b"content-length", str(len(answer.body)).encode()))
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        raw.append((b"content-length", str(len(answer.body)).encode()))
+        await send({"type": "http.response.start", "status": answer.status, "headers": raw})
         await send({"type": "http.response.body", "body": answer.body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -35,6 +35,8 @@ FILES = {
                 limits: {memory: 128}
               - name: hogjs
                 limits: {memory: 128}
+              - name: heapjs
+                limits: {memory: 128, timeout: 60000}
               - name: nap
                 limits: {timeout: 5000}
               - name: locked
@@ -47,6 +49,8 @@ FILES = {
     "packages/t/pid.py": "import os\ndef main():\n    return {'body': {'pid': os.getpid(), 'env': os.environ.get('X', '')}}\n",
     "packages/t/hog.py": "def main(args):\n    block = bytearray(300 * 1024 * 1024)\n    return {'body': len(block)}\n",
     "packages/t/hogjs.js": "exports.main = () => ({body: Buffer.alloc(300 * 1024 * 1024, 1).length})\n",
+    "packages/t/heapjs.js": "exports.main = () => {\n  const kept = [];\n"
+                            "  for (;;) kept.push(new Array(100000).fill({x: kept.length}));\n};\n",
     "packages/t/nap.py": "import time\ndef main(args):\n    time.sleep(float(args['s']))\n    return {'body': 'rested'}\n",
     "packages/t/locked.py": "def main(args):\n    return {'body': 'in'}\n",
     "packages/t/custom.py": "def main(args):\n    return {'body': args['__ow_method'], 'headers': {'allow': 'GET'}}\n",
@@ -112,7 +116,7 @@ async def test_timeout_and_memory_limits_answer_400_and_the_next_activation_gets
         first = (await call(gw, "/t/nap", query="s=0")).body
         late = await call(gw, "/t/nap", query="s=30")
         assert late.status == 400 and data(late)["error"] == "There was an error processing your request."
-        for hog in ("/t/hog", "/t/hogjs"):
+        for hog in ("/t/hog", "/t/hogjs", "/t/heapjs"):
             assert (await call(gw, hog)).status == 400
         assert (await call(gw, "/t/nap", query="s=0")).body == b"rested"
         assert gw.pools[("t", "nap")].cold_starts == 2
@@ -121,7 +125,7 @@ async def test_timeout_and_memory_limits_answer_400_and_the_next_activation_gets
         await gw.close()
     err = capfd.readouterr().err
     assert f"t/nap activation {data(late)['code']}: The action exceeded its time limits of 5000 milliseconds." in err
-    assert err.count("The action exhausted its memory and was aborted.") == 2
+    assert err.count("The action exhausted its memory and was aborted.") == 3
 
 
 @run_async

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.live import LiveServer
+from tests.kubecluster import kube_cluster, pytest_collection_modifyitems  # noqa: F401  (one cluster per session, used last)
+from tests.live import UNLIMITED, LiveServer
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -34,7 +35,11 @@ def postgres_database(server: Any) -> str:
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A running ``shoal serve``, once on SQLite and once on PostgreSQL."""
     url = postgres_database(request.getfixturevalue("postgres")) if request.param == "postgres" else None
-    live = LiveServer(data_dir=tmp_path_factory.mktemp(f"shoal-{request.param}") / "data", database_url=url)
+    # Many tests share this server and poll it every 50 ms: DigitalOcean's 250 requests a minute per
+    # token would turn raw (non-retrying) requests into 429s. Rate limits are tested on servers of
+    # their own (test_rate_limits.py).
+    live = LiveServer(data_dir=tmp_path_factory.mktemp(f"shoal-{request.param}") / "data", database_url=url,
+                      extra_args=UNLIMITED)
     live.start()
     yield live
     live.stop()

@@ -46,12 +46,13 @@ FILES = {
               - name: raw
                 web: raw
     """),
-    "packages/t/pid.py": "import os\ndef main():\n    return {'body': {'pid': os.getpid(), 'env': os.environ.get('X', '')}}\n",
+    "packages/t/pid.py": "import os\ndef main():\n    return {'body': {'pid': os.getpid()}}\n",
     "packages/t/hog.py": "def main(args):\n    block = bytearray(300 * 1024 * 1024)\n    return {'body': len(block)}\n",
     "packages/t/hogjs.js": "exports.main = () => ({body: Buffer.alloc(300 * 1024 * 1024, 1).length})\n",
     "packages/t/heapjs.js": "exports.main = () => {\n  const kept = [];\n"
                             "  for (;;) kept.push(new Array(100000).fill({x: kept.length}));\n};\n",
-    "packages/t/nap.py": "import time\ndef main(args):\n    time.sleep(float(args['s']))\n    return {'body': 'rested'}\n",
+    "packages/t/nap.py": "import time\ndef main(args):\n    time.sleep(float(args['s']))\n"
+                         "    return {'body': 'rested'}\n",
     "packages/t/locked.py": "def main(args):\n    return {'body': 'in'}\n",
     "packages/t/custom.py": "def main(args):\n    return {'body': args['__ow_method'], 'headers': {'allow': 'GET'}}\n",
     "packages/t/raw.py": "def main(args):\n    return {'body': {'q': args['__ow_query'], 'b': args['__ow_body']}}\n",

@@ -16,8 +16,8 @@ that overruns either, or dies mid-activation, is killed and never reused; the ca
 
 Workers stay in the gateway's process group, so stopping the gateway's group (the supervisor does)
 stops every worker with it, even after a SIGKILL. Each worker has an environment of only
-``PATH``, ``HOME``, ``LANG``, ``TZ`` and the action's ``environment``; its stdout and stderr are the gateway's, so what a handler prints
-is in the component's RUN logs.
+``PATH``, ``HOME``, ``LANG``, ``TZ`` and the action's ``environment``; its stdout and stderr are
+the gateway's, so what a handler prints is in the component's RUN logs.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ import httpx  # noqa: E402
 
 from shoal.domain.functions.web import WebRequest  # noqa: E402
 from shoal.runtime.functions.gateway import Gateway, GatewayConfig  # noqa: E402
-from shoal.runtime.local.functions import base_python, load_project  # noqa: E402
+from shoal.runtime.functions.build import load_project  # noqa: E402
+from shoal.runtime.local.functions import base_python  # noqa: E402
 from tests.conftest import wait_deployment  # noqa: E402
 from tests.e2e.apps import PY_SERVER, make_repo  # noqa: E402
 from tests.e2e.functions_apps import functions_component, functions_project  # noqa: E402

@@ -21,7 +21,8 @@ import pytest
 
 from shoal.domain.functions.web import WebAnswer, WebRequest
 from shoal.runtime.functions.gateway import CONFIG_VARIABLE, Gateway, GatewayConfig
-from shoal.runtime.local.functions import base_python, load_project
+from shoal.runtime.functions.build import load_project
+from shoal.runtime.local.functions import base_python
 from tests.conftest import wait_for
 from tests.live import free_port
 from tests.runtime.aio import run_async

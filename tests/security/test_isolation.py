@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server.stop()
 
 
-def probe(server: LiveServer, app: dict[str, Any], read: list[str] = (), listed: list[str] = ()) -> dict[str, Any]:
+def probe(server: LiveServer, app: dict[str, Any], read: Sequence[str] = (),
+          listed: Sequence[str] = ()) -> dict[str, Any]:
     answer = httpx.get(f"http://127.0.0.1:{server.ingress_port}/probe", params={"read": list(read), "list": list(listed)},
                        headers={"host": app["host"]}, timeout=20)
     assert answer.status_code == 200, answer.text

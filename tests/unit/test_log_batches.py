@@ -38,7 +38,7 @@ def test_a_deleted_apps_lines_are_dropped_and_the_rest_of_the_batch_is_kept(tmp_
     doomed, doomed_dep = _app_with_deployment(db, account, "doomed")
     _, kept_dep = _app_with_deployment(db, account, "kept")
     _, other_dep = _app_with_deployment(db, account, "other")
-    deleted = []
+    deleted: list[bool] = []
 
     def delete_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO DEPLOYMENT_LOGS") and not deleted:

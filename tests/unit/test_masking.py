@@ -76,7 +76,7 @@ def test_a_secret_cut_between_pieces_of_a_long_line_is_masked(at: int) -> None:
     sink = logs.sink("dep")
     for start in range(0, len(line), MAX_LINE):  # what a runtime cutting at the limit hands over
         piece = line[start:start + MAX_LINE]
-        sink("RUN", "web", piece, continued=start + MAX_LINE < len(line))
+        (sink.piece if start + MAX_LINE < len(line) else sink)("RUN", "web", piece)
     logs.flush()
     assert not leaks("".join(l.line for l in store)) and "[secret]" in "".join(l.line for l in store)
     assert all(len(l.line) <= MAX_LINE for l in store)
@@ -86,7 +86,7 @@ def test_a_secret_cut_between_pieces_of_a_long_line_is_masked(at: int) -> None:
 
 def test_the_start_of_a_line_whose_end_never_comes_is_kept_masked_on_stop() -> None:
     logs, store = buffer()
-    logs.sink("dep")("RUN", "web", "before " + SECRET, continued=True)
+    logs.sink("dep").piece("RUN", "web", "before " + SECRET)
 
     async def stop_now() -> None:
         stop = asyncio.Event()
@@ -110,7 +110,7 @@ async def test_a_process_printing_a_secret_across_the_line_limit_has_it_masked(t
     script = tmp_path / "print.py"
     script.write_text(f"import sys\nsys.stdout.write('x' * ({MAX_LINE_BYTES} - 7) + {SECRET!r} + 'tail\\n')\n")
     child = await spawn(f"{sys.executable} {script}", tmp_path, {}, lambda raw: sink("RUN", "web", raw.decode()),
-                        lambda raw: sink("RUN", "web", raw.decode(), continued=True))
+                        lambda raw: sink.piece("RUN", "web", raw.decode()))
     await child.protocol.exited.wait()
     await child.protocol.output_closed.wait()
     logs.flush()

@@ -19,8 +19,8 @@ from shoal.cli.stack_cmd import stack_app
 from shoal.cli.up_cmd import down, up
 from shoal.core.errors import ShoalError
 from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
-                                 ContainerSettings, IngressSettings, RateLimits, RuntimeSettings, Settings,
-                                 parse_listen)
+                                 ContainerSettings, IngressSettings, KubernetesSettings, ObservabilitySettings,
+                                 RateLimits, RuntimeSettings, Settings, parse_listen)
 
 app = typer.Typer(help="shoal: a self-hosted application platform that speaks the DigitalOcean Apps API.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -65,9 +65,30 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(help="The key of --tls-cert (PEM).")] = None,
     rate_limit_per_hour: Annotated[int, typer.Option(min=1, help="Requests per token per hour.")] = 5000,
     rate_limit_per_minute: Annotated[int, typer.Option(min=1, help="Requests per token per minute.")] = 250,
-    runtime: Annotated[str, typer.Option(help="Runtime backend: local (builds and runs apps on this machine) or "
+    runtime: Annotated[str, typer.Option(help="Runtime backend: local (builds and runs apps on this machine), "
+                                               "kubernetes (on the cluster of --kubeconfig) or "
                                                "simulate (walks every step, builds nothing).")] = "local",
     simulate_step_seconds: Annotated[float, typer.Option(min=0, help="Delay of each simulated step.")] = 0.0,
+    smtp_url: Annotated[Optional[str], typer.Option(
+        envvar="SHOAL_SMTP_URL", help="Mail server for email alerts: smtp://host:port (STARTTLS when offered) or "
+                                      "smtps://user:password@host:port; ?from=ADDRESS sets the sender. Without it, "
+                                      "email alerts are recorded as undeliverable.")] = None,
+    log_forward_ca: Annotated[Optional[Path], typer.Option(
+        help="A PEM file of extra CAs trusted for TLS log destinations and the mail server.",
+        exists=True, file_okay=True, dir_okay=False, readable=True)] = None,
+    logtail_endpoint: Annotated[str, typer.Option(
+        help="Where Logtail (Better Stack) destinations send: the spec gives only a token.")]
+    = ObservabilitySettings.logtail_endpoint,
+    log_forward_buffer: Annotated[int, typer.Option(
+        min=1, help="Log lines kept per destination while it is unreachable; older ones are dropped "
+                    "(and counted in the deployment log).")] = ObservabilitySettings.log_forward_buffer,
+    metrics_interval: Annotated[float, typer.Option(
+        min=0.5, help="Seconds between samples of every instance's CPU, memory and restarts (also how often "
+                      "metric alerts and autoscaling are judged).")] = ObservabilitySettings.metrics_interval,
+    window_scale: Annotated[float, typer.Option(
+        min=0.001, help="Multiplies every time window of metric alerts (FIVE_MINUTES ...), of autoscaling and "
+                        "of inactivity_sleep; e.g. 0.02 to try rules out in seconds. Default 1: as written.")]
+    = ObservabilitySettings.window_scale,
     container_engine_url: Annotated[Optional[str], typer.Option(
         envvar="SHOAL_CONTAINER_ENGINE_URL",
         help="--runtime container: the engine's API [default: shoal's own podman service when podman is "
@@ -78,6 +99,22 @@ def serve(
     stack_image: Annotated[str, typer.Option(help="--runtime container: the image buildpack builds and their "
                                                   "apps run in (shoal stack build makes the default).")]
     = ContainerSettings().stack_image,
+    kubeconfig: Annotated[Optional[Path], typer.Option(
+        help="--runtime kubernetes: the cluster's kubeconfig [default: in-cluster config].", exists=True,
+        dir_okay=False)] = None,
+    kube_context: Annotated[Optional[str], typer.Option(help="--runtime kubernetes: a context of --kubeconfig.")]
+    = None,
+    image_registry: Annotated[Optional[str], typer.Option(
+        help="--runtime kubernetes: HOST[:PORT] of a registry the cluster pulls shoal's images from.")] = None,
+    kube_ingress_class: Annotated[Optional[str], typer.Option(
+        help="--runtime kubernetes: also render an Ingress per app for this IngressClass.")] = None,
+    change_feed: Annotated[str, typer.Option(
+        help="With --database-url postgresql://: how this server hears other servers' writes: notify "
+             "(LISTEN/NOTIFY, polling only while it cannot listen) or poll (every second; for a pooler such as "
+             "PgBouncer in transaction mode, which cannot carry LISTEN).")] = "notify",
+    console_idle_timeout: Annotated[float, typer.Option(
+        min=1, help="Seconds without a keystroke or output after which a console session (doctl apps "
+                    "console) is closed.")] = 900.0,
     allow_local_sources: Annotated[Optional[list[Path]], typer.Option(
         "--allow-local-sources", help="A directory any account may build from by path or file:// URL (repeat for "
         "more); without it only the admin account may, and never from inside the data dir.")] = None,
@@ -93,14 +130,17 @@ def serve(
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     if ingress_tls_certs is not None and ingress_tls_listen is None:
         raise typer.BadParameter("--ingress-tls-certs needs --ingress-tls-listen (the HTTPS ingress serves them)")
+    if change_feed not in ("notify", "poll"):
+        raise typer.BadParameter("--change-feed is notify or poll")
     try:
         api_host, api_port = parse_listen(api_listen)
         ingress_host, ingress_port = parse_listen(ingress_listen)
         tls = parse_listen(ingress_tls_listen) if ingress_tls_listen else None
         settings = Settings.from_env(
-            data_dir=data_dir, database_url=database_url,
+            data_dir=data_dir, database_url=database_url, change_feed=change_feed,
             api=ApiSettings(host=api_host, port=api_port, tls_cert=tls_cert, tls_key=tls_key,
-                            rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute)),
+                            rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute),
+                            console_idle_seconds=console_idle_timeout),
             ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain,
                                     tls_host=tls[0] if tls else None, tls_port=tls[1] if tls else None,
                                     tls_certs=ingress_tls_certs),
@@ -109,7 +149,14 @@ def serve(
                                                                 registry_mirrors=_mirrors(registry_mirror or []),
                                                                 stack_image=stack_image),
                                     local_sources=tuple(p.expanduser().resolve() for p in allow_local_sources or ()),
-                                    apps_dir=apps_dir.expanduser().resolve() if apps_dir else None),
+                                    apps_dir=apps_dir.expanduser().resolve() if apps_dir else None,
+                                    kubernetes=KubernetesSettings(kubeconfig=kubeconfig, context=kube_context,
+                                                                  image_registry=image_registry,
+                                                                  ingress_class=kube_ingress_class)),
+            observability=ObservabilitySettings(smtp_url=smtp_url, log_forward_ca=log_forward_ca,
+                                                logtail_endpoint=logtail_endpoint,
+                                                log_forward_buffer=log_forward_buffer,
+                                                metrics_interval=metrics_interval, window_scale=window_scale),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except ShoalError as exc:

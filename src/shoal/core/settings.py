@@ -45,6 +45,7 @@ class ApiSettings:
     tls_key: Path | None = None
     rate_limits: RateLimits = field(default_factory=RateLimits)
     max_body_bytes: int = 4 * 1024 * 1024
+    console_idle_seconds: float = 900.0  # doctl apps console sessions with no keystroke or output end
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,17 @@ class ContainerSettings:
 
 
 @dataclass(frozen=True)
+class KubernetesSettings:
+    """``--runtime kubernetes``: which cluster (a kubeconfig and context; neither = in-cluster config), the
+    registry the cluster pulls shoal's images from, and the IngressClass of an optional in-cluster Ingress."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+    image_registry: str | None = None
+    ingress_class: str | None = None
+
+
+@dataclass(frozen=True)
 class RuntimeSettings:
     backend: str = "local"
     simulate_step_seconds: float = 0.0
@@ -78,15 +90,30 @@ class RuntimeSettings:
     # --apps-dir: where apps' builds live when each app runs as its own user (shoal as root);
     # None: /var/lib/shoal-apps/<hash of the data dir>.
     apps_dir: Path | None = None
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    """Where logs and alerts go out: ``--smtp-url``, ``--log-forward-ca``, ``--logtail-endpoint``."""
+
+    smtp_url: str | None = None  # smtp://host:port or smtps://user:password@host:port (?from=sender)
+    log_forward_ca: Path | None = None  # extra CAs trusted for TLS destinations (and the mail server)
+    logtail_endpoint: str = "https://in.logs.betterstack.com"
+    log_forward_buffer: int = 10_000  # lines kept per destination while it is failing
+    metrics_interval: float = 10.0  # seconds between samples of every instance (and autoscaling rounds)
+    window_scale: float = 1.0  # alert windows, autoscaling periods and inactivity sleep, scaled (for trying out)
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database_url: str | None = None
+    change_feed: str = "notify"  # PostgreSQL: hear other servers' writes by LISTEN/NOTIFY, or "poll"
     api: ApiSettings = field(default_factory=ApiSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     bootstrap_token: str | None = None
     host_env: dict[str, str] = field(default_factory=dict)  # what app processes inherit (PATH, HOME, LANG...)
     secret_key: bytes | None = None  # SHOAL_SECRET_KEY (64 hex digits); else DATA_DIR/secrets.key
@@ -94,6 +121,11 @@ class Settings:
     @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
+
+    @property
+    def shared_database(self) -> bool:
+        """PostgreSQL may be shared by several servers; SQLite (the default) belongs to this one."""
+        return (self.database_url or "").startswith(("postgresql", "postgres:"))
 
     @property
     def store_url(self) -> str:

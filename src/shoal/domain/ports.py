@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from shoal.core.errors import Unavailable
 from shoal.domain.accounts import Account, Token
+from shoal.domain.alerts import Firing
 from shoal.domain.apps import App, Page
 from shoal.domain.deployments import Deployment
+from shoal.domain.forwarding import Destination, Dropped, Record
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import AppPlan, Artifact, RunUnit
-from shoal.domain.routing import Backend, Route
+from shoal.domain.routing import Backend, Route, SecureHeaders
+from shoal.domain.scaling import ScaleEvent
 from shoal.domain.traffic import ComponentTraffic, TrafficCounts
 
 
@@ -32,6 +38,8 @@ class AppStore(Protocol):
                         pins: dict[str, str | None] | None = None) -> App | None: ...
 
     def set_pins(self, app_id: str, pins: dict[str, str | None]) -> None: ...
+
+    def set_build_config(self, app_id: str, build_config: dict[str, Any]) -> None: ...
 
     def delete_app(self, account_id: str, app_id: str) -> bool: ...
 
@@ -59,12 +67,20 @@ class SourcePolicy(Protocol):
 
 
 class LogSink(Protocol):
-    """Where a runtime writes what a step prints: ``stage`` is BUILD, DEPLOY, RUN or RUN_RESTARTED.
+    """Where a runtime writes what a step prints: ``stage`` is BUILD, DEPLOY, RUN or RUN_RESTARTED."""
 
-    A line too long to hold whole may come in pieces: every piece but the last is ``continued``,
-    so secrets are masked across the cuts (the sink joins the pieces before masking them)."""
+    def __call__(self, stage: str, component: str, line: str) -> None: ...
 
-    def __call__(self, stage: str, component: str, line: str, continued: bool = False) -> None: ...
+
+@runtime_checkable
+class PieceSink(Protocol):
+    """A ``LogSink`` that also takes a line too long to hold whole in pieces: every piece but the
+    last goes to ``piece``, the last one as a line, so secrets are masked across the cuts (the
+    sink joins the pieces before masking them). Runtimes check for it (``isinstance``)."""
+
+    def __call__(self, stage: str, component: str, line: str) -> None: ...
+
+    def piece(self, stage: str, component: str, line: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,40 @@ class InstanceQuery(Protocol):
     """What runs now: asked of the runtime by insights (``/instances``, ``/health``)."""
 
     def instances(self, app_id: str) -> list[InstanceState]: ...
+
+
+@runtime_checkable
+class InstanceScaler(Protocol):
+    """A runtime that can change how many instances of a running unit there are (autoscaling,
+    inactivity sleep). Not every runtime can; the engine scales only through those that do."""
+
+    async def scale(self, plan: AppPlan, unit: RunUnit, count: int, log: LogSink,
+                    woken: Callable[[], None] | None = None) -> int:
+        """Run ``count`` instances of ``unit`` of this live deployment and say how many run now; a
+        new instance takes traffic once it is ready, a removed one gets none before it stops. ``0``
+        puts a service to sleep: the ingress holds its next request while the unit's instances start
+        again, and then ``woken`` is called."""
+
+    def idle_seconds(self, plan: AppPlan, unit: RunUnit) -> float | None:
+        """Seconds since the service was last sent a request (or went live); None when unknown."""
+
+
+class Console(Protocol):
+    """An interactive shell inside one running instance: what ``doctl apps console`` talks to.
+
+    One output stream (the terminal's), as on DigitalOcean: no separate stderr, no exit code.
+    """
+
+    async def read(self) -> bytes:
+        """The next output the shell wrote; ``b""`` once it has ended."""
+
+    def write(self, data: bytes) -> None:
+        """Keystrokes, as typed (the terminal echoes them)."""
+
+    def resize(self, columns: int, rows: int) -> None: ...
+
+    async def close(self) -> None:
+        """End the shell and everything it started; safe to call more than once."""
 
 
 class Runtime(Protocol):
@@ -130,12 +180,20 @@ class Runtime(Protocol):
 
     async def remove_app(self, app_id: str) -> None: ...
 
+    async def release(self, app_id: str) -> None:
+        """Another server drives the app now: stop what runs for it here and withdraw its routes,
+        leaving its data (databases, builds) alone."""
+
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         """Bring an active deployment back up after shoal itself restarted (reusing its builds,
         adopting what still runs)."""
 
     def instances(self, app_id: str) -> list[InstanceState]:
         """What runs for the app now (every deployment's instances), as the backend really sees it."""
+
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """A shell inside ``instance`` of ``component``, as the instance runs (its working tree,
+        environment and user); ``NotFound`` when that instance is not running."""
 
     async def close(self) -> None: ...
 
@@ -166,10 +224,46 @@ class DeploymentStore(Protocol):
 
     def active_deployments(self) -> list[Deployment]: ...
 
+    def active_deployment(self, app_id: str) -> Deployment | None: ...
+
+    def newest_unfinished(self, app_id: str) -> Deployment | None: ...
+
     def append_logs(self, lines: list[LogLine]) -> None: ...
 
     def read_logs(self, deployment_id: str, stages: set[str], component: str | None = None,
                   after_id: int = 0) -> list[tuple[int, LogLine]]: ...
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What one look at the database changed in this server's custody of apps."""
+
+    gained: list[str] = field(default_factory=list)  # apps that were nobody's and are this server's now
+    lost: list[str] = field(default_factory=list)  # apps this server held and may no longer drive
+
+
+class Ownership(Protocol):
+    """Which server drives which app: exactly one owner per app runs its pipeline, keeps its active
+    deployment up and runs its scheduled jobs. A server that dies loses its apps with it.
+
+    The methods do I/O (call them off the event loop) except ``owns``.
+    """
+
+    def owns(self, app_id: str) -> bool:
+        """Whether this server holds the app now (no I/O)."""
+
+    def claim(self, app_id: str) -> bool:
+        """Take the app if no live server holds it; True if this server holds it now."""
+
+    def scan(self) -> Claims:
+        """Take every app with work (an active or unfinished deployment) that no live server holds,
+        and say which held apps were lost (the ownership session itself ended)."""
+
+    def release(self, app_id: str) -> None:
+        """The app was deleted: stop holding it."""
+
+    def close(self) -> None:
+        """Stop holding everything (shoal stopping, after it stopped what it runs)."""
 
 
 class DeploymentQueue(Protocol):
@@ -224,6 +318,73 @@ class RoutePublisher(Protocol):
 
     def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
                 offline_page: str | None = None, min_tls: dict[str, str] | None = None,
-                error_page: str | None = None) -> None: ...
+                error_page: str | None = None, secure: SecureHeaders | None = None) -> None: ...
 
     def withdraw(self, app_id: str) -> None: ...
+
+
+class DeliveryFailed(Unavailable):
+    """An adapter could not hand something to an outside receiver (a log destination, a mail server,
+    a webhook). ``permanent``: the receiver refused it for good (a bad key, an unknown hook), so
+    retrying the same thing will not help."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class LogForwarder(Protocol):
+    """Ships forwarded log lines to their destinations, each on its own wire protocol.
+
+    ``forward`` never blocks and never grows without bound: each destination keeps at most a fixed
+    number of lines while it retries, dropping the oldest; ``dropped`` reports (and resets) what was
+    dropped since it was last asked. ``run`` owns the senders until ``stop``, then gives what is
+    queued a short grace to go out."""
+
+    def forward(self, destination: Destination, records: list[Record]) -> None: ...
+
+    def dropped(self) -> list[Dropped]: ...
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class Notifier(Protocol):
+    """Delivers alert messages; each method raises ``DeliveryFailed``."""
+
+    @property
+    def mail_configured(self) -> bool:
+        """Whether an SMTP server was given (``--smtp-url``); without one, email is undeliverable."""
+
+    async def email(self, to: str, subject: str, text: str) -> None: ...
+
+    async def slack(self, url: str, channel: str, text: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class AlertStore(Protocol):
+    """Alert firings and their deliveries; ``record_firing`` is insert-once by the firing's id."""
+
+    def record_firing(self, firing: Firing) -> bool: ...
+
+    def save_firing(self, firing: Firing) -> None: ...
+
+    def due_firings(self, now: datetime, limit: int = 100) -> list[Firing]: ...
+
+    def take_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[Firing]: ...
+
+    def latest_firings(self, app_id: str) -> dict[str, Firing]: ...
+
+    def recent_deployment_ids(self, since: datetime, app_id: str) -> list[str]:
+        """Ids of the app's deployments whose phase changed at ``since`` or later."""
+
+    def recent_deployments(self, since: datetime, app_id: str | None = None) -> list[Deployment]:
+        """Deployments whose phase changed at ``since`` or later (of one app, or of all)."""
+
+
+class ScaleEventStore(Protocol):
+    """AUTOSCALING events of apps (the events API lists them beside the deployments)."""
+
+    def add_scale_event(self, event: ScaleEvent) -> None: ...
+
+    def scale_events(self, app_id: str) -> list[ScaleEvent]: ...

@@ -8,6 +8,8 @@ By default the matched prefix is stripped before forwarding; ``preserve_path_pre
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,41 @@ def _route(rule: dict[str, Any]) -> Route:
     )
 
 
+@dataclass(frozen=True)
+class SecureHeaders:
+    """``ingress.secure_header``: headers the ingress sets on, or removes from, every answer of an app.
+
+    ``drop`` holds the lower-case names to take out of an answer (those removed, and those set, so
+    a header the app sent is replaced rather than doubled); ``add`` what is written instead.
+    """
+
+    drop: frozenset[bytes]
+    add: tuple[tuple[bytes, bytes], ...]
+
+    def apply(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        kept = [(k, v) for k, v in headers if k.lower() not in self.drop]
+        kept.extend(self.add)
+        return kept
+
+
+def secure_headers(spec: dict[str, Any]) -> SecureHeaders | None:
+    """The app's secure headers, or None when it has none (the ingress then does no work for them).
+
+    The spec rules guarantee token names and values without line breaks; a later entry for the
+    same name wins over an earlier one.
+    """
+    wanted: dict[bytes, bytes | None] = {}
+    for entry in (spec.get("ingress") or {}).get("secure_header") or []:
+        name = str(entry.get("key") or "").lower().encode("latin-1")
+        if not name:
+            continue
+        remove = entry.get("remove_header") is True
+        wanted[name] = None if remove else str(entry.get("value") or "").encode("latin-1")
+    if not wanted:
+        return None
+    return SecureHeaders(frozenset(wanted), tuple((k, v) for k, v in wanted.items() if v is not None))
+
+
 def routes_for(spec: dict[str, Any]) -> list[Route]:
     """Routes of a normalised spec, most specific first (authority-bound, then longest prefix)."""
     routes = [_route(r) for r in (spec.get("ingress") or {}).get("rules") or []]
@@ -94,6 +131,10 @@ class Upstream:
     addresses: list[tuple[str, int]]
     http2: bool = False  # the service speaks HTTP/2 cleartext (spec protocol: HTTP2)
     down: set[tuple[str, int]] = field(default_factory=set)
+    # Asleep (inactivity_sleep): no addresses, and ``wake`` starts an instance, returning once one
+    # is ready (or the runtime gave up); the ingress holds requests until then.
+    wake: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    last_used: float = 0.0  # monotonic time of the latest request sent its way (idleness is read from it)
     _turn: itertools.count = field(default_factory=itertools.count, repr=False)  # type: ignore[type-arg]
 
     def mark(self, address: tuple[str, int], ready: bool) -> None:
@@ -102,8 +143,13 @@ class Upstream:
         elif address in self.addresses:
             self.down.add(address)
 
+    @property
+    def asleep(self) -> bool:
+        return self.wake is not None and not self.addresses
+
     def order(self) -> list[tuple[str, int]]:
         """Addresses to try, in turn: the ready ones round-robin from the next one's turn, then the rest."""
+        self.last_used = time.monotonic()
         ready = [a for a in self.addresses if a not in self.down] if self.down else self.addresses
         turns = ready or self.addresses
         if not turns:

@@ -3,7 +3,8 @@
 A chatty build must not cost a transaction per line; a crash loses at most one flush interval.
 Followers (the live log endpoints) read the store, so they see what has been flushed. Secrets are
 masked before a line is stored or split (``masking``): pieces of one long line a runtime had to
-cut arrive ``continued`` and are joined here first.
+cut arrive ``continued`` and are joined here first. Each stored batch, already masked, is also
+handed to ``forward`` (log forwarding, ``engine/forwarding.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Callable
 
 from shoal.core.clock import Clock
 from shoal.domain.logs import LogLine
-from shoal.domain.ports import LogSink
 from shoal.engine.masking import MAX_LINE, Masker, split
 
 FLUSH_SECONDS = 0.2
@@ -23,9 +23,24 @@ NO_SECRETS = Masker([])
 log = logging.getLogger("shoal.engine")
 
 
+class _Sink:
+    """One deployment's ``PieceSink`` (``shoal.domain.ports``)."""
+
+    def __init__(self, buffer: LogBuffer, deployment_id: str) -> None:
+        self._buffer, self._deployment_id = buffer, deployment_id
+
+    def __call__(self, stage: str, component: str, line: str) -> None:
+        self._buffer.take(self._deployment_id, stage, component, line, continued=False)
+
+    def piece(self, stage: str, component: str, line: str) -> None:
+        self._buffer.take(self._deployment_id, stage, component, line, continued=True)
+
+
 class LogBuffer:
-    def __init__(self, write: Callable[[list[LogLine]], None], clock: Clock) -> None:
+    def __init__(self, write: Callable[[list[LogLine]], None], clock: Clock,
+                 forward: Callable[[list[LogLine]], None] | None = None) -> None:
         self._write = write
+        self._forward = forward
         self._clock = clock
         self._maskers: dict[str, Masker] = {}
         self._pending: list[LogLine] = []
@@ -41,13 +56,11 @@ class LogBuffer:
         """``text`` with the deployment's secrets hidden (for failure reasons, which the API shows)."""
         return self._maskers.get(deployment_id, NO_SECRETS).mask(text)
 
-    def sink(self, deployment_id: str) -> LogSink:
-        def log(stage: str, component: str, line: str, continued: bool = False) -> None:
-            self._take(deployment_id, stage, component, line, continued)
+    def sink(self, deployment_id: str) -> _Sink:
+        return _Sink(self, deployment_id)
 
-        return log
-
-    def _take(self, deployment_id: str, stage: str, component: str, line: str, continued: bool) -> None:
+    def take(self, deployment_id: str, stage: str, component: str, line: str, continued: bool) -> None:
+        """Queue a line (or, ``continued``, a piece of one whose rest follows) of a deployment."""
         masker = self._maskers.get(deployment_id, NO_SECRETS)
         key = (deployment_id, stage, component)
         with self._lock:
@@ -82,6 +95,11 @@ class LogBuffer:
             self._write(batch)
         except Exception:  # losing a batch of log lines must never stop the engine
             log.exception("could not store %d log lines", len(batch))
+        if self._forward is not None:
+            try:
+                self._forward(batch)
+            except Exception:
+                log.exception("could not forward %d log lines", len(batch))
 
     async def flush_async(self) -> None:
         await asyncio.to_thread(self.flush)

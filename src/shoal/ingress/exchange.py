@@ -148,8 +148,12 @@ class Exchange:
             if self.request_done and self.chunked_request:
                 self._send(b"0\r\n\r\n")
             self.early = []
-            self.attempts = action.upstream.order()
-            self._attach()
+            if action.upstream.asleep:
+                self.client.pause("wake")  # the request waits, unread beyond its head, while one starts
+                self.task = asyncio.ensure_future(self._wake(action))
+            else:
+                self.attempts = action.upstream.order()
+                self._attach()
         elif isinstance(action, Serve):
             self.task = asyncio.ensure_future(self._serve(action))
         else:
@@ -208,6 +212,20 @@ class Exchange:
         action = self.decision.action if self.decision else None
         ingress = self.client.ingress
         return ingress.h2_pool if isinstance(action, Forward) and action.upstream.http2 else ingress.pool
+
+    async def _wake(self, action: Forward) -> None:
+        """The service is asleep (inactivity_sleep): have an instance started, then go on as usual."""
+        wake = action.upstream.wake
+        try:
+            if wake is not None:
+                await wake()
+        finally:
+            self.client.resume("wake")
+        if not self.abandoned:
+            self.attempts = action.upstream.order()
+            if not self.attempts:
+                self.failure = "{} is asleep and did not wake in time"
+            self._attach()
 
     def _attach(self) -> None:
         pool = self._pool()
@@ -275,9 +293,12 @@ class Exchange:
             return
         self.status = status
         self.no_body = self.method == b"HEAD" or status in (204, 304)
-        cors = self.decision.cors if self.decision else ()
-        if cors:
-            headers = merge_headers(headers, cors)
+        decision = self.decision
+        if decision is not None:
+            if decision.cors:
+                headers = merge_headers(headers, decision.cors)
+            if decision.secure is not None:
+                headers = decision.secure.apply(headers)
         parts = [b"HTTP/1.1 %d %b\r\n" % (status, reason or _REASONS.get(status, b"Unknown"))]
         has_length = False
         for name, value in headers:

@@ -73,16 +73,17 @@ class Bindings:
                            components=variables, databases=databases)
 
     def instance_ports(self, plan: AppPlan) -> dict[str, list[int]]:
-        """Ports of every service instance of the deployment, chosen once up front so that
+        """Ports of every service instance (and functions gateway) of the deployment, chosen once up front so that
         ``${api.PRIVATE_URL}`` is known to a component that starts before ``api`` does."""
         planned = self._ports.get(plan.deployment_id)
         if planned is None:
             taken = self.taken_ports()
             planned = {}
             for unit in plan.units:
-                if unit.kind != Kind.SERVICE:
+                if unit.kind not in (Kind.SERVICE, Kind.FUNCTION):
                     continue
-                wanted = unit.http_port or DEFAULT_HTTP_PORT
+                # A functions component's gateway takes any free port: no app hard-codes it.
+                wanted = (unit.http_port or DEFAULT_HTTP_PORT) if unit.kind == Kind.SERVICE else None
                 planned[unit.name] = []
                 for i in range(unit.instance_count):
                     port = allocate(wanted if i == 0 else None, taken)
@@ -91,17 +92,22 @@ class Bindings:
             self._ports[plan.deployment_id] = planned
         return planned
 
-    def port_now(self, plan: AppPlan, unit: RunUnit, index: int, log: LogSink) -> int | None:
-        """The port instance ``index`` of ``unit`` is to listen on, checked free right before it
-        starts: when another program took it meanwhile (during the build), a free one instead."""
-        ports = self.instance_ports(plan).get(unit.name, [])
-        if index >= len(ports):
+    def instance_port(self, plan: AppPlan, unit: RunUnit, index: int, log: LogSink | None = None) -> int | None:
+        """The port of a service's ``index``-th instance, allocated now for one beyond the planned
+        count (autoscaling): instance 0 keeps the port ``${...PRIVATE_URL}`` names. Checked free
+        right before the instance starts: when another program took it meanwhile (during the
+        build), the instance gets a free one instead, and the log says so."""
+        if unit.kind != Kind.SERVICE:
             return None
-        if port_is_free(ports[index]):
-            return ports[index]
-        taken, ports[index] = ports[index], allocate(None, self.taken_ports())
-        log("DEPLOY", unit.name, f"port {taken} is taken by another program; instance {index} of {unit.name} "
-                                 f"listens on {ports[index]} instead")
+        ports = self.instance_ports(plan).setdefault(unit.name, [])
+        while len(ports) <= index:
+            port = allocate(None, self.taken_ports())
+            ports.append(port)
+        if not port_is_free(ports[index]):
+            taken, ports[index] = ports[index], allocate(None, self.taken_ports())
+            if log is not None:
+                log("DEPLOY", unit.name, f"port {taken} is taken by another program; instance {index} of "
+                                         f"{unit.name} listens on {ports[index]} instead")
         return ports[index]
 
     def taken_ports(self) -> set[int]:

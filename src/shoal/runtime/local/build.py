@@ -1,63 +1,58 @@
 """The local builder: turns an exported commit into a runnable tree, buildpack style, without containers.
 
-Role: for one component, copy the checkout into ``root/<app_id>/<component>/<build key>/app``,
-install its dependencies the way DigitalOcean's buildpacks would (Python: a venv and pip; Node:
-npm), run the spec's ``build_command``, and say how the result runs. Every line the tools print
-goes to ``log`` and becomes a BUILD log line.
+Role: for one component, copy the checkout into ``root/<app_id>/<component>/<build key>/app``, build it
+with the buildpacks (``shoal.runtime.buildpacks``: detection in DigitalOcean's order, a recipe of typed
+steps, run here by the host executor with the host's toolchains or ones shoal provisions into
+``toolchains/``), and say how the result runs. Every line the tools print goes to ``log`` and becomes a
+BUILD log line. What a buildpack adds outside the app (a virtualenv, launch scripts) goes in the build's
+``layers/``; caches that outlive one build (Go's, npm's, corepack's) in ``cache/<app>/<component>``.
+When apps are isolated (``identity``) every step runs as the app's own user (``steps.AppExecutor``),
+the build's tree is the app's, and its cache lives in the app's own tree (``.cache/<component>``).
+A static site's files, and ``source_dir``, must resolve (symlinks followed) inside the build's tree.
 
 Builds are keyed by everything that changes their output (commit, ``source_dir``,
 ``build_command``, ``environment_slug``, ``dockerfile_path``, the build-time variables, the
-stack), so redeploying unchanged inputs reuses the finished tree at once. A build is finished
-only once its marker file exists — written last — so one cut short by a crash is redone.
+detected language), so redeploying unchanged inputs reuses the finished tree at once. A build is
+finished only once its marker file exists — written last — so one cut short by a crash is redone.
 
-Must not: start the app, touch the ingress, or pretend to do Docker builds (there is no
-container engine on the machine; ``dockerfile_path`` and ``image`` sources fail clearly).
-Not supported (reported in the build log rather than guessed at): Python versions other than the
-one shoal runs on, yarn/pnpm lockfiles (npm is used), Pipfile ``git``/``path`` entries.
+Must not: start the app, touch the ingress, or pretend to do Docker builds (``dockerfile_path`` and
+``image`` sources fail clearly: they are the container runtime's).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
-import signal
-import sys
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import BuildPlan, BuildStrategy, RunUnit
-from shoal.runtime.local.detect import Stack, detect, package_scripts, run_command, slug_stack, static_root
+from shoal.domain.plan import BuildPlan, BuildStrategy, Kind, RunUnit
+from shoal.runtime import buildpacks
+from shoal.runtime.buildpacks import BuildContext, Executor, Provisioner, Recipe, Toolchains
+from shoal.runtime.functions.build import plan_project
+from shoal.runtime.local.functions import base_python
 from shoal.runtime.local.identity import AppIdentity
-from shoal.runtime.local.steps import Log, Steps
+from shoal.runtime.local.steps import AppExecutor, Log
 
 MARKER = ".shoal-build.json"
 KEEP_BUILDS = 3
-# Only these reach a build from shoal's own environment; everything else comes from the app spec.
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR")
-# Quiet, non-interactive tools; placed below build_env so an app can still override them.
-_TOOL_DEFAULTS = {
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONUNBUFFERED": "1",
-    "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_update_notifier": "false",
-    "npm_config_progress": "false", "CI": "true",
-}
+BUILDER_VERSION = 2  # part of the build key: builds made before the buildpacks package are redone
 
 
 @dataclass(frozen=True)
 class BuildResult:
     """A finished build.
 
-    ``env`` holds what the runtime adds to a process's environment (``PATH`` with the venv or
-    ``node_modules/.bin`` first, ``VIRTUAL_ENV``, ``NODE_ENV=production``); the component's own
-    run-time variables go on top, as on DigitalOcean, so a user who sets ``NODE_ENV`` wins.
+    ``env`` holds what the runtime adds to a process's environment (``PATH`` with the buildpacks'
+    directories first, ``VIRTUAL_ENV``, ``NODE_ENV=production`` ...); the component's own run-time
+    variables go on top, as on DigitalOcean, so a user who sets ``NODE_ENV`` wins. ``stack`` is the
+    detected language; ``buildpacks`` the catalogue ids that built it.
     """
 
     app_dir: Path
@@ -67,6 +62,7 @@ class BuildResult:
     reused: bool
     stack: str
     build_dir: Path  # the artefact: the tree this build made (``app_dir`` is inside it)
+    buildpacks: tuple[str, ...] = ()
 
 
 class Builder:
@@ -76,14 +72,21 @@ class Builder:
     (after two failed deployments the version still serving may be older than the last three builds).
     """
 
-    def __init__(self, root: Path, in_use: Callable[[], Iterable[Path]] = tuple) -> None:
+    def __init__(self, root: Path, in_use: Callable[[], Iterable[Path]] = tuple, *,
+                 executor: Executor | None = None, provisioner: Provisioner | None = None) -> None:
+        """Without ``executor``, each build's steps run through an ``AppExecutor`` of its own (as the
+        app's user when it has one)."""
         self._root = root
         self._in_use = in_use
+        self._executor = executor
+        self._provisioner = provisioner or Provisioner(root.parent / "toolchains")
+        self._cache = root.parent / "cache" / "build"
         # Builds of one component are serialised, so pruning never removes a build in progress.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def build(self, *, app_id: str, unit: RunUnit, commit: str, checkout: Path, build_env: dict[str, str],
-                    force: bool, log: Log, owner: AppIdentity | None = None) -> BuildResult:
+                    force: bool, log: Log, owner: AppIdentity | None = None,
+                    piece: Log | None = None) -> BuildResult:
         """Build ``unit`` at ``commit`` from ``checkout``; with ``owner`` the build's tree belongs to
         the app's own user and every step runs as that user."""
         _refuse_containers(unit)
@@ -92,7 +95,10 @@ class Builder:
         if not (checkout / source_dir).is_dir():
             raise StepFailed("BuildJobFailed", f"source_dir {plan.source_dir!r} of {component} does not exist "
                                                f"in commit {commit[:7]}")
-        stack = _stack(checkout / source_dir, plan, log)
+        functions = unit.kind == Kind.FUNCTION  # a Functions project, not an app for the buildpacks
+        detection = None if functions else buildpacks.detect(checkout / source_dir, plan.environment_slug,
+                                                              plan.build_command)
+        stack = detection.language if detection is not None else "functions"
         key = build_key(commit=commit, build=plan, build_env=build_env, stack=stack)
         home = self._root / _safe(app_id) / _safe(component)
         lock = self._locks.setdefault((app_id, component), asyncio.Lock())
@@ -107,18 +113,32 @@ class Builder:
             await asyncio.to_thread(_copy_checkout, checkout, build_dir / "app")
             app_dir = build_dir / "app" / source_dir
             inside(build_dir / "app", app_dir, f"source_dir {plan.source_dir!r} of {component}")
-            env, run_env = _environments(stack, build_dir, app_dir, build_env, owner)
+            cache = owner.root / ".cache" / _safe(component) if owner else self._cache / _safe(app_id) / _safe(component)
             if owner is not None:
+                cache.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(owner.own, build_dir)
-            steps = Steps(env, log, owner.user if owner else None)
-            await _build_stack(stack, build_dir, app_dir, steps, plan.build_command or "", owner)
-            if plan.build_command:
-                await steps.run(["/bin/sh", "-c", plan.build_command], app_dir, plan.build_command)
-            root = _checked_static_root(unit, build_dir / "app", app_dir)
-            await asyncio.to_thread(_write_marker, build_dir, {"stack": stack, "env": run_env, "commit": commit})
+                await asyncio.to_thread(owner.own, cache.parent)
+            executor = self._executor if self._executor is not None else AppExecutor(log, owner, piece)
+            ctx = self._context(unit, app_dir, build_dir, cache, build_env, executor)
+            tools = Toolchains(executor, self._provisioner)
+            recipe: Recipe = (await plan_project(ctx, unit, tools, base_python(), log) if detection is None
+                              else await buildpacks.plan(detection, ctx, tools, log))
+            await buildpacks.execute(recipe.steps, executor, log)
+            root = _checked_static_root(unit, build_dir / "app", app_dir, recipe.output_dir)
+            await asyncio.to_thread(_write_marker, build_dir, {
+                "stack": stack, "env": dict(recipe.run_env), "commit": commit, "processes": dict(recipe.processes),
+                "output_dir": recipe.output_dir, "buildpacks": list(recipe.buildpacks)})
             await asyncio.to_thread(_prune, home, build_dir, frozenset(self._in_use()))
             log("=> Build complete")
-            return BuildResult(app_dir, run_command(unit, app_dir, stack), run_env, root, False, stack, build_dir)
+            return BuildResult(app_dir, _run_command(unit, app_dir, recipe.processes), dict(recipe.run_env), root,
+                               False, stack, build_dir, recipe.buildpacks)
+
+    def _context(self, unit: RunUnit, app_dir: Path, build_dir: Path, cache: Path,
+                 build_env: dict[str, str], executor: Executor) -> BuildContext:
+        return BuildContext(
+            source=app_dir, app=PurePosixPath(app_dir), layers=PurePosixPath(build_dir / "layers"),
+            cache=PurePosixPath(cache), kind=str(unit.kind), env=buildpacks.build_env(executor, build_env),
+            user_env=build_env, build_command=unit.build.build_command, environment_slug=unit.build.environment_slug)
 
     def load(self, build_dir: Path, unit: RunUnit) -> BuildResult | None:
         """A finished build again, from the artefact a deployment recorded (``None`` if it is gone)."""
@@ -133,6 +153,7 @@ def build_key(*, commit: str, build: BuildPlan, build_env: Mapping[str, str], st
         "commit": commit, "stack": stack, "env": sorted(build_env.items()),
         "source_dir": "" if build.source_dir == "." else build.source_dir, "build_command": build.build_command or "",
         "environment_slug": build.environment_slug or "", "dockerfile_path": build.dockerfile_path or "",
+        "builder": BUILDER_VERSION,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -162,22 +183,20 @@ def _safe(name: str) -> str:
     return name
 
 
-def _stack(app_dir: Path, build: BuildPlan, log: Log) -> Stack:
-    slug = build.environment_slug
-    if slug and slug_stack(slug) is None:
-        log(f"=> environment_slug {slug!r} has no local builder; detecting the stack from the files instead")
-    return detect(app_dir, slug, build.build_command)
-
-
 def _reused(build_dir: Path, unit: RunUnit) -> BuildResult:
     marker = build_dir / MARKER
     data: Any = json.loads(marker.read_text(encoding="utf-8"))
     marker.touch()  # a reused build counts as recent, so pruning keeps what is running
-    stack: Stack = data["stack"]
     app_dir = build_dir / "app" / _source_dir(unit.build)
-    root = _checked_static_root(unit, build_dir / "app", app_dir)
+    root = _checked_static_root(unit, build_dir / "app", app_dir, data.get("output_dir"))
     env = {str(k): str(v) for k, v in data["env"].items()}
-    return BuildResult(app_dir, run_command(unit, app_dir, stack), env, root, True, stack, build_dir)
+    processes = {str(k): str(v) for k, v in (data.get("processes") or {}).items()}
+    return BuildResult(app_dir, _run_command(unit, app_dir, processes), env, root, True, str(data["stack"]),
+                       build_dir, tuple(data.get("buildpacks") or ()))
+
+
+def _run_command(unit: RunUnit, app_dir: Path, processes: Mapping[str, str]) -> str | None:
+    return buildpacks.process_command(str(unit.kind), unit.name, unit.run_command, app_dir, dict(processes))
 
 
 def _copy_checkout(checkout: Path, dest: Path) -> None:
@@ -188,112 +207,19 @@ def _copy_checkout(checkout: Path, dest: Path) -> None:
     shutil.copytree(checkout, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
 
 
-def _environments(stack: Stack, build_dir: Path, app_dir: Path, build_env: Mapping[str, str],
-                  owner: AppIdentity | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """(the build's environment, what the runtime must add at run time)."""
-    base = {k: os.environ[k] for k in _INHERITED if k in os.environ}
-    base.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    if owner is not None:  # the app's own home and temp dir, not shoal's
-        base.pop("USER", None)
-        base.update(owner.env())
-    env = {**base, **_TOOL_DEFAULTS, **build_env}
-    run: dict[str, str] = {}
-    if stack == "python":
-        venv = build_dir / ".venv"
-        run = {"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}:{base['PATH']}", "PYTHONUNBUFFERED": "1"}
-        env.update({"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}:{env['PATH']}"})
-    elif stack == "node":
-        run = {"PATH": f"{app_dir / 'node_modules' / '.bin'}:{base['PATH']}", "NODE_ENV": "production"}
-    return env, run
-
-
-async def _build_stack(stack: Stack, build_dir: Path, app_dir: Path, steps: Steps, build_command: str,
-                       owner: AppIdentity | None) -> None:
-    if stack == "python":
-        await _build_python(build_dir / ".venv", app_dir, steps, owner)
-    elif stack == "node":
-        await _build_node(app_dir, steps, build_command)
-    elif stack == "static":
-        steps.log("=> Static site: nothing to install")
-    else:
-        steps.log("=> No buildpack detected: running only the spec's build_command" if build_command
-                  else "=> No buildpack detected and no build_command: the tree is used as committed")
-
-
-async def _build_python(venv: Path, app_dir: Path, steps: Steps, owner: AppIdentity | None) -> None:
-    # The venv uses the interpreter shoal runs on, or the system's when the app's user cannot run
-    # that one (``identity.app_python``); runtime.txt / .python-version are not honoured.
-    python = owner.python if owner is not None else sys.executable
-    await steps.run([python, "-m", "venv", str(venv)], app_dir, "python3 -m venv .venv")
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install"]
-    if (app_dir / "requirements.txt").is_file():
-        await steps.run([*pip, "-r", "requirements.txt"], app_dir, "pip install -r requirements.txt")
-    elif _installable_pyproject(app_dir):
-        await steps.run([*pip, "."], app_dir, "pip install .")
-    elif (app_dir / "Pipfile").is_file():
-        wanted = _pipfile_requirements(app_dir, steps.log)
-        if wanted:
-            await steps.run([*pip, *wanted], app_dir, "pip install (from Pipfile)")
-    else:
-        steps.log("=> No requirements.txt, installable pyproject.toml or Pipfile: nothing to install")
-
-
-def _installable_pyproject(app_dir: Path) -> bool:
-    # A pyproject.toml holding only tool settings (black, ruff) is not a package; pip would fail.
-    try:
-        data = tomllib.loads((app_dir / "pyproject.toml").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):
-        return True  # let pip report what is wrong with it
-    return "project" in data or "build-system" in data
-
-
-def _pipfile_requirements(app_dir: Path, log: Log) -> list[str]:
-    """Pip requirement strings from Pipfile.lock (pinned) or else Pipfile, without needing pipenv."""
-    try:
-        if (app_dir / "Pipfile.lock").is_file():
-            locked: Any = json.loads((app_dir / "Pipfile.lock").read_text(encoding="utf-8")).get("default", {})
-            entries = {name: (entry.get("version", "") if isinstance(entry, dict) else "")
-                       for name, entry in locked.items()}
-        else:
-            entries = tomllib.loads((app_dir / "Pipfile").read_text(encoding="utf-8")).get("packages", {})
-    except (OSError, ValueError) as exc:
-        raise StepFailed("BuildJobFailed", f"could not read Pipfile/Pipfile.lock: {exc}") from exc
-    wanted: list[str] = []
-    for name, entry in entries.items():
-        if isinstance(entry, dict):
-            if "version" not in entry:
-                log(f"=> Skipping Pipfile entry {name!r}: only version requirements are supported without pipenv")
-                continue
-            extras = f"[{','.join(entry.get('extras', []))}]" if entry.get("extras") else ""
-            name, entry = name + extras, entry["version"]
-        version = str(entry).strip()
-        wanted.append(name if version in ("", "*") else name + version)
-    return wanted
-
-
-async def _build_node(app_dir: Path, steps: Steps, build_command: str) -> None:
-    locked = (app_dir / "package-lock.json").is_file() or (app_dir / "npm-shrinkwrap.json").is_file()
-    install = ["npm", "ci"] if locked else ["npm", "install"]
-    await steps.run(install, app_dir, " ".join(install))
-    # A build_command of "npm run build" would run the script twice; it runs once, after this.
-    if "build" in package_scripts(app_dir) and build_command.strip() != "npm run build":
-        await steps.run(["npm", "run", "build"], app_dir, "npm run build")
-
-
-def _checked_static_root(unit: RunUnit, tree: Path, app_dir: Path) -> Path | None:
+def _checked_static_root(unit: RunUnit, tree: Path, app_dir: Path, generated: str | None) -> Path | None:
     """The real path of a static site's files, which must lie inside the build's own ``tree``: an
     ``output_dir`` committed as a symlink (``site -> /etc``) is refused rather than served."""
     if unit.static is None:
         return None
     output_dir, component = unit.build.output_dir, unit.name
-    root = static_root(app_dir, output_dir)
+    root = buildpacks.static_root(app_dir, output_dir, generated)
     if root is None or not root.is_dir():
-        wanted = (f"output_dir {output_dir!r}" if output_dir
-                  else "none of _static, dist, public, build (nor an index.html)")
-        raise StepFailed("BuildJobFailed", f"static site {component} has no files to serve: {wanted} was found "
-                         "after the build")
+        wanted = (f"output_dir {output_dir!r} was not found" if output_dir
+                  else "none of " + ", ".join(dict.fromkeys(filter(None, (generated, *buildpacks.STATIC_DIRS))))
+                  + " (nor an index.html) was found")
+        raise StepFailed("BuildJobFailed", f"static site {component} has no files to serve: {wanted} after the "
+                         "build")
     return inside(tree, root, f"the output dir {str(root.relative_to(app_dir))!r} of static site {component}")
 
 

@@ -86,7 +86,7 @@ async def watch(probe: Probe, report: Callable[[bool], None], host: str = "127.0
     """Probe forever on the probe's schedule, calling ``report`` whenever the verdict changes.
 
     With ``owned``, a probe that passed counts only when ``owned()`` (run in a thread) says the
-    answer came from the watched process (``listeners.listens_in_group``).
+    answer came from the watched process (``listening.owns_port``).
 
     Until the first verdict the probe looks again every ``STARTUP_POLL`` seconds, so an instance
     that comes up in 300 ms is ready in about that time rather than a whole period later; a

@@ -181,12 +181,19 @@ class Isolation:
     root (trees under ``apps_dir``), shoal's own user and ``DATA_DIR/builds`` otherwise."""
 
     def __init__(self, data_dir: Path, apps_dir: Path | None = None) -> None:
+        for private in (data_dir, data_dir / "cache", data_dir / "cache" / "git", data_dir / "checkouts",
+                        data_dir / "runtime"):
+            private.mkdir(parents=True, exist_ok=True, mode=0o700)  # mirrors, checkouts, records: shoal's alone
         self.enabled = isolated()
         self._owners: dict[str, AppIdentity] = {}
         if not self.enabled:
             self.builds_root, self._identities = data_dir / "builds", None
+            self.toolchains = data_dir / "toolchains"
             return
         self.builds_root = apps_dir or default_apps_dir(data_dir)
+        # Toolchains shoal provisions (from PyPI) must be runnable by every app's user: beside the
+        # apps' trees, not in the data dir.
+        self.toolchains = self.builds_root / ".toolchains"
         self.builds_root.mkdir(parents=True, exist_ok=True, mode=0o711)
         os.chmod(self.builds_root, 0o711)  # searchable, not listable: each app finds only its own tree
         blocked = unreachable_parent(self.builds_root / "app")
@@ -204,6 +211,14 @@ class Isolation:
         if found is None:
             found = self._owners[app_id] = self._identities.of(app_id)
         return found
+
+    def env(self, app_id: str) -> dict[str, str]:
+        owner = self.owner(app_id)
+        return owner.env() if owner else {}
+
+    def user(self, app_id: str) -> tuple[int, int] | None:
+        owner = self.owner(app_id)
+        return owner.user if owner else None
 
     def remove(self, app_id: str) -> None:
         """The app was deleted: its tree goes, and its uid is never handed out again."""

@@ -2,19 +2,22 @@
 
 Sources are fetched into a cache and exported per build; builds are reused when nothing changed;
 services and workers run as supervised processes (restarted with back-off); static sites are
-served by the ingress from their output dir; jobs run to completion when the engine asks (deploy
-time or their schedule). A deployment's instances go live only after their readiness checks pass;
-the previous deployment's instances are then drained and stopped in the background. An archived
+served by the ingress from their output dir; a functions component runs one gateway process
+(``shoal.runtime.functions``) that the ingress forwards its route to, like a service; jobs run
+to completion when the engine asks (deploy time or their schedule). A deployment's instances go
+live only after their readiness checks pass; the previous deployment's instances are then drained
+and stopped in the background. An archived
 app's deployment starts nothing (``AppPlan.running``): it publishes the offline page, then ``stop``
 drains and stops what the earlier deployment ran, one component at a time.
 
-State: one ``Deployment`` record per running deployment holding one ``Unit`` per component (its
-build and its instances, ``deployed``); ``_by_instance`` only indexes those records by process name,
-for the supervisor's callbacks. When shoal runs as root each app builds and runs as a user of its
-own (``identity``); every process group is recorded on disk (``instances``) so that a shoal killed
-with ``kill -9`` leaves nothing running twice: the next one ends the leftovers before it starts.
-After such a restart, the steps of an unfinished deployment start again whatever its earlier steps
-had started (``wait_healthy``, ``switch_traffic``), so a deployment never goes live with nothing.
+State: one record per running deployment holding one per component (``records``); starting,
+scaling and measuring instances is ``instances``' part. Each instance runs in cgroups of its own
+(``usage``), which is what ``instances()`` reports CPU and memory from. When shoal runs as root each
+app builds and runs as a user of its own (``identity``); every process group is recorded on disk
+(``groups``), so a shoal killed with ``kill -9`` leaves nothing running twice: the next one ends the
+leftovers before it starts anything. After such a restart the steps of an unfinished deployment
+start again what its earlier steps had started (``wait_healthy``, ``switch_traffic``), so a
+deployment never goes live with nothing running.
 """
 
 from __future__ import annotations
@@ -24,31 +27,35 @@ import contextlib
 import functools
 import logging
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, Probe, RunUnit, probe_from_spec
-from shoal.domain.ports import InstanceState, LogSink, RoutePublisher, SourcePolicy
+from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
+from shoal.domain.ports import Console, InstanceState, LogSink, PieceSink, RoutePublisher, SourcePolicy
 from shoal.domain.routing import Backend, StaticSite, Upstream
+from shoal.runtime.buildpacks import Provisioner
 from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
+from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
-from shoal.runtime.local.deployed import App as _App
-from shoal.runtime.local.deployed import Deployment as _Deployment
-from shoal.runtime.local.deployed import Instance as _Instance
-from shoal.runtime.local.deployed import Output as _Output
-from shoal.runtime.local.deployed import Unit as _Unit
 from shoal.runtime.local.environment import values, with_port
+from shoal.runtime.local.groups import ProcessRecords
 from shoal.runtime.local.identity import Isolation
-from shoal.runtime.local.instances import ProcessRecords
+from shoal.runtime.local.instances import LOCALHOST, Instances
+from shoal.runtime.local.listening import unhealthy
 from shoal.runtime.local.offline import custom_page, page_for
+from shoal.runtime.local.records import AppRecord, DeploymentRecord, InstanceRecord, Output
+from shoal.runtime.local.reaper import Reaper
 from shoal.runtime.local.sources import LocalSources, SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
+from shoal.runtime.local.usage import UsageMeter
 
 log = logging.getLogger("shoal.runtime")
-LOCALHOST = "127.0.0.1"
 LEFTOVER_GRACE_SECONDS = 10.0
 
 
@@ -57,48 +64,57 @@ class LocalRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, host_env: dict[str, str],
                  box: SecretBox | None = None, databases: DevDatabases | None = None,
-                 clusters: Clusters = lambda name: None, sources: SourcePolicy | None = None,
+                 clusters: Clusters = lambda name: None, usage: UsageMeter | None = None,
+                 reaper: Reaper | None = None, sources: SourcePolicy | None = None,
                  apps_dir: Path | None = None) -> None:
-        for private in (data_dir, data_dir / "cache", data_dir / "cache" / "git", data_dir / "checkouts",
-                        data_dir / "runtime"):
-            private.mkdir(exist_ok=True, mode=0o700)  # mirrors, checkouts and records are shoal's alone
+        self._isolation = Isolation(data_dir, apps_dir)  # a user of its own per app, when shoal is root
         self._bindings = Bindings(box, databases or DevDatabases(data_dir / "postgres"), clusters)
         # Without the platform's policy (a runtime made on its own, as in tests) any path but the data dir.
         self._sources = SourceCache(data_dir / "cache" / "git", sources or LocalSources(data_dir, (Path("/"),)))
-        self._isolation = Isolation(data_dir, apps_dir)  # a user of its own per app, when shoal is root
-        self._builder = Builder(self._isolation.builds_root, in_use=self._app_dirs_in_use)
+        self._builder = Builder(self._isolation.builds_root, in_use=self._app_dirs_in_use,
+                                provisioner=Provisioner(self._isolation.toolchains))
         self._checkouts = data_dir / "checkouts"
         self._routes = routes
         self._host_env = host_env
-        self._apps: dict[str, _App] = {}
-        self._by_instance: dict[str, _Output] = {}
+        self._apps: dict[str, AppRecord] = {}
+        self._by_instance: dict[str, Output] = {}
+        # With a reaper (several servers), every instance dies with this server, even by kill -9.
+        self._reaper = reaper
         records = ProcessRecords(data_dir / "runtime" / "processes")
         records.end_leftovers(grace=LEFTOVER_GRACE_SECONDS)  # what a killed shoal left running, before anything starts
         self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness,
-                                      records=records)
+                                      groups=(reaper.started, reaper.stopped) if reaper else None, records=records,
+                                      on_piece=self._piece)
+        self._usage = usage or UsageMeter()
+        self._instances = Instances(self._supervisor, self._bindings, self._usage, self._by_instance, self._env,
+                                    self._user)
         self._background: set[asyncio.Task[None]] = set()
+        self._consoles = Consoles()
 
     def _app_dirs_in_use(self) -> list[Path]:
         """Builds that running instances use: pruning old builds must never remove these."""
         return [u.build.app_dir for app in self._apps.values() for dep in app.deployments.values()
                 for u in dep.units.values() if u.build is not None]
 
-    def _deployment(self, plan: AppPlan, log: LogSink) -> _Deployment:
-        app = self._apps.setdefault(plan.app_id, _App())
+    def _deployment(self, plan: AppPlan, log: LogSink) -> DeploymentRecord:
+        app = self._apps.setdefault(plan.app_id, AppRecord())
         found = app.deployments.get(plan.deployment_id)
         if found is None:
-            found = app.deployments[plan.deployment_id] = _Deployment(plan, log)
+            found = app.deployments[plan.deployment_id] = DeploymentRecord(plan, log)
         return found
 
     # -- what processes say ----------------------------------------------------------------------
 
-    def _output(self, instance: str, line: str, continued: bool = False) -> None:
+    def _output(self, instance: str, line: str) -> None:
         found = self._by_instance.get(instance)
         if found:
-            if continued:
-                found.sink(found.stage, found.component, line, continued=True)
-            else:
-                found.sink(found.stage, found.component, line)
+            found.sink(found.stage, found.component, line)
+
+    def _piece(self, instance: str, line: str) -> None:
+        """A piece of a line too long to hold whole: the sink joins the pieces to mask secrets."""
+        found = self._by_instance.get(instance)
+        if found:
+            (found.sink.piece if isinstance(found.sink, PieceSink) else found.sink)(found.stage, found.component, line)
 
     def _crashed(self, instance: str, code: int, last_lines: list[str]) -> None:
         found = self._by_instance.get(instance)
@@ -116,7 +132,6 @@ class LocalRuntime:
     # -- build -----------------------------------------------------------------------------------
 
     async def fetch(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> str:
-        _refuse_unsupported(unit)
         ref = source_ref(unit.source, plan.account_id)
         if ref is None:
             raise StepFailed("BuildJobFailed", f"{unit.name} uses an image source, which needs a container engine: "
@@ -135,12 +150,13 @@ class LocalRuntime:
         checkout = self._checkouts / plan.deployment_id / unit.name
         await asyncio.to_thread(shutil.rmtree, checkout, True)
         try:
-            await self._sources.export(ref, unit.commit, checkout)
+            await self._sources.export(ref, unit.commit, checkout, lambda line: log("BUILD", unit.name, line))
             owner = await asyncio.to_thread(self._isolation.owner, plan.app_id)
             return await self._builder.build(
                 app_id=plan.app_id, unit=unit, commit=unit.commit, checkout=checkout,
                 build_env=values(unit.build_env, self._bindings.value_of(plan, unit.name, True)),
-                force=force, log=functools.partial(log, "BUILD", unit.name), owner=owner)
+                force=force, log=functools.partial(log, "BUILD", unit.name), owner=owner,
+                piece=functools.partial(log.piece, "BUILD", unit.name) if isinstance(log, PieceSink) else None)
         finally:
             await asyncio.to_thread(shutil.rmtree, checkout, True)
 
@@ -161,12 +177,10 @@ class LocalRuntime:
         """The instance's own variables over its build's over the few host ones; an isolated app's
         HOME and TMPDIR are its own, never shoal's."""
         own = with_port(values(unit.run_env, self._bindings.value_of(plan, unit.name, False)), port)
-        owner = self._isolation.owner(plan.app_id)
-        return {**self._host_env, **(owner.env() if owner else {}), **build.env, **own}
+        return {**self._host_env, **self._isolation.env(plan.app_id), **build.env, **own}
 
     def _user(self, plan: AppPlan) -> tuple[int, int] | None:
-        owner = self._isolation.owner(plan.app_id)
-        return owner.user if owner else None
+        return self._isolation.user(plan.app_id)
 
     async def provision_database(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         await self._bindings.provision(plan, unit, log)
@@ -178,31 +192,13 @@ class LocalRuntime:
         build = await self._built(plan, unit, log)
         await self._bindings.ensure(plan, log)
         if unit.runs_continuously:
-            await self._start_instances(plan, record, build, log)
+            _check_command(unit, build)
+            await self._instances.start(plan, record, build, unit.instance_count, log)
+        elif unit.kind == Kind.FUNCTION:
+            await self._instances.start_gateway(plan, record, build, log, self._host_env)
         elif unit.scheduled and unit.schedule is not None:
             log("DEPLOY", unit.name, f"scheduled {unit.name}: {unit.schedule.cron} ({unit.schedule.time_zone})")
         record.started = True
-
-    async def _start_instances(self, plan: AppPlan, record: _Unit, build: BuildResult, log: LogSink) -> None:
-        unit = record.unit
-        if not build.run_command:
-            raise StepFailed("ContainerCommandNotExecutable",
-                             f"{unit.name} has no run command: set run_command in the spec or add a "
-                             f"Procfile '{'web' if unit.kind == Kind.SERVICE else 'worker'}:' line")
-        for i, name in enumerate(unit.instance_names(plan.app_name, plan.deployment_id)):
-            port = self._bindings.port_now(plan, unit, i, log)
-            instance = _Instance(name, port)
-            self._by_instance[name] = _Output(log, unit.name, "RUN", instance)
-            spec = ProcessSpec(
-                name=name, command=build.run_command, cwd=build.app_dir, env=self._env(plan, unit, build, port),
-                readiness=_local_probe(unit.readiness, unit, port) if port else None,
-                liveness=_local_probe(unit.liveness, unit, port) if port else None,
-                grace_period_seconds=unit.termination.grace_period_seconds, app_id=plan.app_id,
-                user=self._user(plan))
-            record.instances.append(instance)
-            log("DEPLOY", unit.name, f"starting instance {i} of {unit.name}: {build.run_command}"
-                                     + (f" (PORT={port})" if port else ""))
-            await self._supervisor.start(spec)
 
     async def wait_healthy(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         record = self._deployment(plan, log).record(unit)
@@ -214,39 +210,38 @@ class LocalRuntime:
         timeout = (unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
         for instance in record.instances:
             if not await self._supervisor.wait_ready(instance.name, timeout):
-                said = self._supervisor.last_output(instance.name)
-                raise StepFailed("ContainerHealthChecksFailed",
-                                 f"{unit.name} did not become healthy"
-                                 + (f" on port {instance.port}" if instance.port else "")
-                                 + (f"; its last output: {said}" if said else "; it printed nothing")
-                                 + "; see its RUN logs")
+                raise StepFailed("ContainerHealthChecksFailed", self._unhealthy(unit, instance))
             log("DEPLOY", unit.name, f"instance {instance.name} is healthy")
 
+    def _unhealthy(self, unit: RunUnit, instance: InstanceRecord) -> str:
+        live = next((i for i in self._supervisor.instances() if i.name == instance.name), None)
+        return unhealthy(unit.name, instance.port, live.pid if live else None,
+                         live.last_exit_code if live else None, list(live.tail) if live else [])
+
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
-        app = self._apps.setdefault(plan.app_id, _App())
+        app = self._apps.setdefault(plan.app_id, AppRecord())
         deployment = self._deployment(plan, log)
         await self._ensure_running(plan, log)  # after a restart of shoal: never switch to nothing
         backends = self._backends(deployment)
         offline_page, error_page = await _pages(plan, log)
+        # plan.secure_headers (ingress.secure_header, issue 13): set/removed on every answer of the app.
         self._routes.publish(plan.app_id, list(plan.hosts), list(plan.routes), backends, offline_page, plan.min_tls,
-                             error_page)
+                             error_page, plan.secure_headers)
         app.live = plan.deployment_id
         app.switched_at = asyncio.get_running_loop().time()
 
-    def _backends(self, deployment: _Deployment) -> dict[str, Backend]:
+    def _backends(self, deployment: DeploymentRecord) -> dict[str, Backend]:
         """What the ingress sends each routed component's requests to: a service's ready instances
         first, a static site's files."""
         backends: dict[str, Backend] = {}
         ready = {inst.name: inst.ready for inst in self._supervisor.instances()}
         for name, record in deployment.units.items():
             unit = record.unit
-            if unit.kind == Kind.SERVICE:
-                upstream = Upstream([(LOCALHOST, i.port) for i in record.instances if i.port],
-                                    http2=unit.protocol == "HTTP2")
+            if unit.kind in (Kind.SERVICE, Kind.FUNCTION):
+                record.upstream = upstream = Upstream([], http2=unit.protocol == "HTTP2")
+                record.published_at = time.monotonic()
                 for instance in record.instances:
-                    if instance.port:
-                        instance.upstream = upstream
-                        upstream.mark((LOCALHOST, instance.port), ready.get(instance.name, False))
+                    self._instances.serve(record, instance, ready.get(instance.name, False))
                 backends[name] = upstream
             elif unit.static is not None and record.build is not None and record.build.static_root:
                 docs = unit.static
@@ -255,7 +250,7 @@ class LocalRuntime:
         return backends
 
     async def stop(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
-        app = self._apps.setdefault(plan.app_id, _App())
+        app = self._apps.setdefault(plan.app_id, AppRecord())
         found = [d.units.pop(unit.name) for deployment_id, d in app.deployments.items()
                  if deployment_id != plan.deployment_id and unit.name in d.units]
         names = [i.name for record in found for i in record.instances]
@@ -263,9 +258,8 @@ class LocalRuntime:
             # Requests that reached it before the switch may finish; the drain counts from the switch.
             drain = max(r.unit.termination.drain_seconds for r in found)
             await asyncio.sleep(max(0.0, app.switched_at + drain - asyncio.get_running_loop().time()))
-        await asyncio.gather(*(self._supervisor.stop(name) for name in names))
+        await self._instances.stop(names)
         for name in names:
-            self._by_instance.pop(name, None)
             log("DEPLOY", unit.name, f"stopped instance {name}")
         if found and unit.scheduled:
             log("DEPLOY", unit.name, f"unscheduled {unit.name}")
@@ -278,7 +272,7 @@ class LocalRuntime:
         if not build.run_command:
             raise StepFailed("ContainerCommandNotExecutable", f"job {unit.name} has no run_command")
         name = f"{plan.app_name}-{unit.name}-{plan.deployment_id[:8]}-job"
-        self._by_instance[name] = _Output(log, unit.name, "DEPLOY")
+        self._by_instance[name] = Output(log, unit.name, "DEPLOY")
         spec = ProcessSpec(name=name, command=build.run_command, cwd=build.app_dir,
                            env=self._env(plan, unit, build, None), restart=False,
                            grace_period_seconds=unit.termination.grace_period_seconds, app_id=plan.app_id,
@@ -296,21 +290,51 @@ class LocalRuntime:
     # -- what runs ---------------------------------------------------------------------------------
 
     def instances(self, app_id: str) -> list[InstanceState]:
+        """What runs of the app now, with each instance's CPU (percent of its size's CPUs, over the
+        last second or more) and memory."""
         supervised = {inst.name: inst for inst in self._supervisor.instances()}
         found = []
-        for deployment_id, deployment in self._apps.get(app_id, _App()).deployments.items():
-            for record in deployment.units.values():
-                for instance in record.instances:
+        for deployment_id, deployment in list(self._apps.get(app_id, AppRecord()).deployments.items()):
+            for record in list(deployment.units.values()):
+                if record.unit.kind == Kind.FUNCTION:
+                    continue  # a functions gateway is not an instance DigitalOcean would list
+                for instance in list(record.instances):
                     live = supervised.get(instance.name)
                     if live is not None and live.state not in ("stopped", "exited"):
-                        found.append(InstanceState(deployment_id, record.unit.name, instance.name, live.ready,
-                                                   live.restart_count))
+                        found.append(self._instances.state(deployment_id, record, instance, live))
         return found
+
+    async def scale(self, plan: AppPlan, unit: RunUnit, count: int, log: LogSink,
+                    woken: Callable[[], None] | None = None) -> int:
+        """``InstanceScaler``: more or fewer instances of a running service or worker (0: asleep)."""
+        deployment = self._apps.get(plan.app_id, AppRecord()).deployments.get(plan.deployment_id)
+        record = deployment.units.get(unit.name) if deployment else None
+        if record is None or not record.started or not record.unit.runs_continuously:
+            return len(record.instances) if record else 0
+        return await self._instances.scale(plan, record, count, log, woken)
+
+    def idle_seconds(self, plan: AppPlan, unit: RunUnit) -> float | None:
+        deployment = self._apps.get(plan.app_id, AppRecord()).deployments.get(plan.deployment_id)
+        record = deployment.units.get(unit.name) if deployment else None
+        if record is None or record.upstream is None:
+            return None
+        return time.monotonic() - max(record.upstream.last_used, record.published_at)
+
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """``doctl apps console`` (issue 13 item 1): a shell in the instance's working tree and
+        environment, as its user when its ProcessSpec carries one (``console.py``)."""
+        deployment = self._apps.get(app_id, AppRecord()).deployments.get(deployment_id)
+        record = deployment.units.get(component) if deployment else None
+        live = {i.name: i for i in self._supervisor.instances() if i.pid is not None}
+        if record is None or instance not in live or instance not in {i.name for i in record.instances}:
+            raise NotFound(f"instance {instance!r} of {component} is not running")
+        spec = live[instance].spec
+        return await self._consoles.open(spec.cwd, spec.env, getattr(spec, "uid", None), getattr(spec, "gid", None))
 
     # -- retire, discard, remove -----------------------------------------------------------------
 
     async def _stop_deployment(self, app_id: str, deployment_id: str, drain: bool) -> None:
-        deployment = self._apps.setdefault(app_id, _App()).deployments.pop(deployment_id, None)
+        deployment = self._apps.setdefault(app_id, AppRecord()).deployments.pop(deployment_id, None)
         self._bindings.forget_deployment(deployment_id)
         if deployment is None:
             return
@@ -318,20 +342,17 @@ class LocalRuntime:
         if drain:
             drains = [r.unit.termination.drain_seconds for r in records if r.unit.kind == Kind.SERVICE and r.instances]
             await asyncio.sleep(min(drains, default=0))
-        names = [i.name for r in records for i in r.instances]
-        await asyncio.gather(*(self._supervisor.stop(name) for name in names), return_exceptions=True)
-        for name in names:
-            self._by_instance.pop(name, None)
+        await self._instances.stop([i.name for r in records for i in r.instances])
 
     async def retire(self, app_id: str, deployment_id: str) -> None:
-        if self._apps.setdefault(app_id, _App()).live == deployment_id:
+        if self._apps.setdefault(app_id, AppRecord()).live == deployment_id:
             return
         task = asyncio.get_running_loop().create_task(self._stop_deployment(app_id, deployment_id, drain=True))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def discard(self, app_id: str, deployment_id: str) -> None:
-        if self._apps.setdefault(app_id, _App()).live != deployment_id:
+        if self._apps.setdefault(app_id, AppRecord()).live != deployment_id:
             await self._stop_deployment(app_id, deployment_id, drain=False)
 
     async def remove_app(self, app_id: str) -> None:
@@ -342,6 +363,15 @@ class LocalRuntime:
         self._apps.pop(app_id, None)
         await self._bindings.drop_app(app_id)
         await asyncio.to_thread(self._isolation.remove, app_id)
+
+    async def release(self, app_id: str) -> None:
+        """Another server drives the app now: its routes and processes go; its dev databases and
+        builds stay (the owner's databases are its own, on its machine)."""
+        self._routes.withdraw(app_id)
+        app = self._apps.get(app_id)
+        if app:
+            await asyncio.gather(*(self._stop_deployment(app_id, d, drain=False) for d in list(app.deployments)))
+        self._apps.pop(app_id, None)
 
     async def _ensure_running(self, plan: AppPlan, log: LogSink) -> None:
         """Start what the plan runs and this process has not started (all of it, after shoal
@@ -364,17 +394,19 @@ class LocalRuntime:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self._consoles.close_all()
         await self._supervisor.stop_all(grace=10)
+        self._usage.close()
+        if self._reaper is not None:
+            await asyncio.to_thread(self._reaper.close)
         await self._bindings.close()
 
 
-def _local_probe(probe: Probe | None, unit: RunUnit, port: int) -> Probe | None:
-    """The unit's probe aimed at this instance: a check on the component's own port goes to the
-    port the instance really listens on here (``PORT``); a check on another port stays as written."""
-    if probe is None:
-        return None
-    own = unit.http_port or DEFAULT_HTTP_PORT
-    return replace(probe, port=port) if probe.port == own else probe
+def _check_command(unit: RunUnit, build: BuildResult) -> None:
+    if not build.run_command:
+        raise StepFailed("ContainerCommandNotExecutable",
+                         f"{unit.name} has no run command: set run_command in the spec or add a "
+                         f"Procfile '{'web' if unit.kind == Kind.SERVICE else 'worker'}:' line")
 
 
 async def _pages(plan: AppPlan, log: LogSink) -> tuple[str | None, str | None]:
@@ -383,8 +415,3 @@ async def _pages(plan: AppPlan, log: LogSink) -> tuple[str | None, str | None]:
     error_page = await custom_page(plan.error_page_url, "error page", log) if plan.error_page_url else None
     return offline_page, error_page
 
-
-def _refuse_unsupported(unit: RunUnit) -> None:
-    if unit.kind == Kind.FUNCTION:
-        raise StepFailed("BuildJobFailed", f"{unit.name} is a functions component; running functions needs an "
-                                           "OpenWhisk-style runtime, which shoal's local runtime does not have yet")

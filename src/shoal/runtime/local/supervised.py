@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 from shoal.domain.plan import Probe
 
@@ -18,12 +18,6 @@ State = Literal["starting", "running", "backoff", "stopped", "exited"]
 Ending = Literal["exit", "stop", "liveness", "timeout"]
 
 TAIL_LINES = 50
-
-
-class Output(Protocol):
-    """Where an instance's output goes, line by line."""
-
-    def __call__(self, name: str, line: str, /, continued: bool = False) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +47,14 @@ class ProcessSpec:
     restart: bool = True  # False for one-shot processes started with start()
     app_id: str = ""  # whose it is, for the durable process records
     user: tuple[int, int] | None = None  # (uid, gid) to run as: the app's own user when apps are isolated
+
+    @property
+    def uid(self) -> int | None:
+        return self.user[0] if self.user else None
+
+    @property
+    def gid(self) -> int | None:
+        return self.user[1] if self.user else None
 
 
 @dataclass(eq=False)

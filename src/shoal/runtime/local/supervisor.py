@@ -23,12 +23,12 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from shoal.runtime.local.health import watch
-from shoal.runtime.local.instances import ProcessRecords
-from shoal.runtime.local.listeners import listens_in_group
+from shoal.runtime.local.groups import ProcessRecords
+from shoal.runtime.local.listening import owns_port
 from shoal.runtime.local.process import Child, signal_group, spawn, terminate
-from shoal.runtime.local.supervised import Backoff, Ending, Instance, Output, ProcessSpec, State
+from shoal.runtime.local.supervised import Backoff, Ending, Instance, ProcessSpec, State
 
-__all__ = ["Backoff", "Instance", "Output", "ProcessSpec", "State", "Supervisor"]
+__all__ = ["Backoff", "Instance", "ProcessSpec", "State", "Supervisor"]
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +52,24 @@ async def _first(events: Mapping[Ending, asyncio.Event], deadline: float | None)
 class Supervisor:
     """Owns every process it starts and every task watching them."""
 
-    def __init__(self, on_output: Output,
+    def __init__(self, on_output: Callable[[str, str], None],
                  on_exit: Callable[[str, int, list[str]], None] | None = None, *,
                  on_ready: Callable[[str, bool], None] | None = None,
                  backoff: Backoff = Backoff(), settle_seconds: float = 1.0,
-                 records: ProcessRecords | None = None) -> None:
-        """``on_output(name, line)`` gets every output line (the pieces of one too long to hold whole
-        with ``continued=True``, all but the last); ``on_exit(name, code, last_lines)``
+                 records: ProcessRecords | None = None,
+                 groups: tuple[Callable[[int], None], Callable[[int], None]] | None = None,
+                 on_piece: Callable[[str, str], None] | None = None) -> None:
+        """``on_output(name, line)`` gets every output line (of one too long to hold whole, all the
+        pieces but the last go to ``on_piece`` when given); ``on_exit(name, code, last_lines)``
         every exit of a started process that ``stop`` did not ask for; ``on_ready(name, ready)``
         every change of an instance's readiness (its checks passing or failing, its process gone).
         ``settle_seconds`` is how long a process without a readiness probe must stay up to count
         as ready. ``records`` keeps every running group on disk, so a later shoal can end what
-        this one leaves behind if it is killed."""
+        this one leaves behind if it is killed; ``groups`` (started, ended) hears of every process
+        group spawned and every one known gone (the reaper's bookkeeping)."""
         self._records = records
+        self._groups = groups
+        self._on_piece = on_piece
         self._on_output = on_output
         self._on_exit = on_exit
         self._on_ready = on_ready
@@ -193,6 +198,8 @@ class Supervisor:
         inst.tail.clear()
         child = await spawn(inst.spec.command, inst.spec.cwd, inst.spec.env, lambda raw: self._emit(inst, raw),
                             lambda raw: self._emit(inst, raw, continued=True), inst.spec.user)
+        if self._groups is not None:
+            self._groups[0](child.pid)
         if self._records is not None:
             await asyncio.to_thread(self._records.started, inst.name, child.pid, inst.spec.app_id)
         inst.pid, inst._readiness_failed, inst.state = child.pid, False, "starting"
@@ -279,6 +286,8 @@ class Supervisor:
         finally:
             if not settled:
                 signal_group(child.pid, signal.SIGKILL)  # a bug, or cancelled again while terminating
+            if self._groups is not None:
+                self._groups[1](child.pid)
             if self._records is not None:
                 self._records.ended(inst.name, child.pid)
             child.transport.close()
@@ -298,7 +307,7 @@ class Supervisor:
             self._set_ready(inst, True)
             return
         # Ready means this instance answers: not some other program that holds its port.
-        await watch(probe, lambda ok: self._set_ready(inst, ok), owned=lambda: listens_in_group(probe.port, pgid))
+        await watch(probe, lambda ok: self._set_ready(inst, ok), owned=lambda: owns_port(probe.port, pgid))
 
     def _set_ready(self, inst: Instance, ok: bool) -> None:
         inst._readiness_failed = not ok
@@ -328,8 +337,8 @@ class Supervisor:
             line = line.removesuffix("\r")
             inst.tail.append(line)
         try:
-            if continued:
-                self._on_output(inst.name, line, continued=True)
+            if continued and self._on_piece is not None:
+                self._on_piece(inst.name, line)
             else:
                 self._on_output(inst.name, line)
         except Exception:  # a broken sink must not take the process down with it

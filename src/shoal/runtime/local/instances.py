@@ -61,7 +61,7 @@ class Instances:
         instance = InstanceRecord(name, port)
         self._by_instance[name] = Output(log, unit.name, "RUN", instance)
         spec = ProcessSpec(
-            name=name, command=self._usage.join_command(name, build.run_command), cwd=build.app_dir,
+            name=name, command=self._usage.join_command(name, build.run_command, self._user(plan)), cwd=build.app_dir,
             env=self._env(plan, unit, build, port),
             readiness=local_probe(unit.readiness, unit, port) if port else None,
             liveness=local_probe(unit.liveness, unit, port) if port else None,

@@ -75,8 +75,10 @@ class UsageMeter:
     def _dirs(self, instance: str) -> list[Path]:
         return [base / instance for base in self._bases.values()]
 
-    def join_command(self, instance: str, command: str) -> str:
-        """``command`` preceded by the shell moving itself into the instance's cgroups (made now)."""
+    def join_command(self, instance: str, command: str, user: tuple[int, int] | None = None) -> str:
+        """``command`` preceded by the shell moving itself into the instance's cgroups (made now).
+        An instance running as an app's own ``user`` (uid, gid) is given the cgroups' ``cgroup.procs``,
+        so its shell can move itself in (and only its own processes)."""
         self._ensure()
         if not self.cgroups:
             return command
@@ -84,6 +86,8 @@ class UsageMeter:
         for path in self._dirs(instance):
             with contextlib.suppress(OSError):
                 path.mkdir(exist_ok=True)
+                if user is not None:
+                    os.chown(path / "cgroup.procs", *user)
                 joins.append(f"echo $$ > {shlex.quote(str(path / 'cgroup.procs'))}")
         return "; ".join([*(f"{j} 2>/dev/null" for j in joins), command])
 

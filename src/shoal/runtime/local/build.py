@@ -113,7 +113,7 @@ class Builder:
             await asyncio.to_thread(_copy_checkout, checkout, build_dir / "app")
             app_dir = build_dir / "app" / source_dir
             inside(build_dir / "app", app_dir, f"source_dir {plan.source_dir!r} of {component}")
-            cache = owner.root / ".cache" / _safe(component) if owner else self._cache / _safe(app_id) / _safe(component)
+            cache = (owner.root / ".cache" if owner else self._cache / _safe(app_id)) / _safe(component)
             if owner is not None:
                 cache.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(owner.own, build_dir)

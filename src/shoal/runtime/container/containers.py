@@ -220,3 +220,12 @@ def remove_networks(engine: Engine, **values: str) -> None:
 
 def names(found: Iterable[Found]) -> list[str]:
     return sorted(f.name for f in found)
+
+
+def network_address(engine: Engine, name: str) -> tuple[str, str]:
+    """(gateway, subnet) of a network: the host's address on its bridge, and the containers' range."""
+    attrs = engine.client.networks.get(name).attrs
+    for config in (attrs.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway") and config.get("Subnet") and ":" not in str(config["Gateway"]):
+            return str(config["Gateway"]), str(config["Subnet"])
+    raise docker.errors.APIError(f"network {name} has no IPv4 gateway")

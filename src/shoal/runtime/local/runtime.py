@@ -31,7 +31,7 @@ from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
-from shoal.runtime.local.offline import custom_page, page_for
+from shoal.runtime.local.offline import pages
 from shoal.runtime.local.sources import SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
 
@@ -235,7 +235,7 @@ class LocalRuntime:
         app = self._apps.setdefault(plan.app_id, _App())
         deployment = self._deployment(plan, log)
         backends = self._backends(deployment)
-        offline_page, error_page = await _pages(plan, log)
+        offline_page, error_page = await pages(plan, log)
         self._routes.publish(plan.app_id, list(plan.hosts), list(plan.routes), backends, offline_page, plan.min_tls,
                              error_page)
         app.live = plan.deployment_id
@@ -375,13 +375,6 @@ def _local_probe(probe: Probe | None, unit: RunUnit, port: int) -> Probe | None:
         return None
     own = unit.http_port or DEFAULT_HTTP_PORT
     return replace(probe, port=port) if probe.port == own else probe
-
-
-async def _pages(plan: AppPlan, log: LogSink) -> tuple[str | None, str | None]:
-    """The offline page (only while the app is offline) and the app's custom error page, fetched now."""
-    offline_page = await page_for(plan.app_name, plan.maintenance.offline_page_url, log) if plan.offline else None
-    error_page = await custom_page(plan.error_page_url, "error page", log) if plan.error_page_url else None
-    return offline_page, error_page
 
 
 def _refuse_unsupported(unit: RunUnit) -> None:

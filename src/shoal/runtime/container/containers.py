@@ -229,3 +229,14 @@ def network_address(engine: Engine, name: str) -> tuple[str, str]:
         if config.get("Gateway") and config.get("Subnet") and ":" not in str(config["Gateway"]):
             return str(config["Gateway"]), str(config["Subnet"])
     raise docker.errors.APIError(f"network {name} has no IPv4 gateway")
+
+
+def bridge_of(engine: Engine, name: str) -> str | None:
+    """The host interface of a podman network (``podman3``); ``None`` on Docker or when not told."""
+    if not engine.is_podman:
+        return None
+    answer = engine.api.get(f"{engine.api.base_url}/v4.0.0/libpod/networks/{name}/json")
+    if answer.status_code >= 400:
+        return None
+    found = answer.json().get("network_interface")
+    return str(found) if found else None

@@ -34,7 +34,7 @@ from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, Probe, RunUnit, probe_from_spec
 from shoal.domain.ports import InstanceState, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream
-from shoal.runtime.container import containers, images
+from shoal.runtime.container import containers, images, isolation
 from shoal.runtime.container.access import EngineAccess
 from shoal.runtime.container.bindings import ContainerBindings
 from shoal.runtime.container.builds import ContainerBuilder, Image
@@ -78,7 +78,7 @@ class _App:
     live: str | None = None
     switched_at: float = 0.0
     deployments: dict[str, _Deployment] = field(default_factory=dict)
-    network: tuple[str, str, str] | None = None  # name, gateway, subnet
+    network: tuple[str, str, str, str] | None = None  # name, gateway, subnet, host bridge
 
 
 class ContainerRuntime:
@@ -98,6 +98,7 @@ class ContainerRuntime:
         self._apps: dict[str, _App] = {}
         self._served: dict[str, tuple[Upstream, tuple[str, int]]] = {}  # instance → where the ingress sends
         self._background: set[asyncio.Task[None]] = set()
+        self._isolation_problem: str | None = None
 
     def _app(self, app_id: str) -> _App:
         return self._apps.setdefault(app_id, _App())
@@ -147,14 +148,21 @@ class ContainerRuntime:
             name = network_name(engine.owner, plan.app_id)
             await self._access.call(containers.ensure_network, name, engine.labels(app=plan.app_id))
             gateway, subnet = await self._access.call(containers.network_address, name)
-            app.network = (name, gateway, subnet)
-        return app.network[0]
+            app.network = (name, gateway, subnet, await self._access.call(containers.bridge_of, name) or "")
+        name, _, _, bridge = app.network
+        if bridge:  # asserted before every start: other tools on the host rewrite the firewall
+            engine = await self._access.ready()
+            problem = await self._access.run(isolation.isolate, bridge, isolation.tag(engine.owner, name))
+            if problem and problem != self._isolation_problem:
+                log.warning("cannot enforce isolation of %s: %s (relying on the engine's)", name, problem)
+            self._isolation_problem = problem
+        return name
 
     async def _prepared(self, plan: AppPlan, log: LogSink) -> str:
         """The app's network, with its databases provisioned and forwarded onto it."""
         network = await self._network(plan)
         await self._bindings.ensure(plan, log)
-        _, gateway, subnet = self._app(plan.app_id).network or ("", "", "")
+        _, gateway, subnet, _ = self._app(plan.app_id).network or ("", "", "", "")
         await self._bindings.forward(plan, gateway, subnet)
         return network
 
@@ -350,7 +358,9 @@ class ContainerRuntime:
         if app:
             await asyncio.gather(*(self._stop_deployment_of(app, app_id, d) for d in list(app.deployments)))
         if self._access.opened:
+            engine = await self._access.ready()
             await self._access.call(containers.remove_labelled, grace_seconds=1, app=app_id)
+            await self._access.run(isolation.release, isolation.tag(engine.owner, network_name(engine.owner, app_id)))
             await self._access.call(lambda engine: images.remove(engine, images.labelled(engine, app=app_id)))
         await asyncio.to_thread(shutil.rmtree, self._sites / app_id, True)
         await self._bindings.drop_app(app_id)

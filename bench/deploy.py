@@ -1,6 +1,6 @@
 """Benchmark deployments: the engine in simulate mode, and real builds on the local runtime.
 
-    python bench/deploy.py [--sequential 30] [--concurrent 100] [--no-local]
+    python bench/deploy.py [--sequential 30] [--concurrent 100] [--no-local] [--no-container | --only-container]
 
 Simulate mode (no step delay) measures the engine itself — API write, pipeline, store — from
 ``apps.create`` to ACTIVE, one at a time and 100 at once (target: median < 300 ms).
@@ -112,7 +112,11 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=100)
     parser.add_argument("--no-local", action="store_true", help="skip the local-runtime figures")
+    parser.add_argument("--no-container", action="store_true", help="skip the container-runtime figures")
+    parser.add_argument("--only-container", action="store_true", help="only the container-runtime figures")
     args = parser.parse_args()
+    if args.only_container:
+        return print_container()
     with tempfile.TemporaryDirectory() as tmp:
         server = LiveServer(Path(tmp) / "data", extra_args=["--rate-limit-per-minute",
                                                             UNLIMITED, "--rate-limit-per-hour", UNLIMITED]).start()
@@ -137,6 +141,18 @@ def main() -> None:
         for line in local_figures():
             print(line)
         print("\nTarget: update → ACTIVE under 2 s plus the app's own start time.")
+    if not args.no_container:
+        print_container()
+
+
+def print_container() -> None:
+    from bench.deploy_container import container_figures
+
+    print("\n| container runtime (podman, Go hello image) | count | shoal p50 (ms) | bare podman p50 (ms) |")
+    print("| --- | ---: | ---: | ---: |")
+    for line in container_figures():
+        print(line)
+    print("\nBare podman: `podman run -d -p` until the port answers; `podman build` of the same context, warm cache.")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def test_serve_names_the_engine_it_started_serves_and_stops_it(tmp_path: Path, e
         assert f"container engine: podman {engine.info.version}" in server.log()
         assert f"at unix://{socket}" in server.log()
         assert socket.exists()
-        assert server.client().apps.list()["apps"] == [] if "apps" in server.client().apps.list() else True
+        with server.http() as http:
+            assert http.get("/v2/apps").status_code == 200  # serving, with the container runtime behind it
     finally:
         assert server.stop() == 0
     assert not socket.exists()  # shoal's podman service stopped with it

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shoal.runtime.container import images
 from shoal.runtime.container.session import EngineSession, owner_of
 from tests.conftest import unique_name, wait_deployment, wait_for
 from tests.containers import HELLO_DOCKERFILE, HELLO_GO, clean, engine_session, image_ids, push_hello, stack
@@ -224,6 +225,17 @@ def test_an_image_from_a_registry_runs_and_wrong_credentials_fail_clearly(world:
     assert "wrong-token" not in _error(refused)
 
 
+def test_deleting_an_app_removes_its_containers_network_and_images(world: World) -> None:
+    app = _deployed(world, "pulled")
+    engine = world.inspect.engine
+    assert world.running(app["id"])
+    world.server.client().apps.delete(app["id"])
+    wait_for(lambda: not engine.api.containers(all=True, filters={"label": f"shoal.app={app['id']}"}), timeout=60)
+    wait_for(lambda: not [t for i in images.summaries(engine) for t in i.get("RepoTags") or [] if app["id"] in t],
+             timeout=30)
+    assert not [n for n in engine.client.networks.list() if app["id"] in n.name]
+
+
 def test_components_reach_each_other_by_name_and_apps_cannot_reach_each_other(world: World) -> None:
     alpha, beta = _deployed(world, "alpha"), _deployed(world, "beta")
     assert alpha["_deployment"]["phase"] == "ACTIVE", _error(alpha["_deployment"])
@@ -304,3 +316,9 @@ def test_after_kill_9_and_a_restart_the_same_containers_run_and_the_app_answers(
     assert sorted(c.name for c in world.running()) == before  # adopted, not duplicated
     assert _ingress(world, alpha, "/fetch?url=http://api:8080/").text == "hello from api"
     assert _ingress(world, alpha, "/pg").text == "postgres answered"  # the forwarder is back too
+
+
+def test_stopping_shoal_stops_the_containers_it_runs(world: World) -> None:
+    assert world.running()
+    assert world.server.stop() == 0
+    assert world.running() == []

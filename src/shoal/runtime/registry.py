@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shoal.core.errors import BadRequest
@@ -46,14 +47,16 @@ def _local(ctx: RuntimeContext) -> Runtime:
 def _container(ctx: RuntimeContext) -> Runtime:
     """Cheap to make: the engine is the one ``serve`` opened, or is opened at the first step that needs it."""
     from shoal.runtime.container.access import EngineAccess
+    from shoal.runtime.container.builds import DEBIAN_CA_BUNDLE
     from shoal.runtime.container.runtime import ContainerRuntime
     from shoal.runtime.container.session import open_engine
 
     container, data_dir = ctx.settings.runtime.container, ctx.settings.data_dir
     mirrors = dict(container.registry_mirrors)
     access = EngineAccess(lambda: open_engine(data_dir, container.engine_url, mirrors), ctx.engine)
+    ca = ctx.settings.host_env.get("SSL_CERT_FILE")
     return ContainerRuntime(data_dir, ctx.routes, access, container.stack_image, mirrors, ctx.box,
-                            clusters=ctx.clusters)
+                            clusters=ctx.clusters, ca_bundle=Path(ca) if ca else DEBIAN_CA_BUNDLE)
 
 
 BACKENDS: dict[str, Callable[[RuntimeContext], Runtime]] = {

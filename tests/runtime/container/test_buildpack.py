@@ -8,7 +8,8 @@ from shoal.runtime.container import buildpack, isolation
 
 
 def _runs(text: str) -> list[str]:
-    return [json.loads(line.removeprefix("RUN "))[2] for line in text.splitlines() if line.startswith("RUN ")]
+    return [json.loads(line.removeprefix("RUN "))[2] for line in text.splitlines()
+            if line.startswith("RUN ") and json.loads(line.removeprefix("RUN "))[0] == "/bin/sh"]
 
 
 def test_python_gets_a_venv_and_its_requirements_as_the_local_builder_does() -> None:
@@ -20,6 +21,7 @@ def test_python_gets_a_venv_and_its_requirements_as_the_local_builder_does() -> 
     assert lines[1:3] == ["ARG DEBUG", "ARG SECRET_KEY"]  # build-time variables reach every RUN
     assert "COPY --chown=10001:10001 . /workspace" in lines and "USER 10001" in lines
     assert "WORKDIR /workspace/api" in lines
+    assert 'RUN ["chown", "10001:10001", "/workspace"]' in lines  # the venv goes there, as the app user
     runs = _runs(text)
     assert [r.splitlines()[-1] for r in runs] == ["python3 -m venv /workspace/.venv",
                                                   "/workspace/.venv/bin/pip install -r requirements.txt",
@@ -49,3 +51,11 @@ def test_isolation_rules_allow_the_app_and_drop_every_other_podman_network() -> 
     assert [(r[1], r[3], r[-1]) for r in rules] == [("podman7", "podman7", "RETURN"), ("podman7", "podman+", "DROP"),
                                                      ("podman+", "podman7", "DROP")]
     assert all("shoal:0123456789ab:shoal-0123-app" in r for r in rules)
+
+
+def test_the_hosts_certificate_authorities_reach_the_build_when_given() -> None:
+    steps = buildpack.steps("python", ".", ["requirements.txt"], {}, None, False)
+    text = buildpack.dockerfile("stack", ".", steps, [], ca_bundle=".shoal-host-ca.crt")
+    assert f"COPY .shoal-host-ca.crt {buildpack.CA_PATH}" in text
+    assert f"PIP_CERT={buildpack.CA_PATH}" in text and f"NODE_EXTRA_CA_CERTS={buildpack.CA_PATH}" in text
+    assert "host-ca" not in buildpack.dockerfile("stack", ".", steps, [])

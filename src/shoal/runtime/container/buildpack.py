@@ -31,6 +31,8 @@ APP_UID = 10001
 WORKSPACE = "/workspace"
 VENV = f"{WORKSPACE}/.venv"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CA_PATH = "/usr/local/share/shoal/host-ca.crt"
+CA_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "npm_config_cafile")
 _TOOL_DEFAULTS = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONUNBUFFERED": "1",
     "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_update_notifier": "false",
@@ -76,12 +78,20 @@ def steps(stack: Stack, source_dir: str, files: Iterable[str], scripts: Mapping[
     return Steps(tuple(commands), run_env)
 
 
-def dockerfile(stack_image: str, source_dir: str, build: Steps, build_args: Iterable[str]) -> str:
-    """The Dockerfile that runs ``build`` in a build container from ``stack_image``."""
+def dockerfile(stack_image: str, source_dir: str, build: Steps, build_args: Iterable[str],
+               ca_bundle: str | None = None) -> str:
+    """The Dockerfile that runs ``build`` in a build container from ``stack_image``; ``ca_bundle`` (a
+    file in the context) is the host's trusted CAs, so downloads work where the host's do (behind a
+    TLS-inspecting proxy too) — the app inherits it."""
     workdir = app_dir(source_dir)
     lines = [f"FROM {stack_image}"]
     lines += [f"ARG {name}" for name in sorted(set(build_args))]
+    if ca_bundle:
+        lines.append(f"COPY {ca_bundle} {CA_PATH}")
+        lines.append("ENV " + " ".join(f"{k}={CA_PATH}" for k in CA_VARIABLES))
     lines.append(f"COPY --chown={APP_UID}:{APP_UID} . {WORKSPACE}")
+    # COPY --chown leaves the stack's own /workspace (root's) as it was: the app user must write there.
+    lines.append("RUN " + json.dumps(["chown", f"{APP_UID}:{APP_UID}", WORKSPACE]))
     lines.append(f"USER {APP_UID}")
     lines.append(f"WORKDIR {workdir}")
     lines.append("ENV " + " ".join(f"{k}={json.dumps(v)}" for k, v in {**_TOOL_DEFAULTS, **build.run_env}.items()))

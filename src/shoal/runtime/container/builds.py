@@ -43,6 +43,8 @@ from shoal.runtime.local.sources import SourceCache, source_ref
 Log = Callable[[str], None]
 KEEP_IMAGES = 3  # per component, besides the one just built and those in use (as the local builder keeps)
 GENERATED_DOCKERFILE = ".shoal-buildpack.Dockerfile"
+HOST_CA = ".shoal-host-ca.crt"
+DEBIAN_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 RUN_LABEL, WORKDIR_LABEL, STATIC_LABEL = "shoal.run-command", "shoal.workdir", "shoal.static-root"
 
 
@@ -61,7 +63,7 @@ class Image:
 
 class ContainerBuilder:
     def __init__(self, access: EngineAccess, sources: SourceCache, checkouts: Path, sites: Path, stack_image: str,
-                 mirrors: Mapping[str, str], box: SecretBox | None) -> None:
+                 mirrors: Mapping[str, str], box: SecretBox | None, ca_bundle: Path | None = DEBIAN_CA_BUNDLE) -> None:
         self._access = access
         self._sources = sources
         self._checkouts = checkouts
@@ -69,6 +71,7 @@ class ContainerBuilder:
         self._stack = stack_image
         self._mirrors = dict(mirrors)
         self._box = box
+        self._ca_bundle = ca_bundle  # the host's trusted CAs, given to buildpack builds
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     # -- fetch -----------------------------------------------------------------------------------
@@ -97,6 +100,10 @@ class ContainerBuilder:
         auth = credentials(self._unsealed(plan, unit))
         pulled = await self._access.call(images.pull, ref, auth, log)
         digest = pulled.digest.rpartition("@")[2] if pulled.digest else None
+        engine = await self._access.ready()
+        # Tagged under the app's name too, so removing the app finds what was pulled for it.
+        mine = f"{image_repository(engine, plan.app_id, unit.name)}:pulled-{pulled.image_id.removeprefix('sha256:')[:16]}"
+        await self._access.call(images.tag, pulled.image_id, mine)
         return Image(reference=pulled.image_id, image_id=pulled.image_id, run_command=unit.run_command,
                      digest=digest)
 
@@ -173,7 +180,11 @@ class ContainerBuilder:
                                 unit.build.build_command, _installable_pyproject(app_dir))
         if not steps.commands:
             log("=> No buildpack steps and no build_command: the tree is used as committed")
-        text = buildpack.dockerfile(self._stack, unit.build.source_dir, steps, build_env)
+        ca = None
+        if self._ca_bundle is not None and self._ca_bundle.is_file():
+            shutil.copyfile(self._ca_bundle, checkout / HOST_CA)
+            ca = HOST_CA
+        text = buildpack.dockerfile(self._stack, unit.build.source_dir, steps, build_env, ca)
         (checkout / GENERATED_DOCKERFILE).write_text(text, encoding="utf-8")
         return GENERATED_DOCKERFILE
 
@@ -222,6 +233,13 @@ def image_repository(engine: Engine, app_id: str, component: str) -> str:
     return f"localhost/shoal-{engine.owner[:8]}/{app_id}-{component}".lower()
 
 
+def app_images(engine: Engine, app_id: str) -> list[str]:
+    """Every image shoal built or pulled for the app (built ones by label, pulled ones by tag)."""
+    prefix = f"localhost/shoal-{engine.owner[:8]}/{app_id}-".lower()
+    pulled = [str(i["Id"]) for i in images.summaries(engine) if any(str(t).startswith(prefix) for t in i.get("RepoTags") or [])]
+    return sorted({*images.labelled(engine, app=app_id), *pulled})
+
+
 def _image_id(engine: Engine, reference: str) -> str:
     found = _attrs(engine, reference)
     return str(found["Id"]) if found else "none"  # no stack image: a Dockerfile build does not need one
@@ -236,10 +254,9 @@ def _attrs(engine: Engine, reference: str) -> dict[str, Any] | None:
 
 def prune(engine: Engine, app_id: str, component: str, current: str) -> int:
     """Keep the newest ``KEEP_IMAGES`` builds of a component (rollbacks), ``current`` and what runs."""
-    found = [engine.client.images.get(i) for i in images.labelled(engine, tagged_only=True, app=app_id,
-                                                                   component=component)]
-    newest = sorted(found, key=lambda i: str(i.attrs.get("Created") or ""), reverse=True)
-    keep = {current, *(str(i.id) for i in newest[:KEEP_IMAGES])}
+    found = [(str(a.get("Created") or ""), str(a["Id"])) for i in images.labelled(
+        engine, tagged_only=True, app=app_id, component=component) if (a := _attrs(engine, i)) is not None]
+    keep = {current, *(image_id for _, image_id in sorted(found, reverse=True)[:KEEP_IMAGES])}
     return images.prune(engine, keep, app=app_id, component=component)
 
 

@@ -190,14 +190,17 @@ def remove_named(engine: Engine, name: str) -> None:
 
 
 def listed(engine: Engine, **values: str) -> list[Found]:
-    """This installation's containers with the given ``shoal.<key>`` labels, running or not."""
+    """This installation's containers with the given ``shoal.<key>`` labels, running or not.
+
+    From the engine's summary list, without inspecting each one: a container removed between the
+    list and an inspect (another task stopping it) must not make listing fail."""
     result: list[Found] = []
-    for container in engine.client.containers.list(all=True, filters={"label": engine.filters(**values)}):
-        attrs = container.attrs
-        ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
-        port = next((int(k.split("/")[0]) for k in ports), None)
-        result.append(Found(id=str(container.id), name=str(container.name), labels=dict(container.labels),
-                            running=container.status == "running", host_port=_published(attrs, port)))
+    for item in engine.api.containers(all=True, filters={"label": engine.filters(**values)}):
+        names = [str(n).lstrip("/") for n in item.get("Names") or []]
+        ports = [p for p in item.get("Ports") or [] if p.get("PublicPort")]
+        result.append(Found(id=str(item["Id"]), name=names[0] if names else str(item["Id"])[:12],
+                            labels=dict(item.get("Labels") or {}), running=str(item.get("State")) == "running",
+                            host_port=int(ports[0]["PublicPort"]) if ports else None))
     return result
 
 

@@ -23,25 +23,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, Probe, RunUnit, probe_from_spec
+from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
 from shoal.domain.ports import InstanceState, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream
-from shoal.runtime.container import containers, images, isolation
+from shoal.runtime.container import containers, images
 from shoal.runtime.container.access import EngineAccess
 from shoal.runtime.container.bindings import ContainerBindings
-from shoal.runtime.container.builds import ContainerBuilder, Image
+from shoal.runtime.container.builds import DEBIAN_CA_BUNDLE, ContainerBuilder, Image, app_images
 from shoal.runtime.container.containers import Found, RunSpec
 from shoal.runtime.container.forwarder import Forwarders
 from shoal.runtime.container.instances import Instance, Supervisor
 from shoal.runtime.container.jobs import run_job
+from shoal.runtime.container.networks import Networks
+from shoal.runtime.container.specs import component_sink, container_name, own_port, own_probe, run_spec
 from shoal.runtime.local.bindings import Clusters
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
@@ -78,7 +78,6 @@ class _App:
     live: str | None = None
     switched_at: float = 0.0
     deployments: dict[str, _Deployment] = field(default_factory=dict)
-    network: tuple[str, str, str, str] | None = None  # name, gateway, subnet, host bridge
 
 
 class ContainerRuntime:
@@ -86,19 +85,20 @@ class ContainerRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, access: EngineAccess, stack_image: str,
                  mirrors: dict[str, str] | None = None, box: SecretBox | None = None,
-                 databases: DevDatabases | None = None, clusters: Clusters = lambda name: None) -> None:
+                 databases: DevDatabases | None = None, clusters: Clusters = lambda name: None,
+                 ca_bundle: Path | None = DEBIAN_CA_BUNDLE) -> None:
         self._access = access
         self._routes = routes
         self._bindings = ContainerBindings(box, databases or DevDatabases(data_dir / "postgres"), clusters,
                                            Forwarders())
         self._sites = data_dir / "sites"
         self._builder = ContainerBuilder(access, SourceCache(data_dir / "cache" / "git"), data_dir / "checkouts",
-                                         self._sites, stack_image, mirrors or {}, box)
+                                         self._sites, stack_image, mirrors or {}, box, ca_bundle)
         self._supervisor = Supervisor(access)
+        self._networks = Networks(access)
         self._apps: dict[str, _App] = {}
         self._served: dict[str, tuple[Upstream, tuple[str, int]]] = {}  # instance → where the ingress sends
         self._background: set[asyncio.Task[None]] = set()
-        self._isolation_problem: str | None = None
 
     def _app(self, app_id: str) -> _App:
         return self._apps.setdefault(app_id, _App())
@@ -141,47 +141,22 @@ class ContainerRuntime:
 
     # -- networks and environments ---------------------------------------------------------------
 
-    async def _network(self, plan: AppPlan) -> str:
-        app = self._app(plan.app_id)
-        if app.network is None:
-            engine = await self._access.ready()
-            name = network_name(engine.owner, plan.app_id)
-            await self._access.call(containers.ensure_network, name, engine.labels(app=plan.app_id))
-            gateway, subnet = await self._access.call(containers.network_address, name)
-            app.network = (name, gateway, subnet, await self._access.call(containers.bridge_of, name) or "")
-        name, _, _, bridge = app.network
-        if bridge:  # asserted before every start: other tools on the host rewrite the firewall
-            engine = await self._access.ready()
-            problem = await self._access.run(isolation.isolate, bridge, isolation.tag(engine.owner, name))
-            if problem and problem != self._isolation_problem:
-                log.warning("cannot enforce isolation of %s: %s (relying on the engine's)", name, problem)
-            self._isolation_problem = problem
-        return name
-
     async def _prepared(self, plan: AppPlan, log: LogSink) -> str:
         """The app's network, with its databases provisioned and forwarded onto it."""
-        network = await self._network(plan)
+        network = await self._networks.ensure(plan.app_id)
         await self._bindings.ensure(plan, log)
-        _, gateway, subnet, _ = self._app(plan.app_id).network or ("", "", "", "")
-        await self._bindings.forward(plan, gateway, subnet)
-        return network
+        await self._bindings.forward(plan, network.gateway, network.subnet)
+        return network.name
 
     def _env(self, plan: AppPlan, unit: RunUnit) -> dict[str, str]:
-        port = (unit.http_port or DEFAULT_HTTP_PORT) if unit.kind == Kind.SERVICE else None
-        return with_port(values(unit.run_env, self._bindings.value_of(plan, unit.name, False)), port)
+        return with_port(values(unit.run_env, self._bindings.value_of(plan, unit.name, False)), own_port(unit))
 
-    def run_spec(self, plan: AppPlan, unit: RunUnit, image: Image, network: str, name: str,
-                 **labels: str) -> RunSpec:
+    def _run_spec(self, plan: AppPlan, unit: RunUnit, image: Image, network: str, suffix: str,
+                  **labels: str) -> RunSpec:
         engine = self._access.engine
-        size = unit.size
-        cpus = min(size.cpus, float(os.cpu_count() or 1)) if size else None
-        return RunSpec(
-            name=name, image=image.reference, network=network, aliases=(unit.name,),
-            labels=engine.labels(app=plan.app_id, deployment=plan.deployment_id, component=unit.name, **labels),
-            env=self._env(plan, unit), workdir=image.workdir,
-            command=["/bin/sh", "-c", image.run_command] if image.run_command else None,
-            port=(unit.http_port or DEFAULT_HTTP_PORT) if unit.kind == Kind.SERVICE else None,
-            memory_bytes=size.memory_bytes if size else None, nano_cpus=int(cpus * 1e9) if cpus else None)
+        return run_spec(unit, image, name=container_name(engine.owner, plan, unit, suffix), network=network,
+                        labels=engine.labels(app=plan.app_id, deployment=plan.deployment_id, component=unit.name,
+                                             **labels), env=self._env(plan, unit))
 
     # -- run -------------------------------------------------------------------------------------
 
@@ -211,11 +186,10 @@ class ContainerRuntime:
         running = {f.labels.get("shoal.instance"): f for f in await self._access.call(
             containers.listed, app=plan.app_id, deployment=plan.deployment_id, component=unit.name)}
         for i, name in enumerate(unit.instance_names(plan.app_name, plan.deployment_id)):
-            spec = self.run_spec(plan, unit, image, network, container_name(engine.owner, plan, unit, str(i)),
-                                 instance=name, kind=unit.kind.value)
-            inst = Instance(name, spec, sink=_sink(log, unit.name), readiness=_own(unit.readiness, unit),
-                            liveness=_own(unit.liveness, unit), grace_seconds=unit.termination.grace_period_seconds,
-                            on_ready=self._readiness)
+            spec = self._run_spec(plan, unit, image, network, str(i), instance=name, kind=unit.kind.value)
+            inst = Instance(name, spec, sink=component_sink(log, unit.name), readiness=own_probe(unit.readiness, unit),
+                            liveness=own_probe(unit.liveness, unit),
+                            grace_seconds=unit.termination.grace_period_seconds, on_ready=self._readiness)
             adopt = running.get(name)
             record.instances.append(inst)
             await self._supervisor.start(inst, adopt)
@@ -300,8 +274,8 @@ class ContainerRuntime:
         network = await self._prepared(plan, log)
         if not image.run_command and image.workdir is not None:
             raise StepFailed("ContainerCommandNotExecutable", f"job {unit.name} has no run_command")
-        engine = await self._access.ready()
-        spec = self.run_spec(plan, unit, image, network, container_name(engine.owner, plan, unit, "job"), kind="job")
+        await self._access.ready()
+        spec = self._run_spec(plan, unit, image, network, "job", kind="job")
         await run_job(self._access, spec, unit, lambda line: log("DEPLOY", unit.name, line))
 
     # -- what runs ---------------------------------------------------------------------------------
@@ -358,10 +332,9 @@ class ContainerRuntime:
         if app:
             await asyncio.gather(*(self._stop_deployment_of(app, app_id, d) for d in list(app.deployments)))
         if self._access.opened:
-            engine = await self._access.ready()
             await self._access.call(containers.remove_labelled, grace_seconds=1, app=app_id)
-            await self._access.run(isolation.release, isolation.tag(engine.owner, network_name(engine.owner, app_id)))
-            await self._access.call(lambda engine: images.remove(engine, images.labelled(engine, app=app_id)))
+            await self._access.call(lambda engine: images.remove(engine, app_images(engine, app_id)))
+        await self._networks.remove(app_id)
         await asyncio.to_thread(shutil.rmtree, self._sites / app_id, True)
         await self._bindings.drop_app(app_id)
 
@@ -401,24 +374,3 @@ class ContainerRuntime:
         await self._bindings.close()
         await asyncio.to_thread(self._access.close)
 
-
-def network_name(owner: str, app_id: str) -> str:
-    return f"shoal-{owner[:8]}-{app_id}"
-
-
-def container_name(owner: str, plan: AppPlan, unit: RunUnit, suffix: str) -> str:
-    """Unique on the engine (installation, app id, component, deployment, instance)."""
-    return f"shoal-{owner[:8]}-{plan.app_id[:8]}-{unit.name}-{plan.deployment_id[:8]}-{suffix}"
-
-
-def _own(probe: Probe | None, unit: RunUnit) -> Probe | None:
-    """A check on the component's own port (the one published); checks on other ports are not run."""
-    if probe is None:
-        return None
-    return probe if probe.port == (unit.http_port or DEFAULT_HTTP_PORT) else None
-
-
-def _sink(log: LogSink, component: str) -> Callable[[str, str], None]:
-    def sink(stage: str, line: str) -> None:
-        log(stage, component, line)
-    return sink

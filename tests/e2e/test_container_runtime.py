@@ -278,6 +278,9 @@ def test_a_memory_hog_is_killed_reported_and_restarted(world: World) -> None:
     wait_for(lambda: "was killed for using more memory" in _logs(world, beta, "web", "RUN_RESTARTED"), timeout=60)
     assert "allocating until the limit stops me" in _logs(world, beta, "web", "RUN_RESTARTED")
     wait_for(lambda: _answers(world, beta) == "hello beta", timeout=60)
+    # The restarted container's log still holds the first run: its lines are not sent again.
+    wait_for(lambda: _logs(world, beta, "web", "RUN").count("probe listening on 8080") == 2, timeout=20)
+    assert _logs(world, beta, "web", "RUN").count("allocating until the limit stops me") == 1
     instances = world.server.client().apps.get_instances(beta["id"])["instances"]
     assert len(instances) == 1
 

@@ -105,29 +105,22 @@ class Supervisor:
             raise
         self._tasks[inst.name] = asyncio.create_task(self._supervise(inst, since), name=f"supervise {inst.name}")
 
-    async def _bring_up(self, inst: Instance, adopt: Found | None) -> int:
-        """The container running: adopted as it is, started again, or created; returns since when to follow."""
-        now = int(time.time())
+    async def _bring_up(self, inst: Instance, adopt: Found | None) -> int | None:
+        """The container running: adopted as it runs, else made afresh (a new container has a log of
+        its own, so a restart never repeats earlier lines). Returns from when to follow its log."""
         if adopt is not None and adopt.running:
             inst.container_id, inst.host_port = adopt.id, adopt.host_port
-        elif adopt is not None:
-            await self._restart_container(inst, adopt.id)
+            since: int | None = int(time.time())  # what it printed before shoal came back is told already
         else:
-            try:
+            try:  # ``run`` replaces a stopped container of the same name
                 running = await self._access.call(containers.run, inst.spec)
             except Exception as exc:  # the engine refused: a missing image, a bad command, a limit
                 raise StepFailed("ContainerExitNonZero", f"{inst.name} could not be started: {exc}") from exc
-            inst.container_id, inst.host_port = running.id, running.host_port
+            inst.container_id, inst.host_port, since = running.id, running.host_port, None
         inst.started_at = datetime.now(UTC)
         inst.state = "starting"
         inst.touch()
-        return now
-
-    async def _restart_container(self, inst: Instance, container_id: str) -> None:
-        await self._access.call(lambda engine: engine.api.start(container_id))
-        found = await self._access.call(containers.listed, instance=inst.spec.labels.get("shoal.instance", ""))
-        mine = next((f for f in found if f.id == container_id), None)
-        inst.container_id, inst.host_port = container_id, mine.host_port if mine else inst.host_port
+        return since
 
     async def wait_ready(self, name: str, timeout: float, max_crashes: int = 3) -> bool:
         """True once the instance passes readiness; False on failed readiness, crashes or timeout."""
@@ -167,7 +160,7 @@ class Supervisor:
 
     # -- one instance's life ----------------------------------------------------------------------
 
-    async def _supervise(self, inst: Instance, since: int) -> None:
+    async def _supervise(self, inst: Instance, since: int | None) -> None:
         crashes = 0
         try:
             while True:
@@ -185,19 +178,22 @@ class Supervisor:
                         await inst._stop.wait()
                 if inst._stop.is_set():
                     return
-                since = int(time.time())
                 try:
-                    await self._restart_container(inst, inst.container_id or "")
-                except Exception as exc:  # the container vanished: create it again
-                    inst.sink("RUN_RESTARTED", f"instance {inst.name} could not be restarted ({exc}); recreating it")
-                    await self._bring_up(inst, None)
-                inst.restarts += 1
-                inst.started_at = datetime.now(UTC)
+                    since = await self._bring_up(inst, None)
+                except StepFailed as failed:  # e.g. the image was removed: keep trying, like a crash
+                    inst.sink("RUN_RESTARTED", failed.message)
+                    inst.container_id, since = None, None
+                    continue
+                finally:
+                    inst.restarts += 1
         finally:
             await self._remove(inst)
 
-    async def _lifetime(self, inst: Instance, since: int) -> str | Exit:
+    async def _lifetime(self, inst: Instance, since: int | None) -> str | Exit:
         """Watch one run of the container; "stop", "liveness" or how it exited."""
+        if inst.container_id is None:  # it could not be made: counts as a crash (back-off, then again)
+            inst._exits += 1
+            return Exit(code=127, oom_killed=False)
         loop = asyncio.get_running_loop()
         exited, unhealthy = asyncio.Event(), asyncio.Event()
         threading.Thread(target=self._follow, args=(inst, since, loop, exited), daemon=True,
@@ -217,13 +213,16 @@ class Supervisor:
             self._set_ready(inst, False)
             inst._exits += 1
         if ending == "exit":
-            found = await self._access.call(containers.exit_of, inst.container_id or "")
+            try:
+                found = await self._access.call(containers.exit_of, inst.container_id)
+            except Exception:  # removed behind shoal's back
+                found = None
             return found if found is not None else Exit(code=-1, oom_killed=False)
         if ending == "liveness":
-            await self._access.call(containers.stop, inst.container_id or "", inst.grace_seconds)
+            await self._access.call(containers.stop, inst.container_id, inst.grace_seconds)
         return ending
 
-    def _follow(self, inst: Instance, since: int, loop: asyncio.AbstractEventLoop, exited: asyncio.Event) -> None:
+    def _follow(self, inst: Instance, since: int | None, loop: asyncio.AbstractEventLoop, exited: asyncio.Event) -> None:
         def line(text: str) -> None:
             inst.tail.append(text)
             inst.sink("RUN", text)

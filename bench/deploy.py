@@ -1,12 +1,16 @@
 """Benchmark deployments: the engine in simulate mode, and real builds on the local runtime.
 
-    python bench/deploy.py [--sequential 30] [--concurrent 100] [--no-local] [--no-container | --only-container]
+    python bench/deploy.py [--sequential 30] [--concurrent 100] [--no-local] [--kubernetes]
+                           [--no-container | --only-container]
 
 Simulate mode (no step delay) measures the engine itself — API write, pipeline, store — from
 ``apps.create`` to ACTIVE, one at a time and 100 at once (target: median < 300 ms).
 The local runtime measures ``apps.update`` to ACTIVE for a Python service whose dependencies
 are already built (target: < 2 s plus the app's own start time), and reports the first build of
-a Flask app (pip install from PyPI; not targeted). Prints tables; never asserts.
+a Flask app (pip install from PyPI; not targeted). ``--kubernetes`` (root; starts a throwaway cluster
+with ``scripts/kube-dev-cluster``) measures ``apps.update`` to ACTIVE on ``--runtime kubernetes`` beside
+``kubectl apply`` + ``kubectl rollout status`` of the same Deployment (same image, command, probe,
+replicas), in the same run. Prints tables; never asserts.
 """
 
 from __future__ import annotations
@@ -107,11 +111,81 @@ def local_figures(rounds: int = 5) -> list[str]:
             f"| {'first build of a Flask app (pip)':<34} | {1:>5} | {first * 1000:>8.1f} | {'':>8} |"]
 
 
+KUBE_WEB = 'mkdir -p /www && echo "$VERSION" > /www/index.html && exec httpd -f -p 8080 -h /www'
+
+
+def _kubectl_rollout(kubeconfig: Path, image: str, version: str) -> float:
+    """``kubectl apply`` of a 2-replica Deployment with a readiness probe, then ``rollout status``."""
+    import json
+    import subprocess
+
+    container = {"name": "web", "image": image, "command": ["/bin/sh", "-c", KUBE_WEB],
+                 "env": [{"name": "VERSION", "value": version}], "ports": [{"containerPort": 8080}],
+                 "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1}}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "peer", "namespace": "default"},
+                  "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "peer"}},
+                           "strategy": {"rollingUpdate": {"maxUnavailable": 0}},
+                           "template": {"metadata": {"labels": {"app": "peer"}}, "spec": {"containers": [container]}}}}
+    env = {"KUBECONFIG": str(kubeconfig), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    start = time.perf_counter()
+    subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(deployment), text=True, env=env, check=True,
+                   capture_output=True)
+    subprocess.run(["kubectl", "rollout", "status", "deployment/peer", "--timeout=300s"], env=env, check=True,
+                   capture_output=True)
+    return time.perf_counter() - start
+
+
+def kube_figures(rounds: int = 5) -> list[str]:
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "kube-dev-cluster"
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = Path(tmp) / "cluster"
+        began = time.perf_counter()
+        subprocess.run([sys.executable, str(script), "up", str(cluster)], check=True, capture_output=True)
+        cold = time.perf_counter() - began
+        try:
+            registry = (cluster / "registry").read_text().strip()
+            image = subprocess.run([sys.executable, str(script), "image", str(cluster), "bench/busybox:1", "--busybox"],
+                                   check=True, capture_output=True, text=True).stdout.strip()
+            server = LiveServer(Path(tmp) / "data", runtime="kubernetes", extra_args=[
+                "--kubeconfig", str(cluster / "kubeconfig"), "--registry-mirror", f"docker.io={registry}",
+                "--rate-limit-per-minute", UNLIMITED, "--rate-limit-per-hour", UNLIMITED]).start()
+            try:
+                with server.http() as http:
+                    def spec(version: str) -> dict[str, Any]:
+                        return {"name": "kube-bench", "services": [{
+                            "name": "web", "instance_count": 2, "instance_size_slug": "apps-s-1vcpu-1gb",
+                            "image": {"registry_type": "DOCKER_HUB", "registry": "bench", "repository": "busybox",
+                                      "tag": "1"}, "run_command": KUBE_WEB.replace("8080", "$PORT"),
+                            "envs": [{"key": "VERSION", "value": version}],
+                            "health_check": {"http_path": "/", "period_seconds": 1}}]}
+
+                    app = http.post("/v2/apps", json={"spec": spec("v0")}).json()["app"]
+                    _wait_active(http, app["id"], app["pending_deployment"]["id"])
+                    _kubectl_rollout(cluster / "kubeconfig", image, "v0")
+                    shoal, peer = [], []
+                    for i in range(rounds):
+                        start = time.perf_counter()
+                        dep = http.put(f"/v2/apps/{app['id']}", json={"spec": spec(f"v{i + 1}")}).json()
+                        _wait_active(http, app["id"], dep["app"]["pending_deployment"]["id"])
+                        shoal.append(time.perf_counter() - start)
+                        peer.append(_kubectl_rollout(cluster / "kubeconfig", image, f"v{i + 1}"))
+                    http.delete(f"/v2/apps/{app['id']}")
+            finally:
+                server.stop()
+        finally:
+            subprocess.run([sys.executable, str(script), "down", str(cluster)], check=True, capture_output=True)
+    return [row("shoal: update → ACTIVE", shoal), row("kubectl apply + rollout status", peer),
+            f"\ncluster cold start (kube-dev-cluster up): {cold:.1f} s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sequential", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=100)
     parser.add_argument("--no-local", action="store_true", help="skip the local-runtime figures")
+    parser.add_argument("--kubernetes", action="store_true", help="add the Kubernetes row (root; a throwaway cluster)")
     parser.add_argument("--no-container", action="store_true", help="skip the container-runtime figures")
     parser.add_argument("--only-container", action="store_true", help="only the container-runtime figures")
     args = parser.parse_args()
@@ -141,6 +215,11 @@ def main() -> None:
         for line in local_figures():
             print(line)
         print("\nTarget: update → ACTIVE under 2 s plus the app's own start time.")
+    if args.kubernetes:
+        print("\n| kubernetes runtime (2 busybox httpd pods, readiness every 1 s) | count | p50 (ms) | p90 (ms) |")
+        print("| --- | ---: | ---: | ---: |")
+        for line in kube_figures():
+            print(line)
     if not args.no_container:
         print_container()
 

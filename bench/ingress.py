@@ -208,11 +208,11 @@ def profile(pid: int, url: str, host: str, duration: int, connections: int, tmp:
             inclusive[_short(frame)] += int(count)
     print(f"\npy-spy: {total} samples of the shoal serve process ({out})")
     print("hottest frames (self time):")
-    for frame, count in own.most_common(15):
-        print(f"  {100 * count / total:5.1f} %  {frame}")
+    for frame, samples in own.most_common(15):
+        print(f"  {100 * samples / total:5.1f} %  {frame}")
     print("shoal.ingress frames (inclusive):")
-    for frame, count in inclusive.most_common(12):
-        print(f"  {100 * count / total:5.1f} %  {frame}")
+    for frame, samples in inclusive.most_common(12):
+        print(f"  {100 * samples / total:5.1f} %  {frame}")
 
 
 def _short(frame: str) -> str:

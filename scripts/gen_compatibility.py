@@ -1,9 +1,11 @@
 """Generate COMPATIBILITY.md: every DigitalOcean Apps API operation and whether shoal serves it.
 
-Two sources, neither hand-maintained: the bundled OpenAPI file (what DigitalOcean offers) and
-``shoal.api.routing.route_table()`` (what shoal's server really routes). Paths are compared
-with every ``{parameter}`` treated as a wildcard, because shoal may name a segment ``{app_id}``
-where the OpenAPI file says ``{id}``.
+Sources: the bundled OpenAPI file (what DigitalOcean documents), the godo-only routes and the
+``doctl apps`` command set below (what DigitalOcean's clients call; from the reference files
+``do-app-platform.md`` §1.4 and ``do-runtime-reference.md`` §1.2 and §6, which read godo and
+doctl), and ``shoal.api.routing.route_table()`` (what shoal's server really routes). Paths are
+compared with every ``{parameter}`` treated as a wildcard, because shoal may name a segment
+``{app_id}`` where the OpenAPI file says ``{id}``.
 
     python scripts/gen_compatibility.py            # rewrite COMPATIBILITY.md
     python scripts/gen_compatibility.py --check    # exit 1 if it is stale (CI)
@@ -32,6 +34,56 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "tra
 _PARAM_RE = re.compile(r"\{[^}]*\}")
 
 Route = tuple[str, str]
+
+# Routes godo (and so doctl and Terraform) calls that DigitalOcean's OpenAPI file lacks.
+GODO_ONLY: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/v2/apps/buildpacks", "List buildpacks (ListBuildpacks)"),
+    ("POST", "/v2/apps/{id}/upgrade_buildpack", "Upgrade an app's buildpack (UpgradeBuildpack)"),
+    ("POST", "/v2/apps/detect", "Detect how a source would be built (Detect)"),
+    ("GET", "/v2/apps/{id}/database_connection_details", "Database connection details (GetAppDatabaseConnectionDetails)"),
+    ("POST", "/v2/apps/{id}/components/{name}/reset_password", "Reset a database's password (ResetDatabasePassword)"),
+    ("POST", "/v2/apps/{id}/components/{name}/trusted_sources", "Toggle database trusted sources "
+                                                                 "(ToggleDatabaseTrustedSource)"),
+    ("GET", "/v2/apps/tiers", "List tiers, deprecated (ListTiers)"),
+    ("GET", "/v2/apps/tiers/{slug}", "Get a tier, deprecated (GetTier)"),
+)
+
+# ``doctl apps`` subcommands and the API routes each one calls. ``None`` instead of routes: the
+# command talks to no API, with the reason shown.
+DOCTL_APPS: tuple[tuple[str, tuple[Route, ...] | str], ...] = (
+    ("apps create", (("POST", "/v2/apps"), ("GET", "/v2/apps"), ("PUT", "/v2/apps/{id}"),
+                     ("GET", "/v2/apps/{app_id}/deployments/{deployment_id}"))),  # --upsert, --wait
+    ("apps get", (("GET", "/v2/apps/{id}"),)),
+    ("apps list", (("GET", "/v2/apps"),)),
+    ("apps update", (("PUT", "/v2/apps/{id}"), ("GET", "/v2/apps/{app_id}/deployments/{deployment_id}"))),
+    ("apps delete", (("DELETE", "/v2/apps/{id}"),)),
+    ("apps restart", (("POST", "/v2/apps/{app_id}/restart"), ("GET", "/v2/apps/{app_id}/deployments/{deployment_id}"))),
+    ("apps create-deployment", (("POST", "/v2/apps/{app_id}/deployments"),
+                                ("GET", "/v2/apps/{app_id}/deployments/{deployment_id}"))),
+    ("apps get-deployment", (("GET", "/v2/apps/{app_id}/deployments/{deployment_id}"),)),
+    ("apps list-deployments", (("GET", "/v2/apps/{app_id}/deployments"),)),
+    ("apps logs", (("GET", "/v2/apps/{app_id}/deployments/{deployment_id}/components/{component_name}/logs"),
+                   ("GET", "/v2/apps/{app_id}/deployments/{deployment_id}/logs"), ("GET", "/v2/apps/{id}"),
+                   ("GET", "/v2/logs/history"), ("GET", "/v2/logs/live"))),
+    ("apps console", (("GET", "/v2/apps/{app_id}/components/{component_name}/exec"),
+                      ("GET", "/v2/apps/{app_id}/deployments/{deployment_id}/components/{component_name}/exec"))),
+    ("apps list-regions", (("GET", "/v2/apps/regions"),)),
+    ("apps propose", (("POST", "/v2/apps/propose"),)),
+    ("apps spec get", (("GET", "/v2/apps/{id}"), ("GET", "/v2/apps/{app_id}/deployments/{deployment_id}"))),
+    ("apps spec validate", (("POST", "/v2/apps/propose"),)),
+    ("apps tier list", (("GET", "/v2/apps/tiers"),)),
+    ("apps tier get", (("GET", "/v2/apps/tiers/{slug}"),)),
+    ("apps tier instance-size list", (("GET", "/v2/apps/tiers/instance_sizes"),)),
+    ("apps tier instance-size get", (("GET", "/v2/apps/tiers/instance_sizes/{slug}"),)),
+    ("apps list-alerts", (("GET", "/v2/apps/{app_id}/alerts"),)),
+    ("apps update-alert-destinations", (("POST", "/v2/apps/{app_id}/alerts/{alert_id}/destinations"),)),
+    ("apps list-buildpacks", (("GET", "/v2/apps/buildpacks"),)),
+    ("apps upgrade-buildpack", (("POST", "/v2/apps/{id}/upgrade_buildpack"),
+                                ("GET", "/v2/apps/{app_id}/deployments/{deployment_id}"))),
+    ("apps dev build", "builds one component image with a local Docker daemon; calls no API shoal could serve"),
+    ("apps dev config set", "edits the local dev config file (.do/dev-config.yaml); calls no API"),
+    ("apps dev config unset", "edits the local dev config file (.do/dev-config.yaml); calls no API"),
+)
 
 
 @dataclass(frozen=True)
@@ -75,24 +127,31 @@ def render(operations: Sequence[Operation], routes: Iterable[Route]) -> str:
     """The whole Markdown document for these operations against this route table."""
     routes = list(routes)
     served = _served(routes)
+    godo = {route_key(m, p) for m, p, _ in GODO_ONLY}
     documented = {route_key(op.method, op.path) for op in operations}
     lines = [
         "# Compatibility with the DigitalOcean Apps API",
         "",
         f"**{summary(operations, routes)}.**",
         "",
-        "Generated by `scripts/gen_compatibility.py` from DigitalOcean's OpenAPI description and",
-        "shoal's route table (`shoal.api.routing.route_table()`); do not edit by hand.",
+        "Generated by `scripts/gen_compatibility.py` from DigitalOcean's OpenAPI description, the routes",
+        "godo calls beyond it, doctl's `apps` commands, and shoal's route table",
+        "(`shoal.api.routing.route_table()`); do not edit by hand.",
     ]
     for tag, group in _by_tag(operations).items():
         done = sum(1 for op in group if route_key(op.method, op.path) in served)
         lines += ["", f"## {tag} ({done} of {len(group)})", ""]
-        lines += ["| operationId | method | path | summary | shoal |", "| --- | --- | --- | --- | --- |"]
+        lines += ["| operationId | method | path | summary | doctl | shoal |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for op in group:
             mark = "yes" if route_key(op.method, op.path) in served else "no"
             described = op.summary + (" (deprecated)" if op.deprecated else "")
-            lines.append(f"| `{op.operation_id}` | {op.method} | `{op.path}` | {_cell(described)} | {mark} |")
-    extras = sorted((route for key, route in served.items() if key not in documented), key=_order)
+            lines.append(f"| `{op.operation_id}` | {op.method} | `{op.path}` | {_cell(described)} | "
+                         f"{_commands(op.method, op.path)} | {mark} |")
+    lines += _godo_section(served)
+    lines += _doctl_section(served)
+    extras = sorted((route for key, route in served.items() if key not in documented and key not in godo),
+                    key=_order)
     lines += ["", "## Routes shoal serves beyond the OpenAPI file", ""]
     if extras:
         lines += ["| method | path |", "| --- | --- |"]
@@ -100,6 +159,39 @@ def render(operations: Sequence[Operation], routes: Iterable[Route]) -> str:
     else:
         lines.append("None.")
     return "\n".join(lines) + "\n"
+
+
+def _commands(method: str, path: str) -> str:
+    """The doctl commands that call this route, or a dash."""
+    key = route_key(method, path)
+    names = [f"`{name}`" for name, calls in DOCTL_APPS
+             if not isinstance(calls, str) and any(route_key(m, p) == key for m, p in calls)]
+    return ", ".join(names) or "—"
+
+
+def _godo_section(served: Mapping[Route, Route]) -> list[str]:
+    done = sum(1 for m, p, _ in GODO_ONLY if route_key(m, p) in served)
+    lines = ["", f"## Routes godo calls that the OpenAPI file lacks ({done} of {len(GODO_ONLY)})", "",
+             "| method | path | godo | doctl | shoal |", "| --- | --- | --- | --- | --- |"]
+    for method, path, what in GODO_ONLY:
+        mark = "yes" if route_key(method, path) in served else "no"
+        lines.append(f"| {method} | `{path}` | {_cell(what)} | {_commands(method, path)} | {mark} |")
+    return lines
+
+
+def _doctl_section(served: Mapping[Route, Route]) -> list[str]:
+    api = [(n, c) for n, c in DOCTL_APPS if not isinstance(c, str)]
+    done = sum(1 for _, calls in api if all(route_key(m, p) in served for m, p in calls))
+    lines = ["", f"## doctl `apps` commands ({done} of {len(api)} that call the API)", "",
+             "| command | calls | shoal |", "| --- | --- | --- |"]
+    for name, calls in DOCTL_APPS:
+        if isinstance(calls, str):
+            lines.append(f"| `doctl {name}` | none | not an API command: {_cell(calls)} |")
+            continue
+        missing = [f"{m} `{p}`" for m, p in calls if route_key(m, p) not in served]
+        called = "<br>".join(f"{m} `{p}`" for m, p in calls)
+        lines.append(f"| `doctl {name}` | {called} | {'yes' if not missing else 'no: ' + ', '.join(missing)} |")
+    return lines
 
 
 def summary(operations: Sequence[Operation], routes: Iterable[Route]) -> str:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.live import LiveServer
+from tests.kubecluster import kube_cluster, pytest_collection_modifyitems  # noqa: F401  (one cluster per session, used last)
+from tests.live import UNLIMITED, LiveServer
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -17,9 +18,9 @@ BACKENDS = ["sqlite", "postgres"]
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One embedded PostgreSQL server (pgserver) for the session; each user gets its own database."""
-    import pgserver
+    from pgserver.postgres_server import get_server
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
     yield server
     server.cleanup()
 
@@ -34,7 +35,11 @@ def postgres_database(server: Any) -> str:
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A running ``shoal serve``, once on SQLite and once on PostgreSQL."""
     url = postgres_database(request.getfixturevalue("postgres")) if request.param == "postgres" else None
-    live = LiveServer(data_dir=tmp_path_factory.mktemp(f"shoal-{request.param}") / "data", database_url=url)
+    # Many tests share this server and poll it every 50 ms: DigitalOcean's 250 requests a minute per
+    # token would turn raw (non-retrying) requests into 429s. Rate limits are tested on servers of
+    # their own (test_rate_limits.py).
+    live = LiveServer(data_dir=tmp_path_factory.mktemp(f"shoal-{request.param}") / "data", database_url=url,
+                      extra_args=UNLIMITED)
     live.start()
     yield live
     live.stop()
@@ -97,7 +102,18 @@ def wait_deployment(client: Any, app_id: str, deployment_id: str, phases: set[st
         dep = client.apps.get_deployment(app_id, deployment_id)["deployment"]
         return dep if dep["phase"] in wanted else None
 
-    return wait_for(phase, timeout)  # type: ignore[no-any-return]
+    return wait_for(phase, timeout)  # type: ignore[no-any-return,unused-ignore]
+
+
+def error_body(error: Exception) -> dict[str, Any]:
+    """The DigitalOcean error object of a pydo ``HttpResponseError``."""
+    import json
+
+    response = getattr(error, "response", None)
+    assert response is not None, f"{error!r} carries no response"
+    body = json.loads(response.text())
+    assert isinstance(body, dict)
+    return body
 
 
 def leaves(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -68,7 +68,7 @@ def test_every_operation_listed_once(gen: ModuleType) -> None:
 
 def test_marks_implemented_rows(gen: ModuleType) -> None:
     text = gen.render(gen.read_operations(OPENAPI), ROUTES)
-    assert row(text, "account_get") == "| `account_get` | GET | `/v2/account` | Get User Information | yes |"
+    assert row(text, "account_get") == "| `account_get` | GET | `/v2/account` | Get User Information | — | yes |"
     assert row(text, "apps_list").endswith("| yes |")
     assert row(text, "apps_get").endswith("| yes |")
     assert row(text, "apps_get_deployment").endswith("| yes |")
@@ -89,7 +89,7 @@ def test_summary_and_tags(gen: ModuleType) -> None:
 def test_extra_routes_listed_without_head_twins(gen: ModuleType) -> None:
     text = gen.render(gen.read_operations(OPENAPI), ROUTES)
     extras = text.split("## Routes shoal serves beyond the OpenAPI file", 1)[1]
-    assert "| GET | `/v2/apps/tiers` |" in extras
+    assert "| GET | `/v2/apps/tiers` |" not in extras  # a godo route: listed with those
     assert "HEAD" not in extras
     assert "/v2/account" not in extras
 
@@ -98,6 +98,27 @@ def test_no_extras(gen: ModuleType) -> None:
     text = gen.render(gen.read_operations(OPENAPI), [])
     assert "**0 of 7 operations implemented.**" in text
     assert text.endswith("## Routes shoal serves beyond the OpenAPI file\n\nNone.\n")
+
+
+def test_doctl_commands_and_godo_routes(gen: ModuleType) -> None:
+    text = gen.render(gen.read_operations(OPENAPI), ROUTES)
+    assert "| `apps_list` | GET | `/v2/apps` | List All Apps | `apps create`, `apps list` | yes |" in text
+    godo = text.split("## Routes godo calls that the OpenAPI file lacks", 1)[1]
+    assert "| GET | `/v2/apps/tiers` | List tiers, deprecated (ListTiers) | `apps tier list` | yes |" in godo
+    assert "| GET | `/v2/apps/buildpacks` |" in godo and godo.split("`/v2/apps/buildpacks`", 1)[1].split("\n")[0] \
+        .endswith("| no |")
+    commands = text.split("## doctl `apps` commands", 1)[1]
+    assert "| `doctl apps list` | GET `/v2/apps` | yes |" in commands
+    assert "| `doctl apps delete` | DELETE `/v2/apps/{id}` | no: DELETE `/v2/apps/{id}` |" in commands
+    assert "| `doctl apps dev build` | none | not an API command:" in commands
+    # a godo-only route is not also listed as shoal's own extra
+    assert "/v2/apps/tiers`" not in text.split("## Routes shoal serves beyond the OpenAPI file", 1)[1]
+
+
+def test_every_doctl_apps_command_has_a_row(gen: ModuleType) -> None:
+    text = gen.render(gen.read_operations(OPENAPI), ROUTES)
+    for name, _ in gen.DOCTL_APPS:
+        assert text.count(f"| `doctl {name}` |") == 1
 
 
 def test_check_mode(gen: ModuleType, tmp_path: Path) -> None:

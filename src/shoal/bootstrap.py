@@ -38,6 +38,8 @@ from shoal.engine.deployments import DeploymentsService
 from shoal.engine.events import EventsService
 from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
+from shoal.engine.buildpacks import BuildpacksService
+from shoal.engine.console import ConsoleService
 from shoal.engine.logs import LogsService
 from shoal.engine.traffic import flushing_traffic
 from shoal.ingress.server import Bind, Ingress
@@ -73,12 +75,15 @@ class Platform:
         clock = clock or self.clock
         db = self.database
         ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
-                         logs=LogsService(self.deployments, db.deployments),
+                         logs=LogsService(self.deployments, db.deployments, db.jobs),
                          events=EventsService(self.deployments, db.deployments, db.jobs, clock),
                          insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
                                                   self.traffic, self.runtime),
                          signer=Signer(secret_key(self.settings.data_dir)), ingress=self.ingress_address(),
-                         max_body_bytes=self.settings.api.max_body_bytes)
+                         max_body_bytes=self.settings.api.max_body_bytes,
+                         console=ConsoleService(self.deployments, self.runtime),
+                         buildpacks=BuildpacksService(db.apps, self.deployments),
+                         console_idle_seconds=self.settings.api.console_idle_seconds)
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
     def ingress_address(self) -> IngressAddress:
@@ -111,13 +116,14 @@ def build_platform(settings: Settings, clock: Clock | None = None, engine: Engin
 
     runtime = create_runtime(RuntimeContext(settings, routes, box, cluster, database.jobs, engine))
     deployer = Deployer(database.deployments, runtime, clock, LogBuffer(database.deployments.append_logs, clock),
-                        database.jobs, url_of=ingress_address(settings).domain_url,
+                        database.jobs, database.ownership, url_of=ingress_address(settings).domain_url,
                         secrets=lambda dep: plaintexts(dep.spec, box, dep.account_id))
     apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, queue=deployer,
                        box=box)
-    database.changes.subscribe(apps.forget)
-    return Platform(settings=settings, clock=clock, database=database, box=box,
-                    accounts=AccountsService(database.accounts, clock), apps=apps,
+    accounts = AccountsService(database.accounts, clock)
+    for subscriber in (apps.heard, accounts.heard, deployer.heard):
+        database.changes.subscribe(subscriber)
+    return Platform(settings=settings, clock=clock, database=database, box=box, accounts=accounts, apps=apps,
                     deployments=DeploymentsService(database.apps, database.deployments, clock, queue=deployer),
                     routes=routes, traffic=TrafficMeter(), runtime=runtime, deployer=deployer)
 
@@ -212,6 +218,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         stack.close()
         raise
     try:
+        platform.database.listen(settings.change_feed)  # other servers' writes (PostgreSQL)
         issued = platform.accounts.bootstrap_admin(settings.bootstrap_token)
         if issued is not None:
             path = write_admin_token(settings.data_dir, issued)

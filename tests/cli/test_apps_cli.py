@@ -132,7 +132,7 @@ def test_update_and_spec_get(live: LiveServer, tmp_path: Path) -> None:
 
 def test_spec_validate_on_the_server(live: LiveServer, tmp_path: Path) -> None:
     proposal = json.loads(ok(live, "spec", "validate", write_spec(tmp_path, service_spec(unique_name()))).stdout)
-    assert proposal["spec"]["services"][0]["instance_count"] == 1 and "app_cost" in proposal
+    assert proposal["spec"]["services"][0]["http_port"] == 8080 and "app_cost" in proposal
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad-spec\nservices:\n  - name: web\n    instance_count: -1\n"
                    "    git: {repo_clone_url: https://example.com/r.git}\n  - name: BAD\n")

@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -155,7 +156,7 @@ def test_urls_are_compared_normalised() -> None:
     same = {"https://github.com/Acme/Web.git", "git@github.com:Acme/Web.git", "ssh://git@github.com:22/Acme/Web",
             "https://user:pw@github.com/Acme/Web/"}
     assert {normalise_url(url) for url in same} == {"github.com/Acme/Web"}
-    spec = {"name": "x", "services": [
+    spec: dict[str, Any] = {"name": "x", "services": [
         {"name": "mine", "github": {"repo": "Acme/Web", "branch": "dev"}, "source_dir": "api"},
         {"name": "bare"},
         {"name": "other", "git": {"repo_clone_url": "https://gitlab.com/else/where.git"}},

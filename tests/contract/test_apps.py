@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from tests.conftest import service_spec, unique_name
+from tests.conftest import error_body, service_spec, unique_name
 from tests.live import LiveServer
 
 
@@ -63,8 +63,8 @@ def test_duplicate_name_is_409_and_creates_nothing(client: Any) -> None:
     with pytest.raises(HttpResponseError) as raised:
         client.apps.create(body={"spec": service_spec(name)})
     assert raised.value.status_code == 409
-    assert raised.value.response.json()["id"] == "conflict"
-    assert name in raised.value.response.json()["message"]
+    assert error_body(raised.value)["id"] == "conflict"
+    assert name in error_body(raised.value)["message"]
     total = client.apps.list(per_page=200)["meta"]["total"]
     names = [a["spec"]["name"] for page in range(1, total // 200 + 2)
              for a in client.apps.list(page=page, per_page=200)["apps"]]

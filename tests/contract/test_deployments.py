@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from tests.conftest import leaves, service_spec, unique_name, wait_deployment, wait_for
+from tests.conftest import error_body, leaves, service_spec, unique_name, wait_deployment, wait_for
 from tests.live import LiveServer
 
 
@@ -83,7 +83,7 @@ def test_create_deployment_restart_and_type_filter(client: Any) -> None:
     assert done["cause_details"]["digitalocean_user_action"]["name"] == "RESTART"
     with pytest.raises(HttpResponseError) as raised:
         client.apps.restart(created["id"], body={"components": ["nope"]})
-    assert raised.value.status_code == 400 and "nope" in raised.value.response.json()["message"]
+    assert raised.value.status_code == 400 and "nope" in error_body(raised.value)["message"]
     manual_only = client.apps.list_deployments(created["id"], deployment_types=["MANUAL_ROLLBACK"])
     assert manual_only["deployments"] == [] and manual_only["meta"]["total"] == 0
 
@@ -141,7 +141,7 @@ def test_rollback_pins_then_commit_and_revert(client: Any) -> None:
     # Pinned: new deployments are refused, and validation says why.
     with pytest.raises(HttpResponseError) as raised:
         client.apps.create_deployment(created["id"], body={})
-    assert raised.value.status_code == 409 and "pinned" in raised.value.response.json()["message"]
+    assert raised.value.status_code == 409 and "pinned" in error_body(raised.value)["message"]
     check = client.apps.validate_rollback(created["id"], body={"deployment_id": v1["id"]})
     assert check["valid"] is False and check["error"]["code"] == "app_pinned"
 
@@ -167,7 +167,7 @@ def test_rollback_to_a_failed_deployment_is_refused(client: Any) -> None:
     assert check["valid"] is False and check["error"]["code"] == "incompatible_result"
     with pytest.raises(HttpResponseError) as raised:
         client.apps.create_rollback(created["id"], body={"deployment_id": failed["id"]})
-    assert raised.value.status_code == 400 and "incompatible_result" in raised.value.response.json()["message"]
+    assert raised.value.status_code == 400 and "incompatible_result" in error_body(raised.value)["message"]
 
 
 def test_unknown_deployments_are_404(client: Any) -> None:

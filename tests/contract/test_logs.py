@@ -11,7 +11,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from websockets.sync.client import connect
 
-from tests.conftest import service_spec, unique_name, wait_deployment
+from tests.conftest import error_body, service_spec, unique_name, wait_deployment
 from tests.live import LiveServer
 
 
@@ -21,7 +21,7 @@ def test_the_four_log_endpoints_and_their_downloads(client: Any, server: LiveSer
     answers = [
         client.apps.get_logs(created["id"], dep["id"], "web", type="BUILD"),
         client.apps.get_logs_aggregate(created["id"], dep["id"], type="DEPLOY"),
-        client.apps.get_logs_active_deployment(created["id"], "web", type="RUN"),
+        client.apps.get_logs_active_deployment(created["id"], "web", type="RUN", follow=True),
         client.apps.get_logs_active_deployment_aggregate(created["id"], type="BUILD"),
     ]
     for answer in answers:
@@ -52,7 +52,7 @@ def test_refusals(client: Any) -> None:
     wait_deployment(client, created["id"], restart["id"])
     with pytest.raises(HttpResponseError) as raised:  # a restart never built: BUILD logs never existed
         client.apps.get_logs(created["id"], restart["id"], "web", type="BUILD")
-    assert raised.value.status_code == 400 and "BUILD" in raised.value.response.json()["message"]
+    assert raised.value.status_code == 400 and "BUILD" in error_body(raised.value)["message"]
     with pytest.raises(HttpResponseError):
         client.apps.get_logs(created["id"], dep["id"], "web", type="SIDEWAYS")
 
@@ -66,7 +66,7 @@ def test_live_url_streams_websocket_frames_while_a_deployment_runs(fresh_server_
     client = server.client()
     created = client.apps.create(body={"spec": service_spec(unique_name())})["app"]
     dep_id = created["pending_deployment"]["id"]
-    live = client.apps.get_logs_aggregate(created["id"], dep_id, type="DEPLOY")
+    live = client.apps.get_logs_aggregate(created["id"], dep_id, type="DEPLOY", follow=True)
     frames: list[dict[str, str]] = []
     done = threading.Event()
 
@@ -88,10 +88,58 @@ def test_live_url_streams_websocket_frames_while_a_deployment_runs(fresh_server_
 def test_live_url_in_its_plain_http_form(client: Any, server: LiveServer) -> None:
     created = client.apps.create(body={"spec": service_spec(unique_name())})["app"]
     dep = wait_deployment(client, created["id"], created["pending_deployment"]["id"])
-    live = client.apps.get_logs_active_deployment_aggregate(created["id"], type="RUN")["live_url"]
+    live = client.apps.get_logs_active_deployment_aggregate(created["id"], type="RUN", follow=True)["live_url"]
     url = live.replace("wss://", "https://", 1)
     with server.http(anonymous=True) as http, http.stream("GET", url) as response:
         assert response.status_code == 200
         first = next(response.iter_lines())
     assert first.startswith("web ") and "started" in first
     assert dep["phase"] == "ACTIVE"
+
+
+def test_without_follow_there_is_no_live_url_so_doctl_reads_the_history_and_returns(client: Any,
+                                                                                     server: LiveServer) -> None:
+    # doctl apps logs APP web --type run (no --follow): godo sends follow=false; doctl follows a
+    # live_url whenever there is one, so there must be none (issue 13 item 3).
+    created = client.apps.create(body={"spec": service_spec(unique_name())})["app"]
+    wait_deployment(client, created["id"], created["pending_deployment"]["id"])
+    with server.http() as http:
+        path = f"/v2/apps/{created['id']}/components/web/logs"
+        answer = http.get(path, params={"type": "RUN", "follow": "false", "tail_lines": "-1"}).json()
+        assert answer["live_url"] == "" and len(answer["historic_urls"]) == 1
+        assert http.get(path, params={"type": "RUN"}).json()["live_url"] == ""  # follow left out: false
+        assert http.get(path, params={"type": "RUN", "follow": "true"}).json()["live_url"].startswith("wss://")
+        for bad in ("2", "yes", ""):
+            refused = http.get(path, params={"type": "RUN", "follow": bad})
+            assert refused.status_code == 400 and "follow" in refused.json()["message"], bad
+    with server.http(anonymous=True) as http:
+        assert "started" in http.get(answer["historic_urls"][0]).text
+
+
+def test_run_logs_of_a_failed_deployment_are_served(client: Any, server: LiveServer) -> None:
+    spec = service_spec(unique_name(), envs=[{"key": "SHOAL_SIMULATE_FAIL", "value": "health"}])
+    created = client.apps.create(body={"spec": spec})["app"]
+    dep = wait_deployment(client, created["id"], created["pending_deployment"]["id"])
+    assert dep["phase"] == "ERROR"
+    answer = client.apps.get_logs(created["id"], dep["id"], "web", type="RUN")
+    assert answer["live_url"] == ""
+    deploy = client.apps.get_logs(created["id"], dep["id"], "web", type="DEPLOY")
+    with server.http(anonymous=True) as http:
+        assert http.get(answer["historic_urls"][0]).status_code == 200
+        assert "failed its health checks" in http.get(deploy["historic_urls"][0]).text
+
+
+def test_a_finished_job_invocation_has_logs_that_end(client: Any, server: LiveServer) -> None:
+    spec = {**service_spec(unique_name()), "jobs": [
+        {"name": "migrate", "kind": "PRE_DEPLOY", "run_command": "migrate.sh",
+         "git": {"repo_clone_url": "https://example.com/repo.git", "branch": "main"}}]}
+    created = client.apps.create(body={"spec": spec})["app"]
+    wait_deployment(client, created["id"], created["pending_deployment"]["id"])
+    [invocation] = client.apps.list_job_invocations(created["id"])["job_invocations"]
+    assert invocation["phase"] == "SUCCEEDED"
+    answer = client.apps.get_job_invocation_logs(created["id"], "migrate", invocation["id"], type="JOB_INVOCATION",
+                                                 follow=True)
+    assert answer["live_url"] == ""  # finished: nothing more will come, so there is nothing to follow
+    with server.http(anonymous=True) as http:
+        text = http.get(answer["historic_urls"][0]).text
+    assert "Running job migrate" in text and all(line.startswith("migrate ") for line in text.splitlines())

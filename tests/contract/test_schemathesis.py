@@ -157,7 +157,7 @@ class Live:
 
     def __init__(self, server: LiveServer) -> None:
         self.server = server
-        self.kwargs = {"base_url": server.url, "headers": {"Authorization": f"Bearer {server.token}"},
+        self.kwargs: dict[str, Any] = {"base_url": server.url, "headers": {"Authorization": f"Bearer {server.token}"},
                        "verify": server.ca, "timeout": 30}
         self.ids: dict[str, str] = {}
         self.spare_id = ""
@@ -181,7 +181,7 @@ class Live:
             self.ids["event_id"] = events[0]["id"]
         self.spare_id = spare.json()["app"]["id"]
 
-    def aim(self, case: schemathesis.Case) -> None:
+    def aim(self, case: schemathesis.Case[Any]) -> None:
         """Point three quarters of the schema-valid cases for one app's sub-resources at the seeded app."""
         params = case.path_parameters
         if (not params or case.meta is None or not case.meta.generation.mode.is_positive
@@ -213,7 +213,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 def test_implemented_operations_are_in_the_document() -> None:
     """The subset must hold the implemented operations, or the run below would silently test nothing."""
-    selected = {(op.method.upper(), _shape(op.path)) for op in (r.ok() for r in schema.get_all_operations())}
+    selected = {(op.method.upper(), _shape(op.path)) for op in (r.ok() for r in schema.get_all_operations())}  # type: ignore[union-attr]
     assert len(selected) >= 10, sorted(selected)
     assert ("POST", "/v2/apps") in selected and ("GET", "/v2/apps/{}") in selected, sorted(selected)
     assert selected <= IMPLEMENTED
@@ -221,7 +221,7 @@ def test_implemented_operations_are_in_the_document() -> None:
 
 @schema.parametrize()
 @HYPOTHESIS
-def test_api(case: schemathesis.Case, live: Live) -> None:
+def test_api(case: schemathesis.Case[Any], live: Live) -> None:
     live.aim(case)
     case.call_and_validate(**live.kwargs, checks=CHECKS, excluded_checks=EXCLUDED_CHECKS.get(case.operation.label))
 
@@ -231,10 +231,10 @@ APIWorkflow = schema.as_state_machine()
 
 def test_stateful(live: Live) -> None:
     class Workflow(APIWorkflow):  # type: ignore[misc, valid-type]
-        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
             return dict(live.kwargs)
 
-        def validate_response(self, response: Any, case: schemathesis.Case, additional_checks: Any = None,
+        def validate_response(self, response: Any, case: schemathesis.Case[Any], additional_checks: Any = None,
                               **kwargs: Any) -> None:
             case.validate_response(response, checks=STATEFUL_CHECKS, transport_kwargs=kwargs, recorder=self.recorder)
 

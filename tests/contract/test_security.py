@@ -7,7 +7,7 @@ import time
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
-from tests.conftest import service_spec, unique_name, wait_for
+from tests.conftest import error_body, service_spec, unique_name, wait_for
 from tests.live import LiveServer, new_token_value
 
 
@@ -84,8 +84,8 @@ def test_read_only_token_cannot_write(server: LiveServer) -> None:
         with pytest.raises(HttpResponseError) as raised:
             call()
         assert raised.value.status_code == 403
-        assert raised.value.response.json()["id"] == "forbidden"
-        assert "scope" in raised.value.response.json()["message"]
+        assert error_body(raised.value)["id"] == "forbidden"
+        assert "scope" in error_body(raised.value)["message"]
     assert writer.apps.get(app["id"])["app"]["spec"] == app["spec"]
 
 

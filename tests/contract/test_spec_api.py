@@ -11,6 +11,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from shoal import spec
+from tests.conftest import error_body
 from tests.spec.spec_corpus import InvalidCase, invalid_cases, valid_files
 
 
@@ -34,8 +35,7 @@ def test_propose_refuses_invalid_specs_naming_every_path(client: Any, case: Inva
     with pytest.raises(HttpResponseError) as raised:
         client.apps.validate_app_spec(body={"spec": case.spec})
     assert raised.value.status_code == 400
-    assert raised.value.response is not None
-    body = raised.value.response.json()
+    body = error_body(raised.value)
     assert body["id"] == "invalid_argument"
     assert body["message"].startswith("error validating app spec")
     for path, fragment in case.problems:

@@ -102,7 +102,7 @@ def updated(client: Any, app_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     pending = client.apps.update(app_id, body={"spec": spec})["app"]["pending_deployment"]
     dep = wait_deployment(client, app_id, pending["id"], timeout=180)
     assert dep["phase"] == "ACTIVE", dep["progress"]
-    return dep  # type: ignore[no-any-return]
+    return dep
 
 
 def test_archiving_stops_the_app_and_un_archiving_starts_it_again(local: Any) -> None:

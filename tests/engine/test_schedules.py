@@ -33,14 +33,14 @@ async def test_replacing_an_apps_schedules_stops_the_old_ones_and_keeps_other_ap
     scheduler.replace_app("shop", [Scheduled("shop", "dep-2", "nightly", "* * * * *")])  # a new deployment went live
     loop = asyncio.get_running_loop().create_task(scheduler.run())
     clock.advance(60)  # every remaining schedule is due
-    scheduler.replace_app("other", [])  # wakes the loop
+    scheduler.wake()
     await _settle(fired, 2)
     assert sorted(fired) == ["blog/dep-9/digest", "shop/dep-2/nightly"]
 
     scheduler.replace_app("shop", [])  # archived or deleted: nothing of it fires any more
     fired.clear()
     clock.advance(60)
-    scheduler.replace_app("other", [])
+    scheduler.wake()
     await _settle(fired, 1)
     await asyncio.sleep(0.05)
     loop.cancel()
@@ -62,10 +62,10 @@ async def test_a_run_still_going_skips_the_next_fire() -> None:
     scheduler.replace_app("app", [Scheduled("app", "dep", "slow", "* * * * *")])
     loop = asyncio.get_running_loop().create_task(scheduler.run())
     clock.advance(60)
-    scheduler.replace_app("x", [])
+    scheduler.wake()
     await _settle(started, 1)
     clock.advance(60)  # due again while the first run still goes
-    scheduler.replace_app("y", [])
+    scheduler.wake()
     await asyncio.sleep(0.1)
     assert started == ["slow"]
     loop.cancel()  # cancelling the loop ends the run in flight too

@@ -250,3 +250,18 @@ def test_restore_brings_the_active_deployment_back_from_its_artefacts(backend: B
         assert not any("Building" in line for _, _, line in backend.lines)  # reused, not rebuilt
 
     run(backend, scenario)
+
+
+def test_releasing_an_app_to_another_server_stops_it_here_and_a_restore_brings_it_back(backend: Backend) -> None:
+    """Another server took the app over: nothing of it runs or is routed here, yet (its data kept)
+    becoming its owner again is an ordinary restore."""
+    async def scenario() -> None:
+        plan = await deploy(backend, plan_of(spec(backend.repo)))
+        await backend.runtime.release("app-1")
+        assert backend.runtime.instances("app-1") == []
+        if backend.name == "local":
+            assert backend.routes.lookup("shop.example.test") is None
+        await backend.runtime.restore(plan, backend.log)
+        assert len(ready(backend.runtime.instances("app-1"), plan.deployment_id).get("web", [])) == 2
+
+    run(backend, scenario)

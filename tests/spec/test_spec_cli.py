@@ -19,7 +19,7 @@ def test_valid_file_prints_normalised_yaml() -> None:
     result = runner.invoke(spec_app, ["validate", str(VALID)])
     assert result.exit_code == 0, result.output
     printed = yaml.safe_load(result.stdout)
-    assert printed["services"][0]["instance_count"] == 1 and printed["region"] == "nyc"
+    assert printed["services"][0]["http_port"] == 8080 and "instance_count" not in printed["services"][0]
 
 
 def test_json_format_and_stdin_with_deploy_template() -> None:

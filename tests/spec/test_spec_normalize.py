@@ -1,4 +1,8 @@
-"""What check() returns: DigitalOcean's defaults and the routes → ingress rewrite (reference §4.12)."""
+"""What check() returns: what DigitalOcean echoes and the routes → ingress rewrite (reference §4.12).
+
+The defaults DigitalOcean only applies when running (issue 13 item 5: Terraform saw them as drift)
+stay out of the returned spec; ``defaults.effective`` writes them out for comparing and running.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +12,39 @@ import pytest
 from tests.spec.spec_corpus import SPECS
 
 from shoal import spec
+from shoal.spec.defaults import effective
 
 
 def _check(text: str) -> dict[str, Any]:
     return spec.check(spec.load_text(text))
 
 
-def test_minimal_service_gets_every_default() -> None:
-    assert _check((SPECS / "valid" / "minimal-service.yaml").read_text()) == {
+def test_minimal_service_reads_back_with_only_what_digitalocean_echoes() -> None:
+    out = _check((SPECS / "valid" / "minimal-service.yaml").read_text())
+    assert out == {
         "name": "sample-golang",
-        "region": "nyc",
         "services": [{
             "name": "web",
             "github": {"repo": "digitalocean/sample-golang", "branch": "main"},
-            "instance_size_slug": "apps-s-1vcpu-0.5gb",
-            "instance_count": 1,
             "http_port": 8080,
         }],
         "ingress": {"rules": [{"match": {"path": {"prefix": "/"}}, "component": {"name": "web"}}]},
     }
+    running = effective(out)
+    assert running["region"] == "nyc"
+    assert running["services"][0]["instance_size_slug"] == "apps-s-1vcpu-0.5gb"
+    assert running["services"][0]["instance_count"] == 1
+    assert "region" not in out  # effective copies
 
 
 @pytest.mark.parametrize(("given", "slug"), [("ams3", "ams"), ("NYC1", "nyc"), ("fra", "fra"), (None, "nyc")])
-def test_region_is_resolved_to_a_slug(given: str | None, slug: str) -> None:
+def test_region_is_echoed_as_given_and_resolved_for_running(given: str | None, slug: str) -> None:
     raw: dict[str, Any] = {"name": "app"}
     if given:
         raw["region"] = given
-    assert spec.check(raw)["region"] == slug
+    out = spec.check(raw)
+    assert out.get("region") == given
+    assert effective(out)["region"] == slug
 
 
 def test_routes_and_cors_become_ingress_rules() -> None:
@@ -79,7 +89,7 @@ def test_private_service_keeps_no_http_port_and_gets_no_route() -> None:
     assert "http_port" not in out["services"][0] and "ingress" not in out
 
 
-def test_envs_jobs_static_sites_and_images_get_defaults() -> None:
+def test_envs_jobs_static_sites_and_images_keep_running_defaults_out() -> None:
     out = _check("""
 name: app
 envs: [{key: A, scope: UNSET}]
@@ -88,10 +98,14 @@ jobs:
   - {name: kk, kind: SCHEDULE, schedule: {cron: "0 * * * *"}, github: {repo: a/b}}
 static_sites: [{name: ss, github: {repo: a/b}}]
 """)
-    assert out["envs"] == [{"key": "A", "scope": "RUN_AND_BUILD_TIME", "type": "GENERAL"}]
-    assert out["jobs"][0]["kind"] == "POST_DEPLOY" and out["jobs"][0]["image"]["tag"] == "latest"
+    assert out["envs"] == [{"key": "A", "scope": "RUN_AND_BUILD_TIME"}]
+    assert "kind" not in out["jobs"][0] and "tag" not in out["jobs"][0]["image"]
     assert out["jobs"][1]["kind"] == "SCHEDULED"
-    assert out["static_sites"][0]["index_document"] == "index.html"
+    assert "index_document" not in out["static_sites"][0]
+    running = effective(out)
+    assert running["envs"] == [{"key": "A", "scope": "RUN_AND_BUILD_TIME", "type": "GENERAL"}]
+    assert running["jobs"][0]["kind"] == "POST_DEPLOY" and running["jobs"][0]["image"]["tag"] == "latest"
+    assert running["static_sites"][0]["index_document"] == "index.html"
 
 
 def test_autoscaling_has_no_instance_count_and_a_cpu_target() -> None:
@@ -117,4 +131,4 @@ static_sites: [{name: ss, github: {repo: a/b}, routes: [{path: /, preserve_path_
 
 def test_nulls_mean_unset() -> None:
     out = spec.check({"name": "app", "region": None, "services": None, "envs": [{"key": "A", "value": None}]})
-    assert out == {"name": "app", "region": "nyc", "envs": [{"key": "A", "scope": "RUN_AND_BUILD_TIME", "type": "GENERAL"}]}
+    assert out == {"name": "app", "envs": [{"key": "A", "scope": "RUN_AND_BUILD_TIME"}]}

@@ -59,7 +59,7 @@ def test_arbitrary_top_level_values_never_crash(raw: dict[str, Any]) -> None:
 @FAST
 @given(st.data())
 def test_mutated_valid_specs_are_rejected_with_paths_or_accepted_stably(data: st.DataObject) -> None:
-    base = data.draw(st.sampled_from(CORPUS + CHECKED))
+    base: dict[str, Any] = data.draw(st.sampled_from([*CORPUS, *CHECKED]))
     raw = data.draw(mutated(base))
     try:
         result = check_strict(raw)

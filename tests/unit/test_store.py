@@ -87,5 +87,5 @@ def test_a_data_dir_from_0004_gains_the_traffic_tables(tmp_path: Path) -> None:
     assert db.traffic.bytes_out(["00000000-0000-4000-8000-000000000001"], date(2026, 1, 1)) == {
         "00000000-0000-4000-8000-000000000001": 42}
     with db.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0005"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0007"
     db.close()

@@ -14,14 +14,14 @@ from shoal.api.errors import error_body
 from shoal.api.guard import REQUEST_ID_KEY, ApiGuard
 from shoal.api.ratelimit import RateLimiter
 from shoal.api.responses import json_response
-from shoal.api.routes import account, apps, catalog, deployments, events, insights, logs
+from shoal.api.routes import account, apps, buildpacks, catalog, console, deployments, events, insights, logs
 from shoal.core.errors import ShoalError
 
 
 def all_routes() -> list[BaseRoute]:
     # The catalogue's fixed paths come before ``/v2/apps/{id}`` so ``regions`` is never taken for an id.
-    return [*catalog.routes, *insights.routes, *apps.routes, *deployments.routes, *events.routes, *logs.routes,
-            *account.routes]
+    return [*catalog.routes, *buildpacks.routes, *insights.routes, *apps.routes, *deployments.routes, *events.routes, *logs.routes,
+            *console.routes, *account.routes]
 
 
 async def _error(request: Request, exc: Exception) -> Response:
@@ -47,5 +47,5 @@ def build_api(ctx: ApiContext, limiter: RateLimiter) -> ASGIApp:
     app.router.redirect_slashes = False
     app.state.shoal = ctx
     return ApiGuard(app, ctx.accounts.authenticate, limiter,
-                    is_public=lambda path: path.startswith(logs.PUBLIC_PREFIX),
+                    is_public=lambda path: path.startswith((logs.PUBLIC_PREFIX, console.PUBLIC_PREFIX)),
                     recall=ctx.accounts.recently_authenticated)

@@ -47,6 +47,18 @@ def decode(raw: bytes, content_type: str) -> object:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"error parsing request body: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    document = _parse(text, content_type)
+    try:  # "\ud800" escapes decode to lone surrogates, which no store or answer can hold as UTF-8
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        raise BadRequest("error parsing request body: it holds text that is not valid Unicode "
+                         "(an unpaired surrogate escape)") from exc
+    except (TypeError, ValueError, RecursionError):
+        pass  # YAML-only values (dates...), cycles, depth: left for the field checks to refuse
+    return document
+
+
+def _parse(text: str, content_type: str) -> object:
     if _is_yaml(content_type):
         try:
             return yaml.safe_load(text)

@@ -12,6 +12,8 @@ from shoal.api.wire import IngressAddress
 from shoal.domain.accounts import Principal
 from shoal.engine.accounts import AccountsService
 from shoal.engine.apps import AppsService
+from shoal.engine.buildpacks import BuildpacksService
+from shoal.engine.console import ConsoleService
 from shoal.core.signing import Signer
 from shoal.engine.deployments import DeploymentsService
 from shoal.engine.events import EventsService
@@ -30,6 +32,9 @@ class ApiContext:
     signer: Signer
     ingress: IngressAddress
     max_body_bytes: int
+    console: ConsoleService
+    buildpacks: BuildpacksService
+    console_idle_seconds: float
     app_bodies: dict[tuple[str, bool], tuple[int, bytes]] = field(default_factory=dict)  # encoded, by revision
 
 

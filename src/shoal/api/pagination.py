@@ -23,9 +23,9 @@ class PageRequest:
 
 def _int_param(params: QueryParams, name: str, default: int, low: int, high: int | None) -> int:
     raw = params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    if not raw.strip().isdigit():
+    if not raw.strip().isdigit():  # an empty value too: Go's strconv, which DigitalOcean parses with, refuses it
         raise BadRequest(f"query parameter {name!r} must be an integer, got {raw!r}")
     value = int(raw)
     if value < low or (high is not None and value > high):
@@ -36,7 +36,7 @@ def _int_param(params: QueryParams, name: str, default: int, low: int, high: int
 
 def bool_param(params: QueryParams, name: str) -> bool:
     raw = params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return False
     if raw.lower() in ("true", "1"):
         return True

@@ -24,7 +24,11 @@ def render(request: Request, payload: Any, status: int = 200) -> Response:
 
 
 def encode(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # an unpaired surrogate (echoed from a request): escaped, still JSON
+        return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def json_body(body: bytes, status: int = 200) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from shoal.core.clock import rfc3339
@@ -53,6 +54,10 @@ def app_wire(view: AppView, ingress: IngressAddress, with_project: bool = True) 
                for d in app.spec.get("domains") or []]
     if domains:
         wire["domains"] = domains
+    if app.build_config:
+        wire["build_config"] = app.build_config
+    if (app.spec.get("egress") or {}).get("type") == "DEDICATED_IP":
+        wire["dedicated_ips"] = dedicated_ips(app.id)
     if app.last_deployment_created_at:
         wire["last_deployment_created_at"] = rfc3339(app.last_deployment_created_at)
     if app.last_deployment_active_at:
@@ -82,7 +87,7 @@ def deployment_wire(dep: Deployment) -> dict[str, Any]:
         "cause_details": dep.cause_details,
         "progress": progress.wire(dep.progress),
         "tier_slug": dep.tier_slug,
-        "timing": {k: v for k, v in dep.timing.items() if not k.startswith("_")},
+        "timing": timing_wire(dep),
     }
     for entry in dep.components:
         key = DEPLOYMENT_LISTS.get(entry["kind"])
@@ -93,6 +98,41 @@ def deployment_wire(dep: Deployment) -> dict[str, Any]:
     if dep.previous_deployment_id:
         wire["previous_deployment_id"] = dep.previous_deployment_id
     return wire
+
+
+def _seconds(step: dict[str, Any]) -> str | None:
+    start, end = step.get("started_at"), step.get("ended_at")
+    if not start or not end or progress.ZERO_TIME in (start, end):
+        return None
+    elapsed = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    return f"{max(elapsed, 0):.3f}s"
+
+
+def timing_wire(dep: Deployment) -> dict[str, Any]:
+    """godo's ``DeploymentTiming``: the stored phase durations, plus each component's build and the
+    databases' provisioning read off the progress tree's step times (protobuf duration strings)."""
+    timing: dict[str, Any] = {k: v for k, v in dep.timing.items() if not k.startswith("_")}
+    built = [{"name": step["name"], "build_billable": took} for step in _children(dep.progress, "build", "components")
+             if (took := _seconds(step)) is not None]
+    if built:
+        timing["components"] = built
+    databases = next((s for s in _children(dep.progress, "deploy") if s["name"] == "databases"), None)
+    if databases is not None and (took := _seconds(databases)) is not None:
+        timing["database_provision"] = took
+    return timing
+
+
+def _children(steps: list[dict[str, Any]], *path: str) -> list[dict[str, Any]]:
+    for name in path:
+        steps = next((s.get("steps") or [] for s in steps if s["name"] == name), [])
+    return steps
+
+
+def dedicated_ips(app_id: str) -> list[dict[str, str]]:
+    """``egress.type: DEDICATED_IP``: shoal's egress is this machine's, so the app is shown one stable
+    address from TEST-NET-1 (RFC 5737, never routed) rather than an empty list clients wait on."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"shoal:dedicated-ip:{app_id}")
+    return [{"ip": f"192.0.2.{1 + digest.int % 254}", "id": str(digest), "status": "ASSIGNED"}]
 
 
 def _domain_wire(app_id: str, spec: dict[str, Any], live: bool, tls: bool) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from shoal.cli.stack_cmd import stack_app
 from shoal.cli.up_cmd import down, up
 from shoal.core.errors import ShoalError
 from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
-                                 ContainerSettings, IngressSettings, RateLimits, RuntimeSettings, Settings,
-                                 parse_listen)
+                                 ContainerSettings, IngressSettings, KubernetesSettings, RateLimits, RuntimeSettings,
+                                 Settings, parse_listen)
 
 app = typer.Typer(help="shoal: a self-hosted application platform that speaks the DigitalOcean Apps API.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -65,7 +65,8 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(help="The key of --tls-cert (PEM).")] = None,
     rate_limit_per_hour: Annotated[int, typer.Option(min=1, help="Requests per token per hour.")] = 5000,
     rate_limit_per_minute: Annotated[int, typer.Option(min=1, help="Requests per token per minute.")] = 250,
-    runtime: Annotated[str, typer.Option(help="Runtime backend: local (builds and runs apps on this machine) or "
+    runtime: Annotated[str, typer.Option(help="Runtime backend: local (builds and runs apps on this machine), "
+                                               "kubernetes (on the cluster of --kubeconfig) or "
                                                "simulate (walks every step, builds nothing).")] = "local",
     simulate_step_seconds: Annotated[float, typer.Option(min=0, help="Delay of each simulated step.")] = 0.0,
     container_engine_url: Annotated[Optional[str], typer.Option(
@@ -78,6 +79,22 @@ def serve(
     stack_image: Annotated[str, typer.Option(help="--runtime container: the image buildpack builds and their "
                                                   "apps run in (shoal stack build makes the default).")]
     = ContainerSettings().stack_image,
+    kubeconfig: Annotated[Optional[Path], typer.Option(
+        help="--runtime kubernetes: the cluster's kubeconfig [default: in-cluster config].", exists=True,
+        dir_okay=False)] = None,
+    kube_context: Annotated[Optional[str], typer.Option(help="--runtime kubernetes: a context of --kubeconfig.")]
+    = None,
+    image_registry: Annotated[Optional[str], typer.Option(
+        help="--runtime kubernetes: HOST[:PORT] of a registry the cluster pulls shoal's images from.")] = None,
+    kube_ingress_class: Annotated[Optional[str], typer.Option(
+        help="--runtime kubernetes: also render an Ingress per app for this IngressClass.")] = None,
+    change_feed: Annotated[str, typer.Option(
+        help="With --database-url postgresql://: how this server hears other servers' writes: notify "
+             "(LISTEN/NOTIFY, polling only while it cannot listen) or poll (every second; for a pooler such as "
+             "PgBouncer in transaction mode, which cannot carry LISTEN).")] = "notify",
+    console_idle_timeout: Annotated[float, typer.Option(
+        min=1, help="Seconds without a keystroke or output after which a console session (doctl apps "
+                    "console) is closed.")] = 900.0,
 ) -> None:
     """Start the platform: the HTTPS API and the ingress, in one process."""
     from shoal.bootstrap import serve as run
@@ -86,21 +103,27 @@ def serve(
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     if ingress_tls_certs is not None and ingress_tls_listen is None:
         raise typer.BadParameter("--ingress-tls-certs needs --ingress-tls-listen (the HTTPS ingress serves them)")
+    if change_feed not in ("notify", "poll"):
+        raise typer.BadParameter("--change-feed is notify or poll")
     try:
         api_host, api_port = parse_listen(api_listen)
         ingress_host, ingress_port = parse_listen(ingress_listen)
         tls = parse_listen(ingress_tls_listen) if ingress_tls_listen else None
         settings = Settings.from_env(
-            data_dir=data_dir, database_url=database_url,
+            data_dir=data_dir, database_url=database_url, change_feed=change_feed,
             api=ApiSettings(host=api_host, port=api_port, tls_cert=tls_cert, tls_key=tls_key,
-                            rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute)),
+                            rate_limits=RateLimits(per_hour=rate_limit_per_hour, per_minute=rate_limit_per_minute),
+                            console_idle_seconds=console_idle_timeout),
             ingress=IngressSettings(host=ingress_host, port=ingress_port, apps_domain=apps_domain,
                                     tls_host=tls[0] if tls else None, tls_port=tls[1] if tls else None,
                                     tls_certs=ingress_tls_certs),
             runtime=RuntimeSettings(backend=runtime, simulate_step_seconds=simulate_step_seconds,
                                     container=ContainerSettings(engine_url=container_engine_url,
                                                                 registry_mirrors=_mirrors(registry_mirror or []),
-                                                                stack_image=stack_image)),
+                                                                stack_image=stack_image),
+                                    kubernetes=KubernetesSettings(kubeconfig=kubeconfig, context=kube_context,
+                                                                  image_registry=image_registry,
+                                                                  ingress_class=kube_ingress_class)),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except ShoalError as exc:

@@ -45,6 +45,7 @@ class ApiSettings:
     tls_key: Path | None = None
     rate_limits: RateLimits = field(default_factory=RateLimits)
     max_body_bytes: int = 4 * 1024 * 1024
+    console_idle_seconds: float = 900.0  # doctl apps console sessions with no keystroke or output end
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,29 @@ class ContainerSettings:
 
 
 @dataclass(frozen=True)
+class KubernetesSettings:
+    """``--runtime kubernetes``: which cluster (a kubeconfig and context; neither = in-cluster config), the
+    registry the cluster pulls shoal's images from, and the IngressClass of an optional in-cluster Ingress."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+    image_registry: str | None = None
+    ingress_class: str | None = None
+
+
+@dataclass(frozen=True)
 class RuntimeSettings:
     backend: str = "local"
     simulate_step_seconds: float = 0.0
     container: ContainerSettings = field(default_factory=ContainerSettings)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database_url: str | None = None
+    change_feed: str = "notify"  # PostgreSQL: hear other servers' writes by LISTEN/NOTIFY, or "poll"
     api: ApiSettings = field(default_factory=ApiSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
@@ -88,6 +102,11 @@ class Settings:
     @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
+
+    @property
+    def shared_database(self) -> bool:
+        """PostgreSQL may be shared by several servers; SQLite (the default) belongs to this one."""
+        return (self.database_url or "").startswith(("postgresql", "postgres:"))
 
     @property
     def store_url(self) -> str:

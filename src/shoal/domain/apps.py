@@ -27,6 +27,7 @@ class App:
     pinned_deployment_id: str | None = None
     rollback_base_deployment_id: str | None = None  # what ``revert`` returns to after a pinned rollback
     revision: int = 0  # bumped by every change of the app or its deployments
+    build_config: dict[str, Any] | None = None  # build_config.cnb_versioning: pinned buildpack majors
 
 
 @dataclass(frozen=True)

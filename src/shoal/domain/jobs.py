@@ -33,6 +33,16 @@ def deploy_invocation_id(deployment_id: str, group: str, job_name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"shoal:job:{deployment_id}:{group}:{job_name}"))
 
 
+def deployment_trigger(cause_details: dict[str, Any]) -> dict[str, Any]:
+    """The trigger of a job a deployment runs (PRE/POST/FAILED_DEPLOY): MANUAL by the user whose
+    action made the deployment, as godo's ``JobInvocationTrigger`` shows it; UNKNOWN when no user
+    action caused it (godo's enum has nothing closer)."""
+    user = (cause_details.get("digitalocean_user_action") or {}).get("user")
+    if not user:
+        return {"type": "UNKNOWN"}
+    return {"type": "MANUAL", "manual": {"user": dict(user)}}
+
+
 def new_invocation_id() -> str:
     return str(uuid.uuid4())
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -12,7 +12,7 @@ from shoal.domain.deployments import Deployment
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import AppPlan, Artifact, RunUnit
-from shoal.domain.routing import Backend, Route
+from shoal.domain.routing import Backend, Route, SecureHeaders
 from shoal.domain.traffic import ComponentTraffic, TrafficCounts
 
 
@@ -32,6 +32,8 @@ class AppStore(Protocol):
                         pins: dict[str, str | None] | None = None) -> App | None: ...
 
     def set_pins(self, app_id: str, pins: dict[str, str | None]) -> None: ...
+
+    def set_build_config(self, app_id: str, build_config: dict[str, Any]) -> None: ...
 
     def delete_app(self, account_id: str, app_id: str) -> bool: ...
 
@@ -78,6 +80,24 @@ class InstanceQuery(Protocol):
     def instances(self, app_id: str) -> list[InstanceState]: ...
 
 
+class Console(Protocol):
+    """An interactive shell inside one running instance: what ``doctl apps console`` talks to.
+
+    One output stream (the terminal's), as on DigitalOcean: no separate stderr, no exit code.
+    """
+
+    async def read(self) -> bytes:
+        """The next output the shell wrote; ``b""`` once it has ended."""
+
+    def write(self, data: bytes) -> None:
+        """Keystrokes, as typed (the terminal echoes them)."""
+
+    def resize(self, columns: int, rows: int) -> None: ...
+
+    async def close(self) -> None:
+        """End the shell and everything it started; safe to call more than once."""
+
+
 class Runtime(Protocol):
     """A backend that builds and runs an app's run units (``simulate``, ``local``, ``container``, ...).
 
@@ -121,12 +141,20 @@ class Runtime(Protocol):
 
     async def remove_app(self, app_id: str) -> None: ...
 
+    async def release(self, app_id: str) -> None:
+        """Another server drives the app now: stop what runs for it here and withdraw its routes,
+        leaving its data (databases, builds) alone."""
+
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         """Bring an active deployment back up after shoal itself restarted (reusing its builds,
         adopting what still runs)."""
 
     def instances(self, app_id: str) -> list[InstanceState]:
         """What runs for the app now (every deployment's instances), as the backend really sees it."""
+
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """A shell inside ``instance`` of ``component``, as the instance runs (its working tree,
+        environment and user); ``NotFound`` when that instance is not running."""
 
     async def close(self) -> None: ...
 
@@ -157,10 +185,46 @@ class DeploymentStore(Protocol):
 
     def active_deployments(self) -> list[Deployment]: ...
 
+    def active_deployment(self, app_id: str) -> Deployment | None: ...
+
+    def newest_unfinished(self, app_id: str) -> Deployment | None: ...
+
     def append_logs(self, lines: list[LogLine]) -> None: ...
 
     def read_logs(self, deployment_id: str, stages: set[str], component: str | None = None,
                   after_id: int = 0) -> list[tuple[int, LogLine]]: ...
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What one look at the database changed in this server's custody of apps."""
+
+    gained: list[str] = field(default_factory=list)  # apps that were nobody's and are this server's now
+    lost: list[str] = field(default_factory=list)  # apps this server held and may no longer drive
+
+
+class Ownership(Protocol):
+    """Which server drives which app: exactly one owner per app runs its pipeline, keeps its active
+    deployment up and runs its scheduled jobs. A server that dies loses its apps with it.
+
+    The methods do I/O (call them off the event loop) except ``owns``.
+    """
+
+    def owns(self, app_id: str) -> bool:
+        """Whether this server holds the app now (no I/O)."""
+
+    def claim(self, app_id: str) -> bool:
+        """Take the app if no live server holds it; True if this server holds it now."""
+
+    def scan(self) -> Claims:
+        """Take every app with work (an active or unfinished deployment) that no live server holds,
+        and say which held apps were lost (the ownership session itself ended)."""
+
+    def release(self, app_id: str) -> None:
+        """The app was deleted: stop holding it."""
+
+    def close(self) -> None:
+        """Stop holding everything (shoal stopping, after it stopped what it runs)."""
 
 
 class DeploymentQueue(Protocol):
@@ -215,6 +279,6 @@ class RoutePublisher(Protocol):
 
     def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
                 offline_page: str | None = None, min_tls: dict[str, str] | None = None,
-                error_page: str | None = None) -> None: ...
+                error_page: str | None = None, secure: SecureHeaders | None = None) -> None: ...
 
     def withdraw(self, app_id: str) -> None: ...

@@ -71,6 +71,41 @@ def _route(rule: dict[str, Any]) -> Route:
     )
 
 
+@dataclass(frozen=True)
+class SecureHeaders:
+    """``ingress.secure_header``: headers the ingress sets on, or removes from, every answer of an app.
+
+    ``drop`` holds the lower-case names to take out of an answer (those removed, and those set, so
+    a header the app sent is replaced rather than doubled); ``add`` what is written instead.
+    """
+
+    drop: frozenset[bytes]
+    add: tuple[tuple[bytes, bytes], ...]
+
+    def apply(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        kept = [(k, v) for k, v in headers if k.lower() not in self.drop]
+        kept.extend(self.add)
+        return kept
+
+
+def secure_headers(spec: dict[str, Any]) -> SecureHeaders | None:
+    """The app's secure headers, or None when it has none (the ingress then does no work for them).
+
+    The spec rules guarantee token names and values without line breaks; a later entry for the
+    same name wins over an earlier one.
+    """
+    wanted: dict[bytes, bytes | None] = {}
+    for entry in (spec.get("ingress") or {}).get("secure_header") or []:
+        name = str(entry.get("key") or "").lower().encode("latin-1")
+        if not name:
+            continue
+        remove = entry.get("remove_header") is True
+        wanted[name] = None if remove else str(entry.get("value") or "").encode("latin-1")
+    if not wanted:
+        return None
+    return SecureHeaders(frozenset(wanted), tuple((k, v) for k, v in wanted.items() if v is not None))
+
+
 def routes_for(spec: dict[str, Any]) -> list[Route]:
     """Routes of a normalised spec, most specific first (authority-bound, then longest prefix)."""
     routes = [_route(r) for r in (spec.get("ingress") or {}).get("rules") or []]

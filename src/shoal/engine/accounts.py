@@ -9,6 +9,7 @@ from shoal.core.clock import Clock
 from shoal.core.errors import BadRequest, NotFound, Unauthorized
 from shoal.core.ids import hash_token, is_token_shaped, new_token, new_uuid
 from shoal.domain.accounts import ADMIN_ACCOUNT, Account, Principal, Token, parse_scopes
+from shoal.domain.changes import EVERYTHING, TOKEN, Change
 from shoal.domain.ports import AccountStore
 
 
@@ -32,7 +33,8 @@ class AccountsService:
 
     def authenticate(self, token_value: str) -> Principal:
         """The token's principal. A token seen in the last second is not looked up again, so a
-        revocation (made by ``shoal token revoke`` in another process) takes effect within a second."""
+        revocation takes effect at once when this server hears of it (``heard``), and within a
+        second when it cannot (``shoal token revoke`` on SQLite, another process)."""
         if not is_token_shaped(token_value):
             raise Unauthorized("Unable to authenticate you: the token is not a DigitalOcean-style token (dop_v1_...).")
         token_hash = hash_token(token_value)
@@ -44,6 +46,12 @@ class AccountsService:
             self._recent.clear()
         self._recent[token_hash] = (principal, self._clock.monotonic())
         return principal
+
+    def heard(self, change: Change) -> None:
+        """A token was issued or revoked (here, by another server, or by ``shoal token`` on PostgreSQL):
+        nothing checked before it is trusted any more."""
+        if change.kind in (TOKEN, EVERYTHING):
+            self._recent.clear()
 
     def recently_authenticated(self, token_value: str, token_hash: str | None = None) -> Principal | None:
         """The principal of a token checked less than a second ago (no I/O: callable on the event loop)."""

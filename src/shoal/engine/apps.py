@@ -7,7 +7,8 @@ deployment to the deployer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shoal.core.clock import Clock
@@ -16,11 +17,14 @@ from shoal.core.errors import BadRequest, Conflict, NotFound
 from shoal.core.ids import ingress_suffix, is_uuid, new_uuid
 from shoal.domain.accounts import Account
 from shoal.domain.apps import App, AppView
+from shoal.domain.changes import APP, EVERYTHING, Change
 from shoal.domain.deployments import IN_PROGRESS, Phase, Trigger
 from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue
 from shoal.engine.planning import new_deployment
-from shoal.spec import app_cost, check
-from shoal.spec.catalog import DEFAULT_REGION, INSTANCE_SIZES_BY_SLUG
+from shoal.spec import app_cost, check, diff
+from shoal.spec.catalog import DEFAULT_INSTANCE_SIZE, INSTANCE_SIZES_BY_SLUG
+from shoal.spec.defaults import resolve_region
+from shoal.spec.rules.envs import reference_warnings
 from shoal.spec.sealing import foreign_secrets, seal
 
 _COMPUTE_KINDS = ("services", "workers", "jobs")
@@ -40,7 +44,7 @@ class Proposal:
 
 def tier_of(spec: dict[str, Any]) -> str:
     """The legacy tier an app falls in: starter when static only, else the highest size tier it uses."""
-    sizes = [c.get("instance_size_slug") for kind in _COMPUTE_KINDS for c in spec.get(kind) or []]
+    sizes = [c.get("instance_size_slug") or DEFAULT_INSTANCE_SIZE for kind in _COMPUTE_KINDS for c in spec.get(kind) or []]
     if not sizes:
         return "starter"
     tiers = {INSTANCE_SIZES_BY_SLUG[s].tier_slug for s in sizes if s in INSTANCE_SIZES_BY_SLUG}
@@ -81,6 +85,8 @@ class AppsService:
         self._views: dict[str, AppView] = {}
         self._epoch = 0  # counts reported changes
         self._changed_at: dict[str, int] = {}  # app → epoch of its last reported change
+        self._floor = 0  # views read before this epoch are never cached (changes may have been missed)
+        self._lock = threading.Lock()  # changes are reported from writers' threads and the change feed's
 
     def _checked(self, account: Account, raw_spec: object) -> dict[str, Any]:
         """The normalised spec with its secrets sealed (scoped to the account, so a spec read back
@@ -93,7 +99,7 @@ class AppsService:
         now = self._clock.now()
         app = App(
             id=new_uuid(), account_id=account.id, name=spec["name"], spec=spec,
-            region=spec.get("region") or DEFAULT_REGION,
+            region=resolve_region(spec.get("region")),
             ingress_host=f"{spec['name']}-{ingress_suffix()}.{self._apps_domain}",
             tier_slug=tier_of(spec), project_id=_project_id(project_id, account),
             created_at=now, updated_at=now, last_deployment_created_at=now,
@@ -110,11 +116,22 @@ class AppsService:
             raise NotFound(f"app {app_id!r} not found")
         return app
 
+    def heard(self, change: Change) -> None:
+        """A committed write, by this server or (through the change feed) another one."""
+        if change.kind == APP:
+            self.forget(change.key)
+        elif change.kind == EVERYTHING:
+            with self._lock:
+                self._epoch += 1
+                self._floor = self._epoch
+                self._views.clear()
+
     def forget(self, app_id: str) -> None:
-        """The app or one of its deployments changed (called by the store after commit)."""
-        self._epoch += 1
-        self._changed_at[app_id] = self._epoch
-        self._views.pop(app_id, None)
+        """The app or one of its deployments changed (called after the write committed)."""
+        with self._lock:
+            self._epoch += 1
+            self._changed_at[app_id] = self._epoch
+            self._views.pop(app_id, None)
 
     def cached_view(self, account: Account, app_id: str) -> AppView | None:
         """The app's view if it is cached (no I/O, so callable on the event loop)."""
@@ -147,9 +164,10 @@ class AppsService:
         fresh = {v.app.id: v for v in self._assemble([a for a in apps if a.id not in cached])}
         if len(self._views) > VIEW_CACHE_SIZE:
             self._views.clear()
-        for app_id, view in fresh.items():
-            if self._changed_at.get(app_id, 0) <= epoch:
-                self._views[app_id] = view
+        with self._lock:
+            for app_id, view in fresh.items():
+                if self._changed_at.get(app_id, 0) <= epoch and self._floor <= epoch:
+                    self._views[app_id] = view
         return [cached.get(a.id) or fresh[a.id] for a in apps]
 
     def _assemble(self, apps: list[App]) -> list[AppView]:
@@ -169,18 +187,45 @@ class AppsService:
             ))
         return views
 
-    def update_app(self, account: Account, app_id: str, raw_spec: object) -> AppView:
+    def update_app(self, account: Account, app_id: str, raw_spec: object,
+                   update_all_source_versions: bool = False) -> AppView:
         current = self.get_app(account, app_id)
         refuse_if_pinned(current)
         spec = self._checked(account, raw_spec)
+        if not update_all_source_versions:
+            unchanged = self._unchanged(current, spec)
+            if unchanged is not None:
+                return unchanged
         now = self._clock.now()
         dep = new_deployment(current, spec, Trigger("app spec updated", action="UPDATE_SPEC"), account, now,
                              tier_of(spec))
-        app = self._store.update_app_spec(account.id, app_id, spec, spec.get("region") or DEFAULT_REGION, now, dep)
+        app = self._store.update_app_spec(account.id, app_id, spec, resolve_region(spec.get("region")), now, dep)
         if app is None:  # deleted between the read and the write
             raise NotFound(f"app {app_id!r} not found")
         self.queue.submit(app.id, dep.id)
         return AppView(app=app, pending=dep, active=self.views([app], self._epoch)[0].active)
+
+    def _unchanged(self, current: App, spec: dict[str, Any]) -> AppView | None:
+        """The app's view when ``spec`` runs exactly what its newest deployment runs (or will run),
+        so no deployment is made and nothing restarts; None when a deployment is needed.
+
+        The newest non-canceled deployment must be live or on its way with a spec that means the
+        same: after a failed deployment, re-applying the same spec deploys again (a retry). A spec
+        that differs only in what does not run (a default spelled out) is stored as sent.
+        """
+        view = self.views([current], self._epoch)[0]
+        newest = view.pending
+        if newest is None or newest.phase not in (Phase.ACTIVE, *IN_PROGRESS, Phase.PENDING_BUILD):
+            return None
+        if diff(newest.spec, spec).changed or diff(current.spec, spec).changed:
+            return None
+        if spec == current.spec:
+            return view
+        app = self._store.update_app_spec(current.account_id, current.id, spec, resolve_region(spec.get("region")),
+                                          self._clock.now())
+        if app is None:
+            raise NotFound(f"app {current.id!r} not found")
+        return replace(view, app=app)
 
     def delete_app(self, account: Account, app_id: str) -> None:
         if not is_uuid(app_id) or not self._store.delete_app(account.id, app_id):
@@ -204,7 +249,7 @@ class AppsService:
             app_name_suggestion=None if available else _suggest(spec["name"], taken),
             app_is_static=is_static(spec), existing_static_apps=static_apps,
             app_cost=round(app_cost(spec)),
-            warnings=database_warnings(spec) + [
+            warnings=database_warnings(spec) + reference_warnings(spec) + [
                 f"{path}: this secret was encrypted by another server (e.g. DigitalOcean) and cannot be decrypted "
                 "here; set its plaintext value, or deployments that need it will fail"
                 for path in (foreign_secrets(spec, self._box, account.id) if self._box is not None else [])],

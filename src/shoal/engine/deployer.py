@@ -1,83 +1,41 @@
-"""The deployer: a durable, level-based pipeline per deployment.
+"""The deployer: the pipelines of the apps this server owns.
 
-``reconcile`` re-reads the deployment every time round, finds the first leaf step of its progress
-tree that has not succeeded, performs the typed action that leaf stands for, and records the
-result. The stored tree *is* the pipeline's position, so a crash at any line is survivable: on the
-next start every unfinished deployment is reconciled again and the interrupted step (left
-``RUNNING``) is simply repeated — runtime steps are idempotent. A newer deployment or a cancel
-changes the stored record; the running pipeline notices on its next write (optimistic versions)
-and stops.
-
-Runtimes see a deployment only as its typed plan (``shoal.domain.plan``), made once per deployment
-and completed round by round with the commits and artefacts recorded on the deployment.
+Exactly one server owns an app (``domain.ports.Ownership``: an advisory lock on PostgreSQL, every
+app on SQLite). The owner drives the app's deployments (``engine.pipeline``), keeps its active
+deployment up and runs its scheduled jobs. On start, and every second after, a server takes over
+the apps with work that nobody owns — all of them on its first look when it is the only server —
+restoring the active deployment and resuming the unfinished one from its step. A deployment
+submitted to a server that does not own the app reaches the owner through the change feed
+(``heard``); an app nobody owns is taken over by the server it was submitted to.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import copy
 import functools
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import replace
-from datetime import datetime
+from collections.abc import Callable
 
-from shoal.core.clock import Clock, rfc3339
-from shoal.domain import jobs
-from shoal.domain import progress as steps
+from shoal.core.clock import Clock
+from shoal.domain.changes import APP, EVERYTHING, Change
 from shoal.domain.deployments import Deployment, Phase, StepFailed
-from shoal.domain.plan import AppPlan, Artifact, RunUnit, make_plan
-from shoal.domain.ports import DeploymentStore, JobStore, LogSink, Runtime
-from shoal.domain.progress import (Build, Finalize, InitializeBuild, InitializeDeploy, Provision, RunJob, Start,
-                                   StepKey, Stop, Wait, action_at, next_leaf)
+from shoal.domain.ports import DeploymentStore, JobStore, Ownership, Runtime
 from shoal.engine.logbuffer import LogBuffer
-from shoal.engine.schedules import JobScheduler, Scheduled
+from shoal.engine.pipeline import Pipeline
 
 log = logging.getLogger("shoal.engine")
 
-
-class _Stale(Exception):
-    """The stored deployment changed under the pipeline (canceled, superseded): re-read it."""
+CUSTODY_SECONDS = 1.0  # how often a server looks for apps whose owner died
 
 
-def _duration(start: str | None, end: str | None) -> str | None:
-    if not start or not end:
-        return None
-    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    return f"{max(seconds, 0):.3f}s"
-
-
-def _progress_of(dep: Deployment) -> tuple[dict[str, str], dict[str, Artifact]]:
-    """What the deployment has recorded so far: each component's commit and build artefact."""
-    commits = {c["name"]: c["source_commit_hash"] for c in dep.components if c.get("source_commit_hash")}
-    artifacts = {c["name"]: found for c in dep.components if (found := Artifact.from_record(c.get("artifact")))}
-    return commits, artifacts
-
-
-def _on_run_stage(sink: LogSink) -> LogSink:
-    """A scheduled run's lines are RUN logs (of the job invocation), whatever the runtime calls them."""
-    def log_run(stage: str, component: str, line: str) -> None:
-        sink("RUN" if stage in ("DEPLOY", "RUN") else stage, component, line)
-    return log_run
-
-
-class Deployer:
+class Deployer(Pipeline):
     def __init__(self, store: DeploymentStore, runtime: Runtime, clock: Clock, logs: LogBuffer,
-                 job_store: JobStore, url_of: Callable[[str], str] = lambda host: f"http://{host}",
+                 job_store: JobStore, ownership: Ownership,
+                 url_of: Callable[[str], str] = lambda host: f"http://{host}",
                  secrets: Callable[[Deployment], list[str]] = lambda dep: []) -> None:
-        self._store = store
-        self._url_of = url_of
-        self._secrets = secrets
-        self._jobs = job_store
-        self._runtime = runtime
-        self._clock = clock
-        self._logs = logs
+        super().__init__(store, runtime, clock, logs, job_store, url_of, secrets)
+        self._owners = ownership
         self._tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
-        self._hosts: dict[str, str] = {}
-        self._plans: dict[str, AppPlan] = {}  # deployment → its plan as made from the spec
-        self._live: dict[str, str] = {}  # app → the deployment whose schedules run
-        self._scheduler = JobScheduler(self._run_scheduled, clock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._group: asyncio.TaskGroup | None = None
         self._stop: asyncio.Event | None = None
@@ -86,31 +44,74 @@ class Deployer:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Drive deployments until ``stop``; resumes every unfinished deployment first."""
+        """Drive deployments until ``stop``. First every app nobody holds is taken over (on one
+        server: every app): its active deployment restored, its unfinished one resumed; then the
+        custody loop keeps taking over apps whose owner died."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             self._group = group
             group.create_task(self._logs.run(self._stop))
             scheduler = group.create_task(self._scheduler.run())
-            for dep in await asyncio.to_thread(self._store.active_deployments):
-                # Tracked like a pipeline, so a new deployment of the same app waits for it.
-                restoring = group.create_task(self._restore(dep))
-                self._tasks[dep.app_id] = (dep.id, restoring)
-                restoring.add_done_callback(functools.partial(self._forget, dep.app_id))
-            for dep in await asyncio.to_thread(self._store.unfinished_deployments):
-                log.info("resuming deployment %s of app %s (phase %s)", dep.id, dep.app_id, dep.phase)
-                self._start(dep.app_id, dep.id)
+            await self._look_for_apps()
+            custody = group.create_task(self._keep_custody())
             self.ready.set()
             await self._stop.wait()
+            custody.cancel()
             scheduler.cancel()
             for _, task in self._tasks.values():
                 task.cancel()
         self._group = None
         await self._runtime.close()  # shoal stopping stops every process it started
 
+    # -- custody: which apps this server drives --------------------------------------------------
+
+    async def _keep_custody(self) -> None:
+        while True:
+            await asyncio.sleep(CUSTODY_SECONDS)
+            try:
+                await self._look_for_apps()
+            except Exception:  # the database may be away for a while; look again next time
+                log.exception("could not look for apps without an owner")
+
+    async def _look_for_apps(self) -> None:
+        claims = await asyncio.to_thread(self._owners.scan)
+        for app_id in claims.lost:
+            await self._let_go(app_id)
+        for app_id in claims.gained:
+            await self._adopt(app_id)
+
+    async def _adopt(self, app_id: str) -> None:
+        """The app is this server's now: bring its active deployment up, then resume its open one."""
+        active = await asyncio.to_thread(self._store.active_deployment, app_id)
+        pending = await asyncio.to_thread(self._store.newest_unfinished, app_id)
+        current = self._tasks.get(app_id)
+        if self._group is None or (current is not None and not current[1].done()):
+            return  # already driven here (a submission got to it first)
+        if active is not None:
+            # Tracked like a pipeline, so a new deployment of the same app waits for it.
+            restoring = self._group.create_task(self._restore(active))
+            self._tasks[app_id] = (active.id, restoring)
+            restoring.add_done_callback(functools.partial(self._forget, app_id))
+        if pending is not None:
+            log.info("resuming deployment %s of app %s (phase %s)", pending.id, app_id, pending.phase)
+            self._start(app_id, pending.id, supersede=False)
+
+    async def _let_go(self, app_id: str) -> None:
+        """Another server may hold the app now: stop driving it and stop what runs for it here."""
+        log.warning("no longer the owner of app %s: stopping what runs for it here", app_id)
+        current = self._tasks.pop(app_id, None)
+        if current:
+            current[1].cancel()
+        self._scheduler.replace_app(app_id, [])
+        self._live.pop(app_id, None)
+        try:
+            await self._runtime.release(app_id)
+        except Exception:
+            log.exception("could not stop what runs for app %s", app_id)
+
     async def _restore(self, dep: Deployment) -> None:
-        """shoal restarted: bring the app's active deployment back up from its builds."""
+        """shoal restarted, or took the app over: bring its active deployment back up from its builds."""
         try:
             self._logs.mask(dep.id, self._secrets(dep))
             plan = await self._plan(dep)
@@ -121,14 +122,58 @@ class Deployer:
         except Exception:
             log.exception("could not restore the active deployment %s of app %s", dep.id, dep.app_id)
 
+    def heard(self, change: Change) -> None:
+        """A committed write (any thread): another server's write to an app this one drives may be a
+        deployment submitted or canceled there, or the app deleted."""
+        if change.local or self._loop is None or change.kind not in (APP, EVERYTHING):
+            return
+        if change.kind == APP and not self._owners.owns(change.key):
+            return
+        self._loop.call_soon_threadsafe(self._review_soon, change)
+
+    def _review_soon(self, change: Change) -> None:
+        if self._group is None:
+            return
+        apps = list(self._tasks) + list(self._live) if change.kind == EVERYTHING else [change.key]
+        for app_id in dict.fromkeys(apps):
+            if self._owners.owns(app_id):
+                self._group.create_task(self._review(app_id))
+
+    async def _review(self, app_id: str) -> None:
+        """Make what this server does for the app match what is stored: its newest open deployment
+        driven, a canceled one stopped, a deleted app removed."""
+        if await asyncio.to_thread(self._store.ingress_host, app_id) is None:
+            self._remove(app_id)
+            return
+        pending = await asyncio.to_thread(self._store.newest_unfinished, app_id)
+        current = self._tasks.get(app_id)
+        if pending is not None:
+            self._start(app_id, pending.id)
+        elif current is not None and current[0] != self._live.get(app_id):
+            dep = await asyncio.to_thread(self._store.deployment_by_id, current[0])
+            if dep is None or (dep.terminal and dep.phase != Phase.ACTIVE):  # canceled elsewhere
+                self._cancel(app_id, current[0])
+
     def stop(self) -> None:
         if self._loop and self._stop:
             self._loop.call_soon_threadsafe(self._stop.set)
 
     def submit(self, app_id: str, deployment_id: str) -> None:
-        """Start (or take over) the app's pipeline with this deployment; callable from any thread."""
+        """Start (or take over) the app's pipeline with this deployment; callable from any thread.
+        On a server that does not own the app, the owner hears of it through the change feed; an
+        app nobody owns (a new one, or its owner died) is taken over here."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._start, app_id, deployment_id)
+            self._loop.call_soon_threadsafe(self._submitted, app_id, deployment_id)
+
+    def _submitted(self, app_id: str, deployment_id: str) -> None:
+        if self._owners.owns(app_id):
+            self._start(app_id, deployment_id)
+        elif self._group is not None:
+            self._group.create_task(self._claim(app_id))
+
+    async def _claim(self, app_id: str) -> None:
+        if await asyncio.to_thread(self._owners.claim, app_id):
+            await self._adopt(app_id)
 
     def cancel(self, app_id: str, deployment_id: str) -> None:
         if self._loop is not None:
@@ -145,27 +190,36 @@ class Deployer:
             current[1].cancel()
         self._scheduler.replace_app(app_id, [])
         self._live.pop(app_id, None)
+        self._hosts.pop(app_id, None)
         if self._group is not None:
             self._group.create_task(self._remove_quietly(app_id))
 
     async def _remove_quietly(self, app_id: str) -> None:
+        """The owner removes what runs (and its databases); a server that does not own the app
+        leaves that to the owner, which hears of the deletion through the change feed."""
+        if not self._owners.owns(app_id) and not await asyncio.to_thread(self._owners.claim, app_id):
+            return
         try:
             await self._runtime.remove_app(app_id)
         except Exception:  # the app is gone either way; a runtime hiccup must not stop the engine
             log.exception("could not remove the runtime resources of app %s", app_id)
+        finally:
+            await asyncio.to_thread(self._owners.release, app_id)
 
     def _cancel(self, app_id: str, deployment_id: str) -> None:
         current = self._tasks.get(app_id)
         if current and current[0] == deployment_id:
             current[1].cancel()
 
-    def _start(self, app_id: str, deployment_id: str) -> None:
+    def _start(self, app_id: str, deployment_id: str, supersede: bool = True) -> None:
+        """Drive ``deployment_id``: the app's previous pipeline is cancelled first (``supersede``)
+        or, when it is the restore of the active deployment, waited for."""
         if self._group is None:
             return
         previous = self._tasks.get(app_id)
         if previous and previous[0] == deployment_id and not previous[1].done():
             return
-        if previous and not previous[1].done():
+        if previous and not previous[1].done() and supersede:
             previous[1].cancel()
         task = self._group.create_task(self._drive(app_id, deployment_id, previous[1] if previous else None))
         self._tasks[app_id] = (deployment_id, task)
@@ -197,232 +251,3 @@ class Deployer:
         # next start resumes it, so leave it as it is.
         if dep is not None and dep.terminal and dep.phase != Phase.ACTIVE:
             await self._runtime.discard(app_id, deployment_id)
-
-    # -- the pipeline ----------------------------------------------------------------------------
-
-    async def reconcile(self, deployment_id: str) -> None:
-        while True:
-            dep = await asyncio.to_thread(self._store.deployment_by_id, deployment_id)
-            if dep is None or dep.terminal:
-                return
-            self._logs.mask(dep.id, self._secrets(dep))
-            key = next_leaf(dep.progress)
-            if key is None:
-                with contextlib.suppress(_Stale):
-                    await self._finish(dep)
-                continue
-            running = self._enter(dep, key)
-            steps.mark(running.progress, key, steps.RUNNING, self._now())
-            saved = await self._save(running)
-            if saved is None:
-                continue
-            try:
-                plan = await self._plan(saved)
-                done = await self._act(saved, plan, key, self._logs.sink(saved.id))
-            except _Stale:
-                continue
-            except StepFailed as failure:
-                await self._fail(saved.id, key, failure)
-                return
-            steps.mark(done.progress, key, steps.SUCCESS, self._now())
-            await self._save(done)
-
-    async def _save(self, dep: Deployment) -> Deployment | None:
-        """Store ``dep``, after the log lines written so far: a follower that sees a stage end has
-        already been able to read all of that stage's lines."""
-        await self._logs.flush_async()
-        return await asyncio.to_thread(self._store.save_deployment, dep)
-
-    def _now(self) -> str:
-        return rfc3339(self._clock.now())
-
-    def _enter(self, dep: Deployment, key: StepKey) -> Deployment:
-        """The deployment with its phase moved to where ``key`` lives, and a private copy of its tree."""
-        now = self._clock.now()
-        dep = replace(dep, progress=copy.deepcopy(dep.progress), timing=dict(dep.timing))
-        if key[0] == "build" and dep.phase == Phase.PENDING_BUILD:
-            dep = dep.moved_to(Phase.BUILDING, now)
-            dep.timing.setdefault("_build_started", now.isoformat())
-        elif key[0] == "deploy" and dep.phase in (Phase.PENDING_BUILD, Phase.BUILDING):
-            dep = dep.moved_to(Phase.PENDING_DEPLOY, now).moved_to(Phase.DEPLOYING, now)
-            dep.timing.setdefault("_build_ended", now.isoformat())
-            dep.timing.setdefault("_deploy_started", now.isoformat())
-        return dep
-
-    async def _plan(self, dep: Deployment) -> AppPlan:
-        """The deployment's plan, with the commits and artefacts it has recorded so far."""
-        base = self._plans.get(dep.id)
-        if base is None:
-            # An app's default host is fixed when it is created, so it is read once per app.
-            host = self._hosts.get(dep.app_id)
-            if host is None:
-                host = await asyncio.to_thread(self._store.ingress_host, dep.app_id) or ""
-                self._hosts[dep.app_id] = host
-            draft = make_plan(dep.spec, app_id=dep.app_id, deployment_id=dep.id, account_id=dep.account_id,
-                              default_host=host, force_build=dep.force_build,
-                              previous_deployment_id=dep.previous_deployment_id)
-            base = replace(draft, app_url=self._url_of(draft.primary_domain or host or ""))
-            self._plans[dep.id] = base
-        commits, artifacts = _progress_of(dep)
-        return base.with_progress(commits, artifacts)
-
-    async def _act(self, dep: Deployment, plan: AppPlan, key: StepKey, sink: LogSink) -> Deployment:
-        match action_at(key, plan):
-            case InitializeBuild():
-                sink("BUILD", "build", "Initializing build")
-                if plan.archived:
-                    sink("BUILD", "build", "The app is archived (maintenance.archive): nothing to build")
-            case Build(unit):
-                return await self._build(dep, plan, unit, sink)
-            case InitializeDeploy():
-                sink("DEPLOY", "deploy", f"Deploying {plan.app_name} (deployment {dep.id})")
-                if plan.archived:
-                    names = ", ".join(u.name for u in plan.stopped) or "none"
-                    sink("DEPLOY", "deploy", f"The app is archived (maintenance.archive): stopping its components "
-                                             f"({names}) and serving the offline page; dev databases keep their "
-                                             "data. Set maintenance.archive to false to start them again.")
-            case Provision(unit):
-                await self._runtime.provision_database(plan, unit, sink)
-            case RunJob(unit, "failed_deploy"):
-                pass  # only run when a deployment fails; skipped (SUCCESS) on a healthy one
-            case RunJob(unit, "post_deploy"):
-                dep = await self._go_live(dep, plan, sink)
-                await self._run_job(plan, unit, "post_deploy", sink)
-            case RunJob(unit, group):
-                await self._run_job(plan, unit, group, sink)
-            case Start(unit):
-                await self._runtime.start(plan, unit, sink)
-            case Wait(unit):
-                await self._runtime.wait_healthy(plan, unit, sink)
-            case Stop(unit):
-                # The offline page goes live first, so nobody is sent to a component while it stops.
-                dep = await self._go_live(dep, plan, sink)
-                await self._runtime.stop(plan, unit, sink)
-                sink("DEPLOY", unit.name, f"{unit.name} is stopped: the app is archived")
-            case Finalize():
-                dep = await self._go_live(dep, plan, sink)
-                if dep.previous_deployment_id:
-                    await self._runtime.retire(dep.app_id, dep.previous_deployment_id)
-        return dep
-
-    async def _build(self, dep: Deployment, plan: AppPlan, unit: RunUnit, sink: LogSink) -> Deployment:
-        if dep.restart_components is not None:
-            sink("BUILD", unit.name, "PreviousBuildReused: restarting with the build of the active deployment")
-            return dep
-        commit = await self._runtime.fetch(plan, unit, sink)
-        artifact = await self._runtime.build(plan, replace(unit, commit=commit), sink)
-        for entry in dep.components:
-            if entry["name"] == unit.name:
-                entry["source_commit_hash"] = commit
-                entry["artifact"] = artifact.as_record()
-        return dep
-
-    async def _run_job(self, plan: AppPlan, unit: RunUnit, group: str, sink: LogSink,
-                       trigger: Mapping[str, object] | None = None) -> None:
-        """Run a job, recorded as a job invocation: one per deployment, step and job for deploy-time
-        jobs (so a step repeated after a crash records one), a new one for every scheduled run."""
-        started = self._clock.now()
-        ident = jobs.deploy_invocation_id(plan.deployment_id, group, unit.name) if trigger is None \
-            else jobs.new_invocation_id()
-        invocation = jobs.JobInvocation(
-            id=ident, app_id=plan.app_id, deployment_id=plan.deployment_id, job_name=unit.name,
-            phase=jobs.RUNNING, trigger=dict(trigger or {"type": "UNKNOWN"}), created_at=started, started_at=started)
-        await asyncio.to_thread(self._jobs.save_invocation, invocation)
-        phase = jobs.FAILED
-        try:
-            await self._runtime.run_job(plan, unit, sink)
-            phase = jobs.SUCCEEDED
-        finally:
-            done = replace(invocation, phase=phase, completed_at=self._clock.now())
-            await asyncio.shield(asyncio.to_thread(self._jobs.save_invocation, done))
-
-    # -- scheduled jobs --------------------------------------------------------------------------
-
-    def _schedule(self, plan: AppPlan) -> None:
-        """``plan`` is live: its SCHEDULED jobs (none while archived) are the app's schedules now."""
-        replaced = self._live.get(plan.app_id)
-        if replaced and replaced != plan.deployment_id:
-            self._plans.pop(replaced, None)
-        self._live[plan.app_id] = plan.deployment_id
-        self._scheduler.replace_app(plan.app_id, [
-            Scheduled(plan.app_id, plan.deployment_id, u.name, u.schedule.cron, u.schedule.time_zone)
-            for u in plan.running if u.scheduled and u.schedule is not None])
-
-    async def _run_scheduled(self, due: Scheduled) -> None:
-        dep = await asyncio.to_thread(self._store.deployment_by_id, due.deployment_id)
-        if dep is None or self._live.get(due.app_id) != due.deployment_id:
-            return
-        plan = await self._plan(dep)
-        sink = _on_run_stage(self._logs.sink(dep.id))
-        trigger = {"type": "SCHEDULED", "scheduled": {"schedule": {"cron": due.cron, "time_zone": due.time_zone}}}
-        try:
-            await self._run_job(plan, plan.unit(due.job), "scheduled", sink, trigger)
-        except StepFailed as failure:
-            sink("RUN", due.job, failure.message)
-
-    # -- going live, finishing, failing ----------------------------------------------------------
-
-    async def _go_live(self, dep: Deployment, plan: AppPlan, sink: LogSink) -> Deployment:
-        if await asyncio.to_thread(self._store.active_deployment_id, dep.app_id) == dep.id:
-            return dep
-        await self._runtime.switch_traffic(plan, sink)
-        live = await asyncio.to_thread(self._store.go_live, dep, self._clock.now())
-        if live is None:
-            raise _Stale
-        self._schedule(plan)
-        sink("DEPLOY", "deploy", "Traffic switched to the new deployment")
-        return live
-
-    async def _finish(self, dep: Deployment) -> None:
-        now = self._clock.now()
-        plan = await self._plan(dep)
-        dep = replace(dep, progress=copy.deepcopy(dep.progress), timing=dict(dep.timing))
-        dep = await self._go_live(dep, plan, self._logs.sink(dep.id))
-        dep.timing.setdefault("_deploy_ended", now.isoformat())
-        dep = replace(dep.moved_to(Phase.ACTIVE, now), timing=self._timing(dep))
-        await self._save(dep)
-
-    def _timing(self, dep: Deployment) -> dict[str, object]:
-        marks = dep.timing
-        created = dep.created_at.isoformat()
-        timing: dict[str, object] = {k: v for k, v in marks.items() if k.startswith("_")}
-        for key, value in (("pending", _duration(created, marks.get("_build_started"))),
-                           ("build_total", _duration(marks.get("_build_started"), marks.get("_build_ended"))),
-                           ("build_billable", _duration(marks.get("_build_started"), marks.get("_build_ended"))),
-                           ("deploying", _duration(marks.get("_deploy_started"), marks.get("_deploy_ended")))):
-            if value:
-                timing[key] = value
-        return timing
-
-    async def _fail(self, deployment_id: str, key: StepKey | None, failure: StepFailed) -> None:
-        for _ in range(5):  # re-read and retry if something else wrote in between
-            dep = await asyncio.to_thread(self._store.deployment_by_id, deployment_id)
-            if dep is None or dep.terminal:
-                return
-            dep = replace(dep, progress=copy.deepcopy(dep.progress), timing=dict(dep.timing))
-            sink = self._logs.sink(dep.id)
-            key = key or next_leaf(dep.progress)  # an unexpected error: blame the step it happened in
-            if key is not None:
-                steps.mark(dep.progress, key, steps.ERROR, self._now(), failure.reason())
-            sink(steps.stage_of(key) if key else "BUILD", (steps.component_of(key) if key else None) or "deploy",
-                 f"ERROR {failure.code}: {failure.message}")
-            if key and key[0] == "deploy":
-                await self._run_failed_deploy_jobs(dep, sink)
-            if await asyncio.to_thread(self._store.active_deployment_id, dep.app_id) != dep.id:
-                await self._runtime.discard(dep.app_id, dep.id)
-            failed = replace(dep.moved_to(Phase.ERROR, self._clock.now()), ended_reason=failure.reason())
-            if await self._save(failed) is not None:
-                return
-
-    async def _run_failed_deploy_jobs(self, dep: Deployment, sink: LogSink) -> None:
-        if not steps.has(dep.progress, ("deploy", "failed_deploy")):
-            return
-        plan = await self._plan(dep)
-        for job in steps.find(dep.progress, ("deploy", "failed_deploy"))["steps"]:
-            key = ("deploy", "failed_deploy", job["name"])
-            steps.mark(dep.progress, key, steps.RUNNING, self._now())
-            try:
-                await self._run_job(plan, plan.unit(job["name"]), "failed_deploy", sink)
-                steps.mark(dep.progress, key, steps.SUCCESS, self._now())
-            except StepFailed as failure:
-                steps.mark(dep.progress, key, steps.ERROR, self._now(), failure.reason())

@@ -17,6 +17,7 @@ from shoal.domain.plan import archived, running_units
 from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue
 from shoal.engine.apps import refuse_if_pinned, tier_of
 from shoal.engine.planning import new_deployment
+from shoal.spec.defaults import resolve_region
 
 ROLLBACK_REVISIONS = 10  # DigitalOcean: one of the 10 most recent successful deployments
 
@@ -62,10 +63,11 @@ class DeploymentsService:
         self.queue.submit(app.id, dep.id)
         return dep
 
-    def create_deployment(self, account: Account, app_id: str, force_build: bool) -> Deployment:
+    def create_deployment(self, account: Account, app_id: str, force_build: bool, cause: str = "manual",
+                          action: str = "CREATE_DEPLOYMENT") -> Deployment:
         app = self.app(account, app_id)
         refuse_if_pinned(app)
-        trigger = Trigger("manual", action="CREATE_DEPLOYMENT", force_build=force_build)
+        trigger = Trigger(cause, action=action, force_build=force_build)
         return self._add(app, new_deployment(app, app.spec, trigger, account, self._clock.now(), app.tier_slug))
 
     def restart(self, account: Account, app_id: str, names: list[str]) -> Deployment:
@@ -128,7 +130,7 @@ class DeploymentsService:
             return RollbackCheck(False, _condition("exceeded_revision_limit",
                                                    f"deployment {target.id} is past the maximum historical revision "
                                                    f"limit of {ROLLBACK_REVISIONS}"))
-        if target.spec.get("region") != app.spec.get("region"):
+        if resolve_region(target.spec.get("region")) != resolve_region(app.spec.get("region")):
             return RollbackCheck(False, _condition("region_conflict", "the deployment ran in another region"))
         if _databases(target.spec) != _databases(app.spec):
             return RollbackCheck(False, _condition("database_config_conflict",
@@ -156,7 +158,10 @@ class DeploymentsService:
         now = self._clock.now()
         trigger = Trigger(f"rollback to deployment {target.id}", type=MANUAL_ROLLBACK, action="ROLLBACK_APP",
                           cloned_from=target.id)
-        dep = new_deployment(app, target.spec, trigger, account, now, target.tier_slug)
+        # The earlier deployment's revisions (commits, image digests) are pinned: a rollback runs what it ran.
+        revisions = [{"name": c["name"], "source_commit_hash": c["source_commit_hash"]}
+                     for c in target.components if c.get("source_commit_hash")]
+        dep = new_deployment(app, target.spec, trigger, account, now, target.tier_slug, built=revisions)
         pins: dict[str, str | None] = {} if skip_pin else {
             "pinned_deployment_id": dep.id, "rollback_base_deployment_id": app.active_deployment_id}
         self._apps.update_app_spec(account.id, app.id, target.spec, app.region, now, dep, pins)

@@ -60,6 +60,9 @@ class EventsService:
 
     def cancel_event(self, account: Account, app_id: str, wanted: str) -> Event:
         event = self.get_event(account, app_id, wanted)
+        if event.deployment.terminal:
+            raise BadRequest(f"event {wanted} has already ended ({event.deployment.phase}): only an event in "
+                             "progress can be canceled")
         dep = self._deployments.cancel_deployment(account, app_id, event.deployment.id)
         return Event(event.id, dep)
 
@@ -81,7 +84,8 @@ class EventsService:
                               job_name: str | None = None) -> jobs.JobInvocation:
         found = self.get_job_invocation(account, app_id, invocation_id, job_name)
         if found.phase in jobs.FINISHED:
-            return found
+            raise BadRequest(f"job invocation {invocation_id} has already ended ({found.phase}): only a pending or "
+                             "running invocation can be canceled")
         canceled = replace(found, phase=jobs.CANCELED, completed_at=self._clock.now())
         self._jobs.save_invocation(canceled)
         return canceled

@@ -54,6 +54,10 @@ class JobScheduler:
             self._due[(app_id, schedule.job)] = (schedule, schedule.next_after(now))
         self._wake.set()
 
+    def wake(self) -> None:
+        """Look at the clock again now (the loop otherwise sleeps until the next run is due)."""
+        self._wake.set()
+
     def schedules(self, app_id: str) -> list[Scheduled]:
         return [s for (app, _), (s, _) in self._due.items() if app == app_id]
 

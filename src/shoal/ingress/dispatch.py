@@ -11,9 +11,9 @@ import html
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from shoal.domain.routing import Redirect, Route
+from shoal.domain.routing import Redirect, Route, SecureHeaders
 from shoal.ingress.cors import CorsPolicy, merge_headers, preflight, simple_headers
-from shoal.ingress.table import RouteTable, StaticSite, Upstream
+from shoal.ingress.table import AppRoutes, RouteTable, StaticSite, Upstream
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -50,6 +50,7 @@ class Decision:
     # Depends only on the Host, the request target and the route table (no CORS policy reads the
     # request's Origin), so the same request may reuse it until the table changes.
     cacheable: bool = False
+    secure: SecureHeaders | None = None  # the app's ingress.secure_header, applied to the answer's head
 
 
 def page(status: int, title: str, detail: str, extra: Headers | None = None) -> Answer:
@@ -83,6 +84,17 @@ def decide(table: RouteTable, method: bytes, host: str, raw_path: str, query: by
     app = table.lookup(host)
     if app is None:
         return Decision(page(404, "No app here", f"No app is live at {host or 'this address'}."))
+    decision = _decide(table, app, method, host, raw_path, query, origin, preflight_method, preflight_headers,
+                       upgrade_to)
+    if app.secure is None:  # the common case costs one attribute test
+        return decision
+    return Decision(decision.action, decision.app_id, decision.component, decision.cors, decision.error_page,
+                    decision.cacheable, app.secure)
+
+
+def _decide(table: RouteTable, app: AppRoutes, method: bytes, host: str, raw_path: str, query: bytes,
+            origin: str | None, preflight_method: str | None, preflight_headers: str | None,
+            upgrade_to: int | None) -> Decision:
     if upgrade_to is not None and table.min_tls(host) is not None:
         port = "" if upgrade_to == 443 else f":{upgrade_to}"
         return Decision(redirect(Redirect(authority=host + port, code=308), raw_path, query, host), app.app_id)

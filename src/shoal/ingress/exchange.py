@@ -266,9 +266,12 @@ class Exchange:
             return
         self.status = status
         self.no_body = self.method == b"HEAD" or status in (204, 304)
-        cors = self.decision.cors if self.decision else ()
-        if cors:
-            headers = merge_headers(headers, cors)
+        decision = self.decision
+        if decision is not None:
+            if decision.cors:
+                headers = merge_headers(headers, decision.cors)
+            if decision.secure is not None:
+                headers = decision.secure.apply(headers)
         parts = [b"HTTP/1.1 %d %b\r\n" % (status, reason or _REASONS.get(status, b"Unknown"))]
         has_length = False
         for name, value in headers:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from shoal.domain.routing import Backend, Route, StaticSite, Upstream
+from shoal.domain.routing import Backend, Route, SecureHeaders, StaticSite, Upstream
 from shoal.ingress.cors import CorsPolicy
 
 __all__ = ["AppRoutes", "Backend", "RouteTable", "StaticSite", "Upstream", "by_host"]
@@ -26,6 +26,7 @@ class AppRoutes:
     # One compiled CORS policy per route (None where the rule has none), built once per publish.
     cors: list[CorsPolicy | None] = field(default_factory=list)
     error_page: str | None = None  # ingress.custom_error_page_url's HTML, for the ingress's own 5xx answers
+    secure: SecureHeaders | None = None  # ingress.secure_header, applied to every answer of the app
 
     def match(self, path: str, host: str) -> tuple[Route, CorsPolicy | None] | None:
         for route, policy in zip(self.routes, self.cors or [None] * len(self.routes), strict=True):
@@ -44,9 +45,9 @@ class RouteTable:
 
     def publish(self, app_id: str, hosts: list[str], routes: list[Route], backends: dict[str, Backend],
                 offline_page: str | None = None, min_tls: dict[str, str] | None = None,
-                error_page: str | None = None) -> None:
+                error_page: str | None = None, secure: SecureHeaders | None = None) -> None:
         policies = [CorsPolicy.from_spec(r.cors) if r.cors else None for r in routes]
-        entry = AppRoutes(app_id, routes, backends, offline_page, policies, error_page)
+        entry = AppRoutes(app_id, routes, backends, offline_page, policies, error_page, secure)
         table = {h: e for h, e in self._by_host.items() if e.app_id != app_id}
         table.update({h.lower(): entry for h in hosts})
         self._by_host = table

@@ -39,9 +39,24 @@ def _simulate(ctx: RuntimeContext) -> Runtime:
 
 
 def _local(ctx: RuntimeContext) -> Runtime:
+    from shoal.runtime.local.reaper import Reaper
     from shoal.runtime.local.runtime import LocalRuntime
 
-    return LocalRuntime(ctx.settings.data_dir, ctx.routes, dict(ctx.settings.host_env), ctx.box, clusters=ctx.clusters)
+    # Several servers may share a PostgreSQL: an app's processes must not outlive the server that
+    # runs them, since its new owner restores the app (README: Several servers on one PostgreSQL).
+    reaper = Reaper() if ctx.settings.shared_database else None
+    return LocalRuntime(ctx.settings.data_dir, ctx.routes, dict(ctx.settings.host_env), ctx.box, clusters=ctx.clusters,
+                        reaper=reaper)
+
+
+def _kubernetes(ctx: RuntimeContext) -> Runtime:
+    from shoal.runtime.kubernetes.connection import Target
+    from shoal.runtime.kubernetes.runtime import KubeOptions, KubernetesRuntime
+
+    kube = ctx.settings.runtime.kubernetes
+    options = KubeOptions(Target(kube.kubeconfig, kube.context), ctx.settings.data_dir, kube.image_registry,
+                          kube.ingress_class, dict(ctx.settings.runtime.container.registry_mirrors))
+    return KubernetesRuntime(options, ctx.routes, ctx.box)
 
 
 def _container(ctx: RuntimeContext) -> Runtime:
@@ -63,6 +78,7 @@ BACKENDS: dict[str, Callable[[RuntimeContext], Runtime]] = {
     "simulate": _simulate,
     "local": _local,
     "container": _container,
+    "kubernetes": _kubernetes,
 }
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import AppPlan, Artifact, GitSource, ImageSource, RunUnit
-from shoal.domain.ports import InstanceState, LogSink
+from shoal.domain.ports import Console, InstanceState, LogSink
 
 FAIL_VAR = "SHOAL_SIMULATE_FAIL"
 
@@ -35,6 +35,27 @@ def _source(unit: RunUnit) -> tuple[str, str]:
         case ImageSource() as image:
             return f"{image.registry_type}/{image.repository}", image.tag or "latest"
     return "", ""
+
+
+class SimulatedConsole:
+    """The simulate runtime runs no process, so there is no shell to open: the console says so in
+    the terminal and ends normally, the way its other steps print what a real one would do."""
+
+    def __init__(self, component: str, instance: str) -> None:
+        self._lines = [f"shoal (simulate runtime): {component} runs no process here, so instance {instance} "
+                       "has no shell to open; run shoal with --runtime local for a real console.\r\n".encode()]
+
+    async def read(self) -> bytes:
+        return self._lines.pop(0) if self._lines else b""
+
+    def write(self, data: bytes) -> None:
+        return None
+
+    def resize(self, columns: int, rows: int) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._lines.clear()
 
 
 class SimulateRuntime:
@@ -136,11 +157,17 @@ class SimulateRuntime:
         self._instances.pop(app_id, None)
         self._live.pop(app_id, None)
 
+    async def release(self, app_id: str) -> None:
+        await self.remove_app(app_id)  # nothing simulated outlives the app's instances
+
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         """Nothing really ran, so nothing was lost: the active deployment's instances are back."""
         for unit in plan.running:
             self._run(plan, unit, ready=True)
         self._live[plan.app_id] = plan.deployment_id
+
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        return SimulatedConsole(component, instance)
 
     def instances(self, app_id: str) -> list[InstanceState]:
         return [i for running in self._instances.get(app_id, {}).values() for i in running.values()]

@@ -8,7 +8,7 @@ and the API serves it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 GIB = 1024**3
@@ -53,9 +53,11 @@ class InstanceSize:
     scalable: bool
     bandwidth_allowance_gib: int
     deprecation_intent: bool = False
+    tier_upgrade_to: str | None = None  # the same shape on the higher tier (deprecated fields, still sent)
+    tier_downgrade_to: str | None = None
 
     def as_wire(self) -> dict[str, Any]:
-        return {
+        wire = {
             "name": self.name,
             "slug": self.slug,
             "cpu_type": self.cpu_type,
@@ -69,6 +71,11 @@ class InstanceSize:
             "bandwidth_allowance_gib": str(self.bandwidth_allowance_gib),
             "deprecation_intent": self.deprecation_intent,
         }
+        if self.tier_upgrade_to:
+            wire["tier_upgrade_to"] = self.tier_upgrade_to
+        if self.tier_downgrade_to:
+            wire["tier_downgrade_to"] = self.tier_downgrade_to
+        return wire
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,23 @@ INSTANCE_SIZES: tuple[InstanceSize, ...] = (
     _size("professional-l", "Professional L", "DEDICATED", 2, 8, "150.00", "professional", False, True, 100, True),
     _size("professional-xl", "Professional XL", "DEDICATED", 4, 16, "300.00", "professional", False, True, 100, True),
 )
+
+
+
+def _with_tier_moves(sizes: tuple[InstanceSize, ...]) -> tuple[InstanceSize, ...]:
+    """Link each basic size to the professional one of the same shape (CPU type, vCPUs, memory, and
+    generation: legacy slugs to legacy slugs), and back: basic-xs ↔ professional-xs,
+    apps-s-1vcpu-1gb-fixed ↔ apps-s-1vcpu-1gb. Sizes without a counterpart have neither field."""
+    def shape(size: InstanceSize) -> tuple[str, int, int, bool]:
+        return size.cpu_type, size.cpus, size.memory_bytes, size.deprecation_intent
+
+    by_tier = {(s.tier_slug, shape(s)): s.slug for s in sizes}
+    return tuple(replace(s, tier_upgrade_to=by_tier.get(("professional", shape(s))) if s.tier_slug == "basic" else None,
+                         tier_downgrade_to=by_tier.get(("basic", shape(s))) if s.tier_slug == "professional" else None)
+                 for s in sizes)
+
+
+INSTANCE_SIZES = _with_tier_moves(INSTANCE_SIZES)
 
 TIERS: tuple[Tier, ...] = (
     Tier("starter", "Starter", 1073741824, 6000),

@@ -5,13 +5,21 @@ changed: source, build settings, or the build-time environment (app-level envs i
 sites and functions are build artefacts, so any change to them rebuilds. Otherwise a component
 whose settings changed needs only a **redeploy** (run command, run-time envs, size, count, ports,
 health checks...). Databases are never built: a change to one is a redeploy. Routing changes when
-ingress rules or domains differ.
+ingress rules or domains differ; ``app_changed`` names the other app-wide settings that differ
+(maintenance, egress, features, alerts, ...).
+
+Both specs are compared with DigitalOcean's running defaults written out (``defaults.effective``):
+a default left out on one side and spelled out on the other is no change. ``changed`` is False
+exactly when a deployment of ``new`` would run what one of ``old`` runs — the engine then skips
+the redeploy (re-applying a spec read back from the API restarts nothing).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from shoal.spec.defaults import effective
 
 Json = dict[str, Any]
 
@@ -33,13 +41,15 @@ class SpecDiff:
     redeploy: frozenset[str]
     removed: frozenset[str]
     routing_changed: bool
+    app_changed: frozenset[str] = frozenset()
 
     @property
     def changed(self) -> bool:
-        return bool(self.rebuild or self.redeploy or self.removed or self.routing_changed)
+        return bool(self.rebuild or self.redeploy or self.removed or self.routing_changed or self.app_changed)
 
 
 def diff(old: Json, new: Json) -> SpecDiff:
+    old, new = effective(old), effective(new)
     before, after = _by_name(old), _by_name(new)
     rebuild: set[str] = set()
     redeploy: set[str] = set()
@@ -54,7 +64,10 @@ def diff(old: Json, new: Json) -> SpecDiff:
         elif kind in RUN_KINDS and _run_view(previous[1], old) != _run_view(component, new):
             redeploy.add(name)
     routing = any(old.get(key) != new.get(key) for key in ("ingress", "domains"))
-    return SpecDiff(frozenset(rebuild), frozenset(redeploy), frozenset(before.keys() - after.keys()), routing)
+    app_keys = (old.keys() | new.keys()) - set(KINDS) - {"ingress", "domains"}
+    app_changed = frozenset(key for key in app_keys if old.get(key) != new.get(key))
+    return SpecDiff(frozenset(rebuild), frozenset(redeploy), frozenset(before.keys() - after.keys()), routing,
+                    app_changed)
 
 
 def _by_name(spec: Json) -> dict[str, tuple[str, Json]]:

@@ -1,8 +1,11 @@
-"""Fill defaults and reshape a valid spec into what DigitalOcean returns for it (reference §4.12).
+"""Reshape a valid spec into what DigitalOcean returns for it (reference §4.12).
 
 Input is the models' dump of a spec that passed every rule; output is what GET /v2/apps/{id}
 would show. Normalising is idempotent — re-submitting a spec read back means the same thing —
-which the property tests pin.
+which the property tests pin. Only what DigitalOcean echoes is filled in here (``http_port``,
+env ``scope``, the autoscaling CPU target, component routes as ingress rules); the defaults it
+applies only when running stay out of the spec (``shoal.spec.defaults``), or Terraform shows
+drift after every apply.
 
 Decisions the reference leaves open:
 
@@ -11,7 +14,8 @@ Decisions the reference leaves open:
   own is attached to the user's rules that target that component and carry no ``cors`` (or to
   the default ``/`` rule); with no rule to carry it, it has nothing to apply to and is dropped.
 - When nothing routes at all and exactly one component can take HTTP traffic, it gets ``/``.
-- A service that lists ``internal_ports`` but no ``http_port`` stays private: no 8080 default.
+- A service that lists ``internal_ports`` but no ``http_port`` stays private (no 8080 default)
+  unless it has routes: then it gets 8080, as any routed service (DigitalOcean does not refuse it).
 """
 
 from __future__ import annotations
@@ -19,35 +23,29 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shoal.spec import catalog
+from shoal.spec.defaults import DEFAULT_ENV_SCOPE, resolve_region
 from shoal.spec.rules.compute import DEFAULT_HTTP_PORT
 
 Json = dict[str, Any]
 
 ROUTABLE_KINDS = ("services", "static_sites", "functions")
-DEFAULT_INDEX_DOCUMENT = "index.html"
-DEFAULT_ENV_SCOPE = "RUN_AND_BUILD_TIME"
-DEFAULT_JOB_KIND = "POST_DEPLOY"
+__all__ = ["normalize", "resolve_region"]
 
 
 def normalize(spec: Json) -> Json:
     """The normalised spec. Takes ownership of ``spec`` (a fresh model dump) and reshapes it in place,
     because deep-copying dominated the cost of ``check`` on large specs."""
     out = spec
-    out["region"] = resolve_region(out.get("region"))
     _fill_envs(out)
     for service in out.get("services", []):
         _fill_compute(service)
-        if "http_port" not in service and not service.get("internal_ports"):
-            service["http_port"] = DEFAULT_HTTP_PORT
+        routed = bool(service.get("routes")) or service.get("cors") is not None
+        if "http_port" not in service and (not service.get("internal_ports") or routed):
+            service["http_port"] = DEFAULT_HTTP_PORT  # a private service with routes is routed on 8080
     for worker in out.get("workers", []):
         _fill_compute(worker)
     for job in out.get("jobs", []):
         _fill_compute(job)
-        if job.get("kind", "UNSPECIFIED") == "UNSPECIFIED":
-            job["kind"] = DEFAULT_JOB_KIND
-    for site in out.get("static_sites", []):
-        site.setdefault("index_document", DEFAULT_INDEX_DOCUMENT)
     _routes_to_ingress(out)
     return _ordered(out)
 
@@ -57,16 +55,7 @@ def _ordered(spec: Json) -> Json:
     for kind in (*ROUTABLE_KINDS, "workers", "jobs", "databases"):
         if kind in spec:
             spec[kind] = [{"name": c["name"], **c} for c in spec[kind]]
-    return {"name": spec["name"], "region": spec["region"], **spec}
-
-
-def resolve_region(region: object) -> str:
-    """A region slug for a slug, a data centre (``ams3`` → ``ams``) or nothing (the default)."""
-    if isinstance(region, str):
-        found = catalog.find_region(region.lower())
-        if found is not None:
-            return found.slug
-    return catalog.DEFAULT_REGION
+    return {"name": spec["name"], **spec}
 
 
 def _fill_envs(spec: Json) -> None:
@@ -75,21 +64,14 @@ def _fill_envs(spec: Json) -> None:
         for env in holder.get("envs", []):
             if env.get("scope", "UNSET") == "UNSET":
                 env["scope"] = DEFAULT_ENV_SCOPE
-            env.setdefault("type", "GENERAL")
 
 
 def _fill_compute(component: Json) -> None:
-    component.setdefault("instance_size_slug", catalog.DEFAULT_INSTANCE_SIZE)
     autoscaling = component.get("autoscaling")
-    if autoscaling is None:
-        component.setdefault("instance_count", 1)
-    else:
+    if autoscaling is not None:
         cpu = autoscaling.get("metrics", {}).get("cpu")
         if cpu is not None:
             cpu.setdefault("percent", 80)
-    image = component.get("image")
-    if image is not None and "tag" not in image and "digest" not in image:
-        image["tag"] = "latest"
 
 
 def _routes_to_ingress(spec: Json) -> None:

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Engine
 from shoal.core.clock import SystemClock
 from shoal.core.ids import new_uuid
 from shoal.domain.accounts import Account, Token
+from shoal.domain.changes import TOKEN, Change
+from shoal.store.changes import ChangeFeed
 from shoal.store.tables import accounts, tokens
 
 
@@ -35,8 +37,9 @@ def _pair(row: Any) -> tuple[Token, Account]:
 
 
 class SqlAccountStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, changes: ChangeFeed) -> None:
         self._engine = engine
+        self._changes = changes
 
     def ensure_account(self, name: str, email: str) -> Account:
         with self._engine.begin() as conn:
@@ -49,7 +52,7 @@ class SqlAccountStore:
             return account
 
     def insert_token(self, token: Token, token_hash: str) -> None:
-        with self._engine.begin() as conn:
+        with self._changes.changing(self._engine, TOKEN, token.id) as conn:
             conn.execute(tokens.insert().values(
                 id=token.id, account_id=token.account_id, name=token.name, token_hash=token_hash,
                 scopes=sorted(token.scopes), created_at=token.created_at, expires_at=token.expires_at,
@@ -79,6 +82,8 @@ class SqlAccountStore:
             conn.execute(tokens.update().where(tokens.c.id == rows[0].id, tokens.c.revoked_at.is_(None))
                          .values(revoked_at=when))
             row = conn.execute(sa.select(tokens).where(tokens.c.id == rows[0].id)).one()
+            self._changes.announce(conn, TOKEN, row.id)
+        self._changes.deliver(Change(TOKEN, row.id))
         return _token(row)
 
     def count_tokens(self) -> int:

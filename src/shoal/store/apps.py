@@ -11,8 +11,9 @@ from sqlalchemy.engine import Engine
 from shoal.core.errors import Conflict
 from shoal.domain.apps import App, Page
 from shoal.domain.deployments import Deployment
-from shoal.store.deployments import insert_deployment
+from shoal.domain.changes import APP
 from shoal.store.changes import ChangeFeed
+from shoal.store.deployments import insert_deployment
 from shoal.store.tables import apps
 
 
@@ -23,7 +24,8 @@ def _app(row: Any) -> App:
                last_deployment_created_at=row.last_deployment_created_at,
                last_deployment_active_at=row.last_deployment_active_at,
                active_deployment_id=row.active_deployment_id, pinned_deployment_id=row.pinned_deployment_id,
-               rollback_base_deployment_id=row.rollback_base_deployment_id, revision=row.revision)
+               rollback_base_deployment_id=row.rollback_base_deployment_id, revision=row.revision,
+               build_config=row.build_config)
 
 
 class SqlAppStore:
@@ -34,7 +36,7 @@ class SqlAppStore:
     def insert_app(self, app: App, deployment: Deployment | None = None) -> None:
         """The app and its first deployment, together or not at all."""
         try:
-            with self._engine.begin() as conn:
+            with self.changes.changing(self._engine, APP, app.id) as conn:
                 conn.execute(apps.insert().values(
                     id=app.id, account_id=app.account_id, name=app.name, spec=app.spec, region=app.region,
                     ingress_host=app.ingress_host, tier_slug=app.tier_slug, project_id=app.project_id,
@@ -72,7 +74,7 @@ class SqlAppStore:
                         pins: dict[str, str | None] | None = None) -> App | None:
         """New spec (and the deployment it causes, and rollback pins) in one transaction."""
         try:
-            with self._engine.begin() as conn:
+            with self.changes.changing(self._engine, APP, app_id) as conn:
                 result = conn.execute(apps.update()
                                       .where(apps.c.id == app_id, apps.c.account_id == account_id)
                                       .values(spec=spec, name=spec["name"], region=region, updated_at=updated_at,
@@ -84,13 +86,17 @@ class SqlAppStore:
                 row = conn.execute(sa.select(apps).where(apps.c.id == app_id)).one()
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"an app with the name {spec['name']!r} already exists") from exc
-        self.changes.emit(app_id)
         return _app(row)
 
-    def delete_app(self, account_id: str, app_id: str) -> bool:
+    def set_build_config(self, app_id: str, build_config: dict[str, Any]) -> None:
         with self._engine.begin() as conn:
-            result = conn.execute(apps.delete().where(apps.c.id == app_id, apps.c.account_id == account_id))
+            conn.execute(apps.update().where(apps.c.id == app_id)
+                         .values(build_config=build_config, revision=apps.c.revision + 1))
         self.changes.emit(app_id)
+
+    def delete_app(self, account_id: str, app_id: str) -> bool:
+        with self.changes.changing(self._engine, APP, app_id) as conn:
+            result = conn.execute(apps.delete().where(apps.c.id == app_id, apps.c.account_id == account_id))
         return bool(result.rowcount)
 
     def app_names(self, account_id: str, prefix: str) -> set[str]:
@@ -100,6 +106,5 @@ class SqlAppStore:
             return {row.name for row in conn.execute(query)}
 
     def set_pins(self, app_id: str, pins: dict[str, str | None]) -> None:
-        with self._engine.begin() as conn:
+        with self.changes.changing(self._engine, APP, app_id) as conn:
             conn.execute(apps.update().where(apps.c.id == app_id).values(revision=apps.c.revision + 1, **pins))
-        self.changes.emit(app_id)

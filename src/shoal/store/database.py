@@ -18,6 +18,8 @@ from shoal.store.changes import ChangeFeed
 from shoal.store.clusters import SqlClusterStore
 from shoal.store.deployments import SqlDeploymentStore
 from shoal.store.jobs import SqlJobStore
+from shoal.store.listener import NOTIFY, Listener
+from shoal.store.owners import AdvisoryOwnership, SoleOwnership
 from shoal.store.traffic import SqlTrafficStore
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -33,8 +35,24 @@ class Database:
     changes: ChangeFeed
     clusters: SqlClusterStore
     traffic: SqlTrafficStore
+    ownership: AdvisoryOwnership | SoleOwnership
+    listener: Listener | None = None
+
+    @property
+    def shared(self) -> bool:
+        """Whether other servers may use this database too (PostgreSQL) or this is the only one (SQLite)."""
+        return self.engine.dialect.name == "postgresql"
+
+    def listen(self, mode: str = NOTIFY) -> None:
+        """Hear other servers' writes (a server does; one-off commands write, and need not listen)."""
+        if self.shared and self.listener is None:
+            self.listener = Listener(self.engine, self.changes, mode)
+            self.listener.start()
 
     def close(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+        self.ownership.close()
         self.engine.dispose()
 
 
@@ -82,6 +100,8 @@ def open_database(url: str) -> Database:
         raise Unavailable(f"cannot open the database at {engine.url.render_as_string(hide_password=True)}: "
                           f"{exc.orig}") from exc
     changes = ChangeFeed()
-    return Database(engine=engine, apps=SqlAppStore(engine, changes), accounts=SqlAccountStore(engine),
+    shared = engine.dialect.name == "postgresql"
+    return Database(engine=engine, apps=SqlAppStore(engine, changes), accounts=SqlAccountStore(engine, changes),
                     deployments=SqlDeploymentStore(engine, changes), jobs=SqlJobStore(engine), changes=changes,
-                    clusters=SqlClusterStore(engine), traffic=SqlTrafficStore(engine))
+                    clusters=SqlClusterStore(engine), traffic=SqlTrafficStore(engine),
+                    ownership=AdvisoryOwnership(engine) if shared else SoleOwnership(engine))

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from shoal.domain.changes import APP
 from shoal.domain.deployments import TERMINAL, Deployment, Phase
 from shoal.domain.logs import LogLine
 from shoal.store.changes import ChangeFeed
@@ -70,10 +71,8 @@ class SqlDeploymentStore:
         self._changes = changes
 
     def add_deployment(self, dep: Deployment, now: datetime) -> list[str]:
-        with self._engine.begin() as conn:
-            superseded = insert_deployment(conn, dep, now)
-        self._changes.emit(dep.app_id)
-        return superseded
+        with self._changes.changing(self._engine, APP, dep.app_id) as conn:
+            return insert_deployment(conn, dep, now)
 
     def get_deployment(self, app_id: str, deployment_id: str) -> Deployment | None:
         with self._engine.connect() as conn:
@@ -126,6 +125,7 @@ class SqlDeploymentStore:
                                   .values(version=dep.version + 1, **_values(dep)))
             if result.rowcount:
                 _bump(conn, dep.app_id)
+                self._changes.announce(conn, APP, dep.app_id)
         if not result.rowcount:
             return None
         self._changes.emit(dep.app_id)
@@ -148,6 +148,7 @@ class SqlDeploymentStore:
             conn.execute(apps.update().where(apps.c.id == dep.app_id)
                          .values(active_deployment_id=dep.id, last_deployment_active_at=now,
                                  revision=apps.c.revision + 1))
+            self._changes.announce(conn, APP, dep.app_id)
         self._changes.emit(dep.app_id)
         return replace(dep, version=dep.version + 1)
 
@@ -188,6 +189,21 @@ class SqlDeploymentStore:
     def ingress_host(self, app_id: str) -> str | None:
         with self._engine.connect() as conn:
             return conn.execute(sa.select(apps.c.ingress_host).where(apps.c.id == app_id)).scalar()
+
+    def active_deployment(self, app_id: str) -> Deployment | None:
+        query = (sa.select(deployments).join_from(deployments, apps, apps.c.active_deployment_id == deployments.c.id)
+                 .where(apps.c.id == app_id))
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _deployment(row) if row else None
+
+    def newest_unfinished(self, app_id: str) -> Deployment | None:
+        """The app's open deployment (a new one supersedes the older, so there is at most one)."""
+        query = (sa.select(deployments).where(deployments.c.app_id == app_id, deployments.c.phase.in_(_OPEN))
+                 .order_by(deployments.c.seq.desc()).limit(1))
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _deployment(row) if row else None
 
     def active_deployments(self) -> list[Deployment]:
         query = sa.select(deployments).join_from(deployments, apps, apps.c.active_deployment_id == deployments.c.id)

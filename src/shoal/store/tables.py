@@ -68,6 +68,7 @@ apps = sa.Table(
     sa.Column("pinned_deployment_id", sa.String(36), nullable=True),
     sa.Column("rollback_base_deployment_id", sa.String(36), nullable=True),
     sa.Column("revision", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("build_config", sa.JSON(), nullable=True),  # build_config.cnb_versioning pins (0007)
     sa.UniqueConstraint("account_id", "name", name="uq_apps_account_name"),
     sa.Index("ix_apps_account_created", "account_id", "created_at", "id"),
 )

@@ -86,8 +86,8 @@ async def apps_update(request: Request) -> Response:
     ctx = context(request)
     body = await read_object(request, ctx.max_body_bytes, allowed={"spec", "update_all_source_versions"},
                              required={"spec"})
-    optional_bool(body, "update_all_source_versions")
-    app = await run_in_threadpool(ctx.apps.update_app, principal.account, request.path_params["id"], body["spec"])
+    app = await run_in_threadpool(ctx.apps.update_app, principal.account, request.path_params["id"], body["spec"],
+                                  optional_bool(body, "update_all_source_versions"))
     return render(request, {"app": app_wire(app, ctx.ingress)})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from shoal.api.context import authorized, context
 from shoal.api.responses import render
-from shoal.core.errors import BadRequest, ShoalError
+from shoal.core.errors import BadRequest, ShoalError, Unauthorized
 from shoal.engine.logs import LogSelection
 
 LINK_TTL_SECONDS = 3600
@@ -38,14 +39,37 @@ def _tail_lines(request: Request) -> int | None:
         raise BadRequest(f"query parameter 'tail_lines' must be an integer, got {raw!r}") from exc
 
 
+_BOOLS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
+
+
+def follow_param(request: Request) -> bool:
+    """``follow`` as Go's ``strconv.ParseBool`` reads it (what DigitalOcean's API is written in)."""
+    raw = request.query_params.get("follow")
+    if raw is None:
+        return False
+    if raw.lower() not in _BOOLS:
+        raise BadRequest(f"query parameter 'follow' must be true or false, got {raw!r}")
+    return _BOOLS[raw.lower()]
+
+
 def _urls(request: Request, selection: LogSelection) -> dict[str, Any]:
-    token = context(request).signer.sign({
-        "a": selection.app_id, "d": selection.deployment_id, "s": sorted(selection.stages),
-        "c": selection.component, "t": selection.tail_lines}, LINK_TTL_SECONDS)
+    payload: dict[str, Any] = {"a": selection.app_id, "d": selection.deployment_id, "s": sorted(selection.stages),
+                               "c": selection.component, "t": selection.tail_lines}
+    if selection.invocation_id is not None:
+        payload.update(i=selection.invocation_id, f=_stamp(selection.since), u=_stamp(selection.until))
+    token = context(request).signer.sign(payload, LINK_TTL_SECONDS)
     base = f"{request.url.scheme}://{request.url.netloc}"
     live_base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     return {"live_url": f"{live_base}/v2/logs/live?token={token}" if selection.live else "",
             "historic_urls": [f"{base}/v2/logs/history?token={token}"]}
+
+
+def _stamp(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
+def _when(text: object) -> datetime | None:
+    return datetime.fromisoformat(text) if isinstance(text, str) else None
 
 
 async def _answer(request: Request, deployment_id: str | None, component: str | None,
@@ -54,7 +78,7 @@ async def _answer(request: Request, deployment_id: str | None, component: str | 
     ctx = context(request)
     selection = await run_in_threadpool(
         ctx.logs.select, principal.account, request.path_params["app_id"], deployment_id, component,
-        log_type or request.query_params.get("type"), _tail_lines(request))
+        log_type or request.query_params.get("type"), _tail_lines(request), follow_param(request))
     return render(request, _urls(request, selection))
 
 
@@ -80,7 +104,9 @@ async def apps_get_job_invocation_logs(request: Request) -> Response:
     invocation = await run_in_threadpool(ctx.events.get_job_invocation, principal.account,
                                          request.path_params["app_id"], request.path_params["job_invocation_id"],
                                          request.path_params["job_name"])
-    return await _answer(request, invocation.deployment_id, invocation.job_name, "JOB_INVOCATION")
+    selection = await run_in_threadpool(ctx.logs.select_invocation, principal.account, invocation,
+                                        _tail_lines(request), follow_param(request))
+    return render(request, _urls(request, selection))
 
 
 async def apps_get_event_logs(request: Request) -> Response:
@@ -94,8 +120,11 @@ async def apps_get_event_logs(request: Request) -> Response:
 
 def _selection(request: Request | WebSocket) -> LogSelection:
     payload = context(request).signer.verify(request.query_params.get("token", ""))
+    if payload.get("p") is not None or "s" not in payload:  # another link's token (a console's)
+        raise Unauthorized("this token is not a logs token")
     return LogSelection(app_id=payload["a"], deployment_id=payload["d"], stages=frozenset(payload["s"]),
-                        component=payload.get("c"), tail_lines=payload.get("t"), live=True)
+                        component=payload.get("c"), tail_lines=payload.get("t"), live=True,
+                        invocation_id=payload.get("i"), since=_when(payload.get("f")), until=_when(payload.get("u")))
 
 
 async def logs_history(request: Request) -> Response:

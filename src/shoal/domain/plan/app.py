@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from shoal.domain.plan.units import DEFAULT_MIN_TLS, AlertRule, Artifact, EnvVar, Kind, RunUnit
-from shoal.domain.routing import Route
+from shoal.domain.routing import Route, SecureHeaders
 from shoal.spec import catalog
 
 
@@ -46,6 +46,7 @@ class AppPlan:
     routes: tuple[Route, ...] = ()
     maintenance: Maintenance = Maintenance()
     error_page_url: str | None = None
+    secure_headers: SecureHeaders | None = None  # ingress.secure_header: set/removed on every answer
     app_envs: tuple[EnvVar, ...] = ()  # app-level, for tools that need them alone (the units hold them merged)
     alerts: tuple[AlertRule, ...] = ()  # app-level rules
     force_build: bool = False

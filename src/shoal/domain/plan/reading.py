@@ -14,8 +14,9 @@ from shoal.domain.plan.units import (BUILD_SCOPES, DEFAULT_DRAIN_SECONDS, DEFAUL
                                      BuildStrategy, DatabasePlan, EnvVar, GitSource, ImageSource, Json, JobKind, Kind,
                                      LogDestination, RunUnit, Schedule, Size, Source, StaticDocs, Termination,
                                      probe_from_spec)
-from shoal.domain.routing import routes_for
+from shoal.domain.routing import routes_for, secure_headers
 from shoal.spec import catalog
+from shoal.spec.defaults import resolve_region
 
 
 def units_of(spec: Json) -> tuple[RunUnit, ...]:
@@ -38,11 +39,12 @@ def make_plan(spec: Json, *, app_id: str, deployment_id: str, account_id: str = 
     maintenance = spec.get("maintenance") or {}
     plan = AppPlan(
         app_id=app_id, app_name=str(spec.get("name") or ""), deployment_id=deployment_id, units=units_of(spec),
-        account_id=account_id, region=str(spec.get("region") or catalog.DEFAULT_REGION),
+        account_id=account_id, region=resolve_region(spec.get("region")),  # the spec echoes what was sent
         default_host=default_host, domains=domains, routes=tuple(routes_for(dict(spec))),
         maintenance=Maintenance(enabled=bool(maintenance.get("enabled")), archive=bool(maintenance.get("archive")),
                                 offline_page_url=_text(maintenance.get("offline_page_url"))),
         error_page_url=_text((spec.get("ingress") or {}).get("custom_error_page_url")),
+        secure_headers=secure_headers(dict(spec)),
         app_envs=_envs(spec.get("envs")), alerts=_alerts(spec.get("alerts"), ""),
         force_build=force_build, previous_deployment_id=previous_deployment_id)
     host = plan.primary_domain or default_host

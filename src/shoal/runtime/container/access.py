@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,12 @@ class EngineAccess:
     async def run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         """``fn(*args, **kwargs)`` (no engine argument) in the engine's thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def client_env(self) -> dict[str, str]:
+        """The environment the engine's command-line client needs (shoal's private podman files)."""
+        conf = self._session.conf if self._session is not None else None
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
+                **(conf.env() if conf else {})}
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

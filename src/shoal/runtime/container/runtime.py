@@ -30,7 +30,8 @@ from pathlib import Path
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
-from shoal.domain.ports import InstanceState, LogSink, RoutePublisher
+from shoal.core.errors import NotFound, Unavailable
+from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream
 from shoal.runtime.container import containers, images
 from shoal.runtime.container.access import EngineAccess
@@ -41,8 +42,10 @@ from shoal.runtime.container.forwarder import Forwarders
 from shoal.runtime.container.instances import Instance, Supervisor
 from shoal.runtime.container.jobs import run_job
 from shoal.runtime.container.networks import Networks
-from shoal.runtime.container.specs import component_sink, container_name, own_port, own_probe, run_spec
+from shoal.runtime.container.specs import (component_sink, container_name, exec_command, own_port, own_probe,
+                                           run_spec)
 from shoal.runtime.local.bindings import Clusters
+from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
 from shoal.runtime.local.offline import pages
@@ -96,6 +99,7 @@ class ContainerRuntime:
                                          self._sites, stack_image, mirrors or {}, box, ca_bundle)
         self._supervisor = Supervisor(access)
         self._networks = Networks(access)
+        self._consoles = Consoles()
         self._apps: dict[str, _App] = {}
         self._served: dict[str, tuple[Upstream, tuple[str, int]]] = {}  # instance → where the ingress sends
         self._background: set[asyncio.Task[None]] = set()
@@ -226,7 +230,7 @@ class ContainerRuntime:
         backends = self._backends(self._deployment(plan))
         offline_page, error_page = await pages(plan, log)
         self._routes.publish(plan.app_id, list(plan.hosts), list(plan.routes), backends, offline_page, plan.min_tls,
-                             error_page)
+                             error_page, plan.secure_headers)
         app.live = plan.deployment_id
         app.switched_at = asyncio.get_running_loop().time()
 
@@ -338,6 +342,29 @@ class ContainerRuntime:
         await asyncio.to_thread(shutil.rmtree, self._sites / app_id, True)
         await self._bindings.drop_app(app_id)
 
+    async def release(self, app_id: str) -> None:
+        """Another server drives the app now: its routes and containers here go; its images and dev
+        databases stay."""
+        self._routes.withdraw(app_id)
+        app = self._apps.pop(app_id, None)
+        if app:
+            await asyncio.gather(*(self._stop_deployment_of(app, app_id, d) for d in list(app.deployments)))
+
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """``doctl apps console``: a shell in the instance's own container (``exec`` through the engine's
+        client under a pty), so it has the instance's files, environment and user."""
+        deployment = self._apps.get(app_id, _App()).deployments.get(deployment_id)
+        record = deployment.units.get(component) if deployment else None
+        found = next((i for i in record.instances if i.name == instance), None) if record else None
+        live = self._supervisor.get(instance)
+        if found is None or live is not found or not found.container_id or found.state in ("stopped", "backoff"):
+            raise NotFound(f"instance {instance!r} of {component} is not running")
+        engine = await self._access.ready()
+        command = exec_command(engine, found.container_id, found.spec.workdir)
+        if command is None:
+            raise Unavailable(f"a console needs the {engine.info.name} command-line client on shoal's machine")
+        return await self._consoles.open(self._sites.parent, self._access.client_env(), None, None, command)
+
     async def _stop_deployment_of(self, app: _App, app_id: str, deployment_id: str) -> None:
         deployment = app.deployments.pop(deployment_id)
         self._bindings.forget_deployment(deployment_id)
@@ -370,6 +397,7 @@ class ContainerRuntime:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self._consoles.close_all()
         await self._supervisor.stop_all(grace=CLOSE_GRACE_SECONDS)
         await self._bindings.close()
         await asyncio.to_thread(self._access.close)

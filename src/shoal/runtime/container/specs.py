@@ -9,12 +9,14 @@ label, which adoption after a restart matches on.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Mapping
 
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Kind, Probe, RunUnit
 from shoal.domain.ports import LogSink
 from shoal.runtime.container.builds import Image
 from shoal.runtime.container.containers import RunSpec
+from shoal.runtime.container.engine import Engine
 
 
 def network_name(owner: str, app_id: str) -> str:
@@ -40,6 +42,17 @@ def run_spec(unit: RunUnit, image: Image, *, name: str, network: str, labels: Ma
         env=dict(env), workdir=image.workdir,
         command=["/bin/sh", "-c", image.run_command] if image.run_command else None, port=own_port(unit),
         memory_bytes=size.memory_bytes if size else None, nano_cpus=int(cpus * 1e9) if cpus else None)
+
+
+def exec_command(engine: Engine, container_id: str, workdir: str | None) -> list[str] | None:
+    """The engine's own client running an interactive shell in the container (``exec -it``), through
+    the same API shoal uses; ``None`` when that client is not installed."""
+    client = "podman" if engine.is_podman else "docker"
+    found = shutil.which(client)
+    if found is None:
+        return None
+    where = ["--url", engine.info.url] if engine.is_podman else ["-H", engine.info.url]
+    return [found, *where, "exec", "-it", *(["-w", workdir] if workdir else []), container_id, "/bin/sh"]
 
 
 def own_probe(probe: Probe | None, unit: RunUnit) -> Probe | None:

@@ -115,11 +115,6 @@ class DevDatabases:
         return DatabaseInfo(host=HOST, port=server.port, user=user, password=password, database=database,
                             version_served=major, warning=warning)
 
-    async def drop(self, app_id: str, name: str) -> None:
-        """Drop the database and role of (app_id, name), disconnecting its clients; no-op if absent."""
-        tag = _tag(app_id, name)
-        await self._drop_where(lambda found: found == tag)
-
     async def drop_app(self, app_id: str) -> None:
         """Drop every dev database of ``app_id``."""
         prefix = _tag(app_id, "")

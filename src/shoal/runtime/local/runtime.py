@@ -22,16 +22,19 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, Probe, RunUnit, probe_from_spec
-from shoal.domain.ports import InstanceState, LogSink, RoutePublisher
+from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream
 from shoal.runtime.local.bindings import Bindings, Clusters
 from shoal.runtime.local.build import Builder, BuildResult
+from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
 from shoal.runtime.local.offline import pages
+from shoal.runtime.local.reaper import Reaper
 from shoal.runtime.local.sources import SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
 
@@ -91,7 +94,7 @@ class LocalRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, host_env: dict[str, str],
                  box: SecretBox | None = None, databases: DevDatabases | None = None,
-                 clusters: Clusters = lambda name: None) -> None:
+                 clusters: Clusters = lambda name: None, reaper: Reaper | None = None) -> None:
         self._bindings = Bindings(box, databases or DevDatabases(data_dir / "postgres"), clusters)
         self._sources = SourceCache(data_dir / "cache" / "git")
         self._builder = Builder(data_dir / "builds", in_use=self._app_dirs_in_use)
@@ -100,8 +103,12 @@ class LocalRuntime:
         self._host_env = host_env
         self._apps: dict[str, _App] = {}
         self._by_instance: dict[str, _Output] = {}
-        self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness)
+        # With a reaper (several servers), every instance dies with this server, even by kill -9.
+        self._reaper = reaper
+        self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness,
+                                      groups=(reaper.started, reaper.stopped) if reaper else None)
         self._background: set[asyncio.Task[None]] = set()
+        self._consoles = Consoles()
 
     def _app_dirs_in_use(self) -> list[Path]:
         """Builds that running instances use: pruning old builds must never remove these."""
@@ -236,8 +243,9 @@ class LocalRuntime:
         deployment = self._deployment(plan, log)
         backends = self._backends(deployment)
         offline_page, error_page = await pages(plan, log)
+        # plan.secure_headers (ingress.secure_header, issue 13): set/removed on every answer of the app.
         self._routes.publish(plan.app_id, list(plan.hosts), list(plan.routes), backends, offline_page, plan.min_tls,
-                             error_page)
+                             error_page, plan.secure_headers)
         app.live = plan.deployment_id
         app.switched_at = asyncio.get_running_loop().time()
 
@@ -314,6 +322,17 @@ class LocalRuntime:
                                                    live.restart_count))
         return found
 
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """``doctl apps console`` (issue 13 item 1): a shell in the instance's working tree and
+        environment, as its user when its ProcessSpec carries one (``console.py``)."""
+        deployment = self._apps.get(app_id, _App()).deployments.get(deployment_id)
+        record = deployment.units.get(component) if deployment else None
+        live = {i.name: i for i in self._supervisor.instances() if i.pid is not None}
+        if record is None or instance not in live or instance not in {i.name for i in record.instances}:
+            raise NotFound(f"instance {instance!r} of {component} is not running")
+        spec = live[instance].spec
+        return await self._consoles.open(spec.cwd, spec.env, getattr(spec, "uid", None), getattr(spec, "gid", None))
+
     # -- retire, discard, remove -----------------------------------------------------------------
 
     async def _stop_deployment(self, app_id: str, deployment_id: str, drain: bool) -> None:
@@ -349,6 +368,15 @@ class LocalRuntime:
         self._apps.pop(app_id, None)
         await self._bindings.drop_app(app_id)
 
+    async def release(self, app_id: str) -> None:
+        """Another server drives the app now: its routes and processes go; its dev databases and
+        builds stay (the owner's databases are its own, on its machine)."""
+        self._routes.withdraw(app_id)
+        app = self._apps.get(app_id)
+        if app:
+            await asyncio.gather(*(self._stop_deployment(app_id, d, drain=False) for d in list(app.deployments)))
+        self._apps.pop(app_id, None)
+
     async def restore(self, plan: AppPlan, log: LogSink) -> None:
         units = [u for u in plan.running if u.kind not in (Kind.DATABASE, Kind.JOB) or u.scheduled]
         for unit in units:
@@ -364,7 +392,10 @@ class LocalRuntime:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self._consoles.close_all()
         await self._supervisor.stop_all(grace=10)
+        if self._reaper is not None:
+            await asyncio.to_thread(self._reaper.close)
         await self._bindings.close()
 
 

@@ -112,10 +112,13 @@ class Supervisor:
     def __init__(self, on_output: Callable[[str, str], None],
                  on_exit: Callable[[str, int, list[str]], None] | None = None, *,
                  on_ready: Callable[[str, bool], None] | None = None,
-                 backoff: Backoff = Backoff(), settle_seconds: float = 1.0) -> None:
+                 backoff: Backoff = Backoff(), settle_seconds: float = 1.0,
+                 groups: tuple[Callable[[int], None], Callable[[int], None]] | None = None) -> None:
         """``on_output(name, line)`` gets every output line; ``on_exit(name, code, last_lines)``
         every exit of a started process that ``stop`` did not ask for; ``on_ready(name, ready)``
         every change of an instance's readiness (its checks passing or failing, its process gone).
+        ``groups`` (started, ended) hears of every process group spawned and every one known gone
+        (the reaper's bookkeeping).
         ``settle_seconds`` is how long a process without a readiness probe must stay up to count
         as ready."""
         self._on_output = on_output
@@ -123,6 +126,7 @@ class Supervisor:
         self._on_ready = on_ready
         self._backoff = backoff
         self._settle_seconds = settle_seconds
+        self._groups = groups
         self._instances: dict[str, Instance] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -237,6 +241,8 @@ class Supervisor:
         # The tail is per process and output may arrive before anyone awaits the child.
         inst.tail.clear()
         child = await spawn(inst.spec.command, inst.spec.cwd, inst.spec.env, lambda raw: self._emit(inst, raw))
+        if self._groups is not None:
+            self._groups[0](child.pid)
         inst.pid, inst._readiness_failed, inst.state = child.pid, False, "starting"
         self._readiness(inst, False)
         inst._touch()
@@ -321,6 +327,8 @@ class Supervisor:
         finally:
             if not settled:
                 signal_group(child.pid, signal.SIGKILL)  # a bug, or cancelled again while terminating
+            if self._groups is not None:
+                self._groups[1](child.pid)
             child.transport.close()
             inst.pid = None
             self._readiness(inst, False)

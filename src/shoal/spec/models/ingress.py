@@ -66,6 +66,18 @@ class IngressRule(SpecModel):
     redirect: RuleRedirect | None = None
 
 
+class SecureHeader(SpecModel):
+    """godo's ``AppIngressSpecSecureHeader``: set ``key: value`` on every answer, or drop ``key``."""
+
+    key: Annotated[str, Field(min_length=1, max_length=256)]
+    value: Annotated[str, Field(max_length=4096)] | None = None
+    remove_header: bool | None = None
+
+
 class Ingress(SpecModel):
     rules: list[IngressRule] | None = None
     custom_error_page_url: str | None = None
+    # godo and Terraform send these; the bundled OpenAPI lacks them.
+    secure_header: list[SecureHeader] | None = None
+    load_balancer: Literal["UNKNOWN", "DIGITALOCEAN"] | None = None
+    load_balancer_size: Annotated[int, Field(ge=0, le=1000)] | None = None

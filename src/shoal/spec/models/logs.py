@@ -32,12 +32,22 @@ class OpenSearch(SpecModel):
     cluster_name: str | None = None
 
 
+class LogHeader(SpecModel):
+    key: str
+    value: str | None = None
+
+
 class LogDestination(SpecModel):
     name: str
     papertrail: Papertrail | None = None
     datadog: Datadog | None = None
     logtail: Logtail | None = None
     open_search: OpenSearch | None = None
+    # godo's generic destination (``AppLogDestinationSpec``): an endpoint URL with extra headers;
+    # the wire format it receives is undocumented (runtime reference §4.5).
+    endpoint: str | None = None
+    headers: list[LogHeader] | None = None
+    tls_insecure: bool | None = None
 
 
-LOG_DESTINATION_KINDS = ("papertrail", "datadog", "logtail", "open_search")
+LOG_DESTINATION_KINDS = ("papertrail", "datadog", "logtail", "open_search", "endpoint")

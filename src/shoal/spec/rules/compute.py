@@ -35,8 +35,10 @@ def _size_problems(path: str, component: Json) -> Iterator[Problem]:
     if autoscaling is not None:
         yield from _autoscaling_problems(f"{path}.autoscaling", autoscaling, size)
     # DigitalOcean's own client tests scale legacy single-instance slugs (basic-xxs) to 2 and
-    # pass, so only the current slugs are held to their single-instance flag (reference §3.4).
-    if count is not None and 1 < count <= MAX_INSTANCES and size is not None and size.single_instance_only and not size.deprecation_intent:
+    # pass, so only the current slugs are held to their single-instance flag (reference §3.4) —
+    # and only when the user chose the size: the default is older docs' basic-xxs, which scales.
+    if count is not None and 1 < count <= MAX_INSTANCES and slug is not None and size is not None \
+            and size.single_instance_only and not size.deprecation_intent:
         yield Problem(
             f"{path}.instance_count",
             f'instance size "{size.slug}" runs a single instance; choose a larger size to run {count}',
@@ -58,8 +60,8 @@ def _autoscaling_problems(path: str, autoscaling: Json, size: catalog.InstanceSi
 def _port_problems(path: str, service: Json) -> Iterator[Problem]:
     internal = numbers(service, "internal_ports")
     http_port = number(service, "http_port")
-    if http_port is None and not internal:
-        http_port = DEFAULT_HTTP_PORT
+    if http_port is None and (not internal or service.get("routes") or obj(service, "cors") is not None):
+        http_port = DEFAULT_HTTP_PORT  # as normalize fills it: a routed service listens on 8080
     if http_port is not None and http_port in internal:
         yield Problem(f"{path}.internal_ports", f"internal port {http_port} must not match the http_port")
     seen: set[int] = set()
@@ -67,15 +69,5 @@ def _port_problems(path: str, service: Json) -> Iterator[Problem]:
         if port in seen:
             yield Problem(f"{path}.internal_ports[{index}]", f"port {port} is listed twice")
         seen.add(port)
-    for key in ("health_check", "liveness_health_check"):
-        check = obj(service, key)
-        checked = number(check, "port") if check is not None else None
-        if checked is not None and checked != http_port and checked not in internal:
-            yield Problem(
-                f"{path}.{key}.port",
-                f'health check port "{checked}" is neither the http_port nor listed in internal_ports',
-            )
-    if http_port is None and (service.get("routes") or obj(service, "cors") is not None):
-        yield Problem(f"{path}.http_port", "is required for a service with routes")
-    if text(obj(service, "health_check") or {}, "http_path") == "":
-        yield Problem(f"{path}.health_check.http_path", "must not be empty; leave it out for a TCP check")
+    # DigitalOcean accepts a health check port that is neither the http_port nor an internal port
+    # (issue 13 item 6), and an empty http_path (a TCP check, as if unset): neither is refused.

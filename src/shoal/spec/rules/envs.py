@@ -1,4 +1,9 @@
-"""Environment variables: key format, duplicates, and bindable ``${...}`` references (reference §5.2)."""
+"""Environment variables: key format and duplicates; bindable ``${...}`` references (reference §5.2).
+
+A reference that names nothing the app has is *not* a problem: DigitalOcean leaves it verbatim in
+the value (reference §5.2), so refusing it would be stricter than DigitalOcean (issue 13 item 6).
+``reference_warnings`` reports them instead, for propose to show.
+"""
 
 from __future__ import annotations
 
@@ -46,10 +51,20 @@ def _list_problems(base: str, holder: Json, kinds: dict[str | None, str], own_ki
             yield Problem(f"{env_path}.key", f'duplicate key "{key}" (already set at {first_use[key]})')
         elif key is not None:
             first_use[key] = env_path
-        value = text(env, "value")
-        if value is not None and "${" in value:
-            for message in reference_problems(value, kinds, own_kind):
-                yield Problem(f"{env_path}.value", message)
+
+
+def reference_warnings(spec: Json) -> list[str]:
+    """``<path>: <why>`` for each bindable reference that will stay verbatim because it names nothing."""
+    kinds = {text(c, "name"): kind for kind, _path, c in components(spec, ALL_KINDS) if text(c, "name")}
+    holders = [("", spec, None), *((path, c, kind) for kind, path, c in components(spec, COMPONENT_KINDS))]
+    found = []
+    for base, holder, own_kind in holders:
+        for env_path, env in entries(holder, "envs", base):
+            value = text(env, "value")
+            if value is not None and "${" in value:
+                found += [f"{env_path}.value: {message}; it is left as written"
+                          for message in reference_problems(value, kinds, own_kind)]
+    return found
 
 
 def reference_problems(value: str, kinds: dict[str | None, str], own_kind: str | None) -> Iterator[str]:

@@ -9,6 +9,7 @@ from shoal.spec.models.logs import LOG_DESTINATION_KINDS
 from shoal.spec.problems import Problem
 from shoal.spec.rules.view import COMPONENT_KINDS, Json, components, entries, obj, text
 
+PAPERTRAIL_HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 LOG_NAME_RE = re.compile(r"""^[A-Za-z0-9()\[\]'"][-A-Za-z0-9_. /()\[\]]{0,40}[A-Za-z0-9()\[\]'"]$""")
 
 _INSTANCE_RULES = frozenset({"CPU_UTILIZATION", "MEM_UTILIZATION", "RESTART_COUNT"})
@@ -39,9 +40,9 @@ def check_observability(spec: Json) -> Iterator[Problem]:
 def _alert_problems(base: str, holder: Json, allowed: frozenset[str], owner: str) -> Iterator[Problem]:
     for path, alert in entries(holder, "alerts", base):
         rule = text(alert, "rule")
-        if alert.get("rule") is None or rule == "UNSPECIFIED_RULE":
-            yield Problem(f"{path}.rule", "is required")
-        elif rule is not None and rule not in allowed:
+        # UNSPECIFIED_RULE (or none) is the enum's default and Terraform's component alerts accept
+        # it: an alert that watches nothing yet, not a refusal (issue 13 item 6).
+        if rule is not None and rule != "UNSPECIFIED_RULE" and rule not in allowed:
             yield Problem(f"{path}.rule", f"{rule} is not available for {owner}; use one of {', '.join(sorted(allowed))}")
 
 
@@ -56,10 +57,46 @@ def _log_problems(path: str, destination: Json) -> Iterator[Problem]:
     open_search = obj(destination, "open_search")
     if open_search is not None:
         yield from _open_search_problems(f"{path}.open_search", open_search)
-    for kind in ("papertrail", "datadog"):
-        endpoint = text(obj(destination, kind) or {}, "endpoint")
-        if endpoint is not None and not endpoint.startswith(("https://", "http://", "syslog+tls://", "syslog://")):
-            yield Problem(f"{path}.{kind}.endpoint", "must be a URL")
+    endpoint = text(obj(destination, "datadog") or {}, "endpoint")
+    if endpoint is not None and not endpoint.startswith(("https://", "http://")):
+        yield Problem(f"{path}.datadog.endpoint", "must be a URL")
+    endpoint = text(obj(destination, "papertrail") or {}, "endpoint")
+    # Papertrail endpoints are seen as URLs and as a bare logs.papertrailapp.com:12345 (runtime
+    # reference §4.1); the port is always part of it.
+    if endpoint is not None and not (endpoint.startswith(("https://", "http://", "syslog+tls://", "syslog://"))
+                                     or PAPERTRAIL_HOST_PORT_RE.match(endpoint)):
+        yield Problem(f"{path}.papertrail.endpoint", "must be a URL or host:port")
+    yield from _endpoint_problems(path, destination)
+
+
+def _endpoint_problems(path: str, destination: Json) -> Iterator[Problem]:
+    """godo's generic destination: an http(s) URL, header names that are HTTP tokens and values
+    without line breaks (they go on the wire as they are)."""
+    endpoint = text(destination, "endpoint")
+    if endpoint is not None and not endpoint.startswith(("https://", "http://")):
+        yield Problem(f"{path}.endpoint", "must be an http:// or https:// URL")
+    if destination.get("endpoint") is None:
+        for key in ("headers", "tls_insecure"):
+            if destination.get(key) is not None:
+                yield Problem(f"{path}.{key}", "applies only to a generic destination (set endpoint)")
+    for header_path, header in entries(destination, "headers", path):
+        yield from header_problems(header_path, header)
+
+
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def header_problems(path: str, header: Json, value_required: bool = False) -> Iterator[Problem]:
+    """A header ``{key, value}`` that can be written on the wire as it is."""
+    key, value = text(header, "key"), text(header, "value")
+    if header.get("key") is None:
+        yield Problem(f"{path}.key", "is required")
+    elif key is not None and not HEADER_NAME_RE.match(key):
+        yield Problem(f"{path}.key", f'"{key[:64]}" is not an HTTP header name')
+    if value is not None and any(c in value for c in "\r\n\0"):
+        yield Problem(f"{path}.value", "must not contain line breaks")
+    elif value_required and header.get("value") is None:
+        yield Problem(f"{path}.value", "is required unless remove_header is true")
 
 
 def _open_search_problems(path: str, config: Json) -> Iterator[Problem]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from shoal.spec.problems import Problem
 from shoal.spec.rules.jobs import GO_DURATION_RE
+from shoal.spec.rules.observability import header_problems
 from shoal.spec.rules.view import Json, components, entries, flag, obj, text
 
 ROUTABLE_KINDS = ("services", "static_sites", "functions")
@@ -31,6 +32,8 @@ def check_routing(spec: Json) -> Iterator[Problem]:
     url = text(ingress, "custom_error_page_url")
     if url is not None and not url.startswith("https://"):
         yield Problem("ingress.custom_error_page_url", "must be an https:// URL")
+    for header_path, header in entries(ingress, "secure_header", "ingress"):
+        yield from header_problems(header_path, header, value_required=flag(header, "remove_header") is not True)
 
 
 def _claim(path: str, prefix: str, authority: str, claimed: dict[tuple[str, str], str]) -> Iterator[Problem]:
@@ -50,8 +53,7 @@ def _route_problems(path: str, route: Json, kind: str, claimed: dict[tuple[str, 
         yield Problem(f"{path}.path", "is required")
     elif prefix is not None:
         yield from _claim(f"{path}.path", prefix, "", claimed)
-    if kind == "functions" and flag(route, "preserve_path_prefix"):
-        yield Problem(f"{path}.preserve_path_prefix", "does not apply to functions")
+    # preserve_path_prefix "is not applicable for Functions" (godo): ignored there, not refused.
 
 
 def _rule_problems(path: str, rule: Json, kinds: dict[str | None, str], claimed: dict[tuple[str, str], str]) -> Iterator[Problem]:
@@ -83,8 +85,6 @@ def _target_problems(path: str, target: Json, kinds: dict[str | None, str]) -> I
         yield Problem(f"{path}.name", f'{kind} cannot receive HTTP traffic; "{name}" is not a service, static site or function')
     if flag(target, "preserve_path_prefix") and target.get("rewrite") is not None:
         yield Problem(f"{path}.rewrite", "only one of preserve_path_prefix or rewrite may be set")
-    if kind == "functions" and flag(target, "preserve_path_prefix"):
-        yield Problem(f"{path}.preserve_path_prefix", "does not apply to functions")
     rewrite = text(target, "rewrite")
     if rewrite is not None and not rewrite.startswith("/"):
         yield Problem(f"{path}.rewrite", 'must start with "/"')

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from shoal.ingress.maintenance import offline_page
+from shoal.domain.offline import offline_page
 
 
 def test_offline_page_names_the_app() -> None:

@@ -225,7 +225,7 @@ def main() -> None:
 
 
 def print_container() -> None:
-    from bench.deploy_container import container_figures
+    from deploy_container import container_figures  # beside this file (sys.path[0])
 
     print("\n| container runtime (podman, Go hello image) | count | shoal p50 (ms) | bare podman p50 (ms) |")
     print("| --- | ---: | ---: | ---: |")

@@ -233,7 +233,7 @@ def test_deleting_an_app_removes_its_containers_network_and_images(world: World)
     wait_for(lambda: not engine.api.containers(all=True, filters={"label": f"shoal.app={app['id']}"}), timeout=60)
     wait_for(lambda: not [t for i in images.summaries(engine) for t in i.get("RepoTags") or [] if app["id"] in t],
              timeout=30)
-    assert not [n for n in engine.client.networks.list() if app["id"] in n.name]
+    assert not [n for n in engine.client.networks.list() if app["id"] in (n.name or "")]
 
 
 def test_components_reach_each_other_by_name_and_apps_cannot_reach_each_other(world: World) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from shoal.runtime.kubernetes.connection import Kube, Target
 from tests.conftest import leaves, unique_name, wait_deployment, wait_for
+from tests.doctl_console import DoctlConsole, exec_url
 from tests.e2e.apps import make_repo
 from tests.kubecluster import KubeCluster, rbac_kubeconfig
 from tests.live import LiveServer
@@ -231,4 +232,33 @@ def test_stopping_shoal_leaves_the_workloads_running_and_a_restart_adopts_them(
     assert through_ingress(server, app).text == "A v1 token-0\n"
     assert running() == before  # adopted as it was: the same pod, not restarted, the Deployment untouched
     client = server.client()
+    client.apps.delete(created["id"])
+
+
+@pytest.mark.timeout(600)
+def test_doctl_console_execs_a_shell_in_the_pod(kube: tuple[LiveServer, Any], kube_cluster: KubeCluster,
+                                                tmp_path: Path) -> None:
+    server, _ = kube
+    client = server.client()
+    push_version(kube_cluster, tmp_path, "console", "C")
+    spec = {"name": unique_name("console"),
+            "services": [{"name": "web", **image("console"), "run_command": WEB,
+                          "envs": [{"key": "VERSION", "value": "v7"}, {"key": "TOKEN", "value": "pod-secret",
+                                                                        "type": "SECRET"}],
+                          "health_check": {"http_path": "/", "period_seconds": 1}}]}
+    created = client.apps.create(body={"spec": spec})["app"]
+    dep = wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=300)
+    assert dep["phase"] == "ACTIVE", dep["progress"]
+    pod = client.apps.get_instances(created["id"])["instances"][0]["instance_name"]
+    answer = exec_url(server, created["id"], "web")
+    assert answer.status_code == 200, answer.text
+    session = DoctlConsole(answer.json()["url"], server.ca, width=100, height=30)
+    try:
+        # The pod's own environment (the Secret mounted as env) and its hostname: the shell runs in the pod.
+        session.type('echo "[$VERSION|$TOKEN|$(hostname)]"\n')
+        session.read_until(f"[v7|pod-secret|{pod}]")
+        session.type("exit\n")
+        assert session.wait_closed() == 1000
+    finally:
+        session.close()
     client.apps.delete(created["id"])

@@ -67,7 +67,7 @@ def test_pruning_keeps_rollbacks_and_what_runs_and_removing_the_app_leaves_nothi
             await runtime.remove_app("prune-app")
             assert images.labelled(engine, app="prune-app") == []
             assert containers.listed(engine, app="prune-app") == []
-            assert not [n for n in engine.client.networks.list() if "prune-app" in n.name]
+            assert not [n for n in engine.client.networks.list() if "prune-app" in (n.name or "")]
             rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
             assert "prune-app" not in rules
         finally:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -32,20 +31,18 @@ from shoal.core.errors import InvalidArgument
 from shoal.core.secrets import SecretBox, is_encrypted
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import AppPlan, BuildStrategy, ImageSource, Kind, RunUnit
-from shoal.runtime.container import buildpack, images
+from shoal.runtime import buildpacks
+from shoal.runtime.container import executor, images
 from shoal.runtime.container.access import EngineAccess
 from shoal.runtime.container.engine import Engine
 from shoal.runtime.container.registries import ImageRef, credentials, image_ref
 from shoal.runtime.local.build import build_key
-from shoal.runtime.local.detect import STATIC_DIRS, Stack, detect, package_scripts, run_command
 from shoal.runtime.local.sources import SourceCache, source_ref
 
 Log = Callable[[str], None]
 KEEP_IMAGES = 3  # per component, besides the one just built and those in use (as the local builder keeps)
-GENERATED_DOCKERFILE = ".shoal-buildpack.Dockerfile"
-HOST_CA = ".shoal-host-ca.crt"
 DEBIAN_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-RUN_LABEL, WORKDIR_LABEL, STATIC_LABEL = "shoal.run-command", "shoal.workdir", "shoal.static-root"
+RUN_LABEL, WORKDIR_LABEL, OUTPUT_LABEL = "shoal.run-command", "shoal.workdir", "shoal.output-dir"
 
 
 @dataclass(frozen=True)
@@ -147,8 +144,9 @@ class ContainerBuilder:
             raise StepFailed("BuildJobFailed", f"source_dir {unit.build.source_dir!r} of {unit.name} does not exist "
                                                f"in commit {(unit.commit or '')[:7]}")
         dockerfile = unit.build.strategy == BuildStrategy.DOCKERFILE
-        stack: Stack | str = "dockerfile" if dockerfile else detect(app_dir, unit.build.environment_slug,
-                                                                     unit.build.build_command)
+        detection = None if dockerfile else buildpacks.detect(app_dir, unit.build.environment_slug,
+                                                              unit.build.build_command)
+        stack = detection.language if detection else "dockerfile"
         key = build_key(commit=unit.commit or "", build=unit.build, build_env=build_env,
                         stack=f"{stack}@{await self._access.call(_image_id, self._stack)}")
         tag = f"{image_repository(engine, plan.app_id, unit.name)}:{key}"
@@ -157,36 +155,51 @@ class ContainerBuilder:
                 "nothing changed since it was built")
             return await self.load(plan, unit, tag, reused=True)
         labels: dict[str, str] = engine.labels(app=plan.app_id, component=unit.name, build=key)
-        if dockerfile:
-            path = unit.build.dockerfile_path or "Dockerfile"
+        if detection is None:
             labels[RUN_LABEL] = unit.run_command or ""
+            await self._access.call(images.build, repo_root=checkout, source_dir=unit.build.source_dir,
+                                    dockerfile=unit.build.dockerfile_path or "Dockerfile", tag=tag,
+                                    build_args=dict(build_env), labels=labels, log=log)
         else:
-            path = self._write_buildpack(unit, checkout, app_dir, stack, build_env, log)  # type: ignore[arg-type]
-            labels[RUN_LABEL] = run_command(unit, app_dir, stack) or ""  # type: ignore[arg-type]
-            labels[WORKDIR_LABEL] = buildpack.app_dir(unit.build.source_dir)
-        source_dir = unit.build.source_dir if dockerfile else "."
-        await self._access.call(images.build, repo_root=checkout, source_dir=source_dir, dockerfile=path, tag=tag,
-                                build_args=dict(build_env), labels=labels, log=log)
+            await self._buildpack(plan, unit, detection, checkout, build_env, tag, labels, log)
         image = await self.load(plan, unit, tag, reused=False)
         await self._access.call(prune, plan.app_id, unit.name, image.image_id)
         log("=> Build complete")
         return image
 
-    def _write_buildpack(self, unit: RunUnit, checkout: Path, app_dir: Path, stack: Stack,
-                         build_env: Mapping[str, str], log: Log) -> str:
-        log(f"=> Detected buildpack: {stack} (built in {self._stack})")
-        files = [p.name for p in app_dir.iterdir()]
-        steps = buildpack.steps(stack, unit.build.source_dir, files, package_scripts(app_dir),
-                                unit.build.build_command, _installable_pyproject(app_dir))
-        if not steps.commands:
-            log("=> No buildpack steps and no build_command: the tree is used as committed")
-        ca = None
-        if self._ca_bundle is not None and self._ca_bundle.is_file():
-            shutil.copyfile(self._ca_bundle, checkout / HOST_CA)
-            ca = HOST_CA
-        text = buildpack.dockerfile(self._stack, unit.build.source_dir, steps, build_env, ca)
-        (checkout / GENERATED_DOCKERFILE).write_text(text, encoding="utf-8")
-        return GENERATED_DOCKERFILE
+    async def _buildpack(self, plan: AppPlan, unit: RunUnit, detection: buildpacks.Detection, checkout: Path,
+                         build_env: Mapping[str, str], tag: str, labels: dict[str, str], log: Log) -> None:
+        """The buildpacks' recipe run in a build container from the stack image, committed as ``tag``."""
+        engine = await self._access.ready()
+        ca = self._ca_bundle if self._ca_bundle is not None and self._ca_bundle.is_file() else None
+        name = f"shoal-{engine.owner[:8]}-{plan.app_id[:8]}-{unit.name}-{plan.deployment_id[:8]}-build"
+        log(f"=> Building in a container from {self._stack}")
+        try:
+            build_id = await self._access.call(executor.start, name, self._stack,
+                                               engine.labels(app=plan.app_id, component=unit.name, role="build"),
+                                               checkout, ca)
+        except Exception as exc:
+            raise StepFailed("BuildJobFailed", f"the build container could not start from {self._stack} "
+                                               f"(shoal stack build makes it): {exc}") from exc
+        try:
+            image_env = await self._access.call(_env_of, self._stack)
+            runner = executor.ContainerExecutor(self._access, build_id, image_env, ca is not None)
+            workdir = PurePosixPath(buildpack_dir(unit.build.source_dir))
+            ctx = buildpacks.BuildContext(
+                source=checkout / unit.build.source_dir, app=workdir, layers=executor.WORKSPACE / ".layers",
+                cache=PurePosixPath("/home/app/.cache/shoal-build"), kind=str(unit.kind),
+                env=buildpacks.build_env(runner, dict(build_env)), user_env=dict(build_env),
+                build_command=unit.build.build_command, environment_slug=unit.build.environment_slug)
+            recipe = await buildpacks.plan(detection, ctx, buildpacks.Toolchains(runner, None), log)
+            await buildpacks.execute(recipe.steps, runner, log)
+            command = buildpacks.process_command(str(unit.kind), unit.name, unit.run_command, ctx.source,
+                                                 dict(recipe.processes))
+            labels.update({RUN_LABEL: command or "", WORKDIR_LABEL: str(workdir),
+                           OUTPUT_LABEL: recipe.output_dir or ""})
+            env = {**(runner.base_env() if ca else {}), **recipe.run_env}
+            await self._access.call(executor.commit, build_id, tag, labels, env, str(workdir))
+        finally:
+            await executor.stopped(self._access, build_id)
 
     async def load(self, plan: AppPlan, unit: RunUnit, reference: str, reused: bool = True) -> Image:
         """A built image again (by tag or id), its static files copied out if a static site needs them."""
@@ -200,10 +213,12 @@ class ContainerBuilder:
         if unit.kind == Kind.STATIC_SITE:
             built_here = WORKDIR_LABEL in labels  # a buildpack build: output_dir is relative to source_dir
             base = labels.get(WORKDIR_LABEL) or (attrs.get("Config") or {}).get("WorkingDir") or "/"
-            image = replace(image, static_root=await self._static_files(plan, unit, image, base, built_here))
+            image = replace(image, static_root=await self._static_files(plan, unit, image, base, built_here,
+                                                                        labels.get(OUTPUT_LABEL) or None))
         return image
 
-    async def _static_files(self, plan: AppPlan, unit: RunUnit, image: Image, base: str, built_here: bool) -> Path:
+    async def _static_files(self, plan: AppPlan, unit: RunUnit, image: Image, base: str, built_here: bool,
+                            generated: str | None) -> Path:
         """The site's files, copied out of the image once per image: ``output_dir`` (absolute in a
         Dockerfile's image, else relative to the app's directory), else DigitalOcean's default dirs."""
         dest = self._sites / plan.app_id / unit.name / image.image_id.removeprefix("sha256:")[:16]
@@ -214,7 +229,8 @@ class ContainerBuilder:
             absolute = output.startswith("/") and not built_here
             candidates = [output if absolute else str(PurePosixPath(base) / output.strip("/"))]
         else:
-            candidates = [str(PurePosixPath(base) / name) for name in STATIC_DIRS] + [base]
+            names = dict.fromkeys(filter(None, (generated, *buildpacks.STATIC_DIRS)))
+            candidates = [str(PurePosixPath(base) / name) for name in names] + [base]
         for path in candidates:
             try:
                 await self._access.call(images.copy_out, image.reference, path, dest)
@@ -240,6 +256,19 @@ def app_images(engine: Engine, app_id: str) -> list[str]:
     return sorted({*images.labelled(engine, app=app_id), *pulled})
 
 
+def buildpack_dir(source_dir: str) -> str:
+    """Where a buildpack-built component's files are in its image (``source_dir`` under ``/workspace``)."""
+    relative = PurePosixPath(source_dir.strip("/") or ".")
+    return str(executor.WORKSPACE if str(relative) == "." else executor.WORKSPACE / relative)
+
+
+def _env_of(engine: Engine, reference: str) -> dict[str, str]:
+    """An image's own environment (``PATH`` ...), as its containers start with it."""
+    found = _attrs(engine, reference) or {}
+    pairs = [str(e).partition("=") for e in (found.get("Config") or {}).get("Env") or []]
+    return {key: value for key, _, value in pairs if key}
+
+
 def _image_id(engine: Engine, reference: str) -> str:
     found = _attrs(engine, reference)
     return str(found["Id"]) if found else "none"  # no stack image: a Dockerfile build does not need one
@@ -258,13 +287,3 @@ def prune(engine: Engine, app_id: str, component: str, current: str) -> int:
         engine, tagged_only=True, app=app_id, component=component) if (a := _attrs(engine, i)) is not None]
     keep = {current, *(image_id for _, image_id in sorted(found, reverse=True)[:KEEP_IMAGES])}
     return images.prune(engine, keep, app=app_id, component=component)
-
-
-def _installable_pyproject(app_dir: Path) -> bool:
-    try:
-        data = tomllib.loads((app_dir / "pyproject.toml").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):
-        return True
-    return "project" in data or "build-system" in data

@@ -24,14 +24,16 @@ from typing import Any, TypeVar
 
 import httpx
 
+from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, ImageSource, Kind, RunUnit, probe_from_spec
-from shoal.domain.ports import InstanceState, LogSink, RoutePublisher
+from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, Upstream
 from shoal.runtime.kubernetes import podstate, render
 from shoal.runtime.kubernetes.apply import Applier, Ref
 from shoal.runtime.kubernetes.connection import Kube, Target
+from shoal.runtime.kubernetes.console import open_pod_console
 from shoal.runtime.kubernetes.discovery import Catalog
 from shoal.runtime.kubernetes.environment import unit_env
 from shoal.runtime.kubernetes.errors import GiveUp, KubeError, RetryIn
@@ -326,6 +328,17 @@ class KubernetesRuntime:
                               p["metadata"]["labels"].get(render.COMPONENT, ""), p["metadata"]["name"], podstate.ready(p),
                               podstate.restarts(p), podstate.started(p))
                 for p in found if p["metadata"].get("deletionTimestamp") is None]
+
+    async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
+        """``doctl apps console``: a shell in the instance's pod (an exec with a tty, ``console.py``)."""
+        selector = f"{render.APP_ID}={app_id},{render.DEPLOYMENT}={deployment_id},{render.COMPONENT}={component}"
+        try:
+            found = await self._call(pods, self._kube, namespace_name(app_id), selector)
+        except KubeError as exc:
+            raise NotFound(f"instance {instance!r} of {component} is not running ({exc})") from exc
+        if not any(p["metadata"]["name"] == instance and podstate.ready(p) for p in found):
+            raise NotFound(f"instance {instance!r} of {component} is not running")
+        return await open_pod_console(self._kube, namespace_name(app_id), instance, None)
 
     # -- retire, discard, remove -------------------------------------------------------------------
 

@@ -1,33 +1,28 @@
 """The local builder: turns an exported commit into a runnable tree, buildpack style, without containers.
 
-Role: for one component, copy the checkout into ``root/<app_id>/<component>/<build key>/app``,
-install its dependencies the way DigitalOcean's buildpacks would (Python: a venv and pip; Node:
-npm), run the spec's ``build_command``, and say how the result runs. Every line the tools print
-goes to ``log`` and becomes a BUILD log line.
+Role: for one component, copy the checkout into ``root/<app_id>/<component>/<build key>/app``, build it
+with the buildpacks (``shoal.runtime.buildpacks``: detection in DigitalOcean's order, a recipe of typed
+steps, run here by the host executor with the host's toolchains or ones shoal provisions into
+``toolchains/``), and say how the result runs. Every line the tools print goes to ``log`` and becomes a
+BUILD log line. What a buildpack adds outside the app (a virtualenv, launch scripts) goes in the build's
+``layers/``; caches that outlive one build (Go's, npm's, corepack's) in ``cache/<app>/<component>``.
 
 Builds are keyed by everything that changes their output (commit, ``source_dir``,
 ``build_command``, ``environment_slug``, ``dockerfile_path``, the build-time variables, the
-stack), so redeploying unchanged inputs reuses the finished tree at once. A build is finished
-only once its marker file exists — written last — so one cut short by a crash is redone.
+detected language), so redeploying unchanged inputs reuses the finished tree at once. A build is
+finished only once its marker file exists — written last — so one cut short by a crash is redone.
 
-Must not: start the app, touch the ingress, or pretend to do Docker builds (there is no
-container engine on the machine; ``dockerfile_path`` and ``image`` sources fail clearly).
-Not supported (reported in the build log rather than guessed at): Python versions other than the
-one shoal runs on, yarn/pnpm lockfiles (npm is used), Pipfile ``git``/``path`` entries.
+Must not: start the app, touch the ingress, or pretend to do Docker builds (``dockerfile_path`` and
+``image`` sources fail clearly: they are the container runtime's).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
-import signal
-import sys
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,31 +30,24 @@ from typing import Any
 
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import BuildPlan, BuildStrategy, RunUnit
-from shoal.runtime.local.detect import Stack, detect, package_scripts, run_command, slug_stack, static_root
+from shoal.runtime import buildpacks
+from shoal.runtime.buildpacks import BuildContext, Executor, HostExecutor, Provisioner, Toolchains
 
 Log = Callable[[str], None]
 
 MARKER = ".shoal-build.json"
 KEEP_BUILDS = 3
-# Only these reach a build from shoal's own environment; everything else comes from the app spec.
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR")
-# Quiet, non-interactive tools; placed below build_env so an app can still override them.
-_TOOL_DEFAULTS = {
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONUNBUFFERED": "1",
-    "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_update_notifier": "false",
-    "npm_config_progress": "false", "CI": "true",
-}
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-_CHUNK = 65536
+BUILDER_VERSION = 2  # part of the build key: builds made before the buildpacks package are redone
 
 
 @dataclass(frozen=True)
 class BuildResult:
     """A finished build.
 
-    ``env`` holds what the runtime adds to a process's environment (``PATH`` with the venv or
-    ``node_modules/.bin`` first, ``VIRTUAL_ENV``, ``NODE_ENV=production``); the component's own
-    run-time variables go on top, as on DigitalOcean, so a user who sets ``NODE_ENV`` wins.
+    ``env`` holds what the runtime adds to a process's environment (``PATH`` with the buildpacks'
+    directories first, ``VIRTUAL_ENV``, ``NODE_ENV=production`` ...); the component's own run-time
+    variables go on top, as on DigitalOcean, so a user who sets ``NODE_ENV`` wins. ``stack`` is the
+    detected language; ``buildpacks`` the catalogue ids that built it.
     """
 
     app_dir: Path
@@ -69,6 +57,7 @@ class BuildResult:
     reused: bool
     stack: str
     build_dir: Path  # the artefact: the tree this build made (``app_dir`` is inside it)
+    buildpacks: tuple[str, ...] = ()
 
 
 class Builder:
@@ -78,9 +67,13 @@ class Builder:
     (after two failed deployments the version still serving may be older than the last three builds).
     """
 
-    def __init__(self, root: Path, in_use: Callable[[], Iterable[Path]] = tuple) -> None:
+    def __init__(self, root: Path, in_use: Callable[[], Iterable[Path]] = tuple, *,
+                 executor: Executor | None = None, provisioner: Provisioner | None = None) -> None:
         self._root = root
         self._in_use = in_use
+        self._executor = executor or HostExecutor()
+        self._provisioner = provisioner or Provisioner(root.parent / "toolchains")
+        self._cache = root.parent / "cache" / "build"
         # Builds of one component are serialised, so pruning never removes a build in progress.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -92,7 +85,8 @@ class Builder:
         if not (checkout / source_dir).is_dir():
             raise StepFailed("BuildJobFailed", f"source_dir {plan.source_dir!r} of {component} does not exist "
                                                f"in commit {commit[:7]}")
-        stack = _stack(checkout / source_dir, plan, log)
+        detection = buildpacks.detect(checkout / source_dir, plan.environment_slug, plan.build_command)
+        stack = detection.language
         key = build_key(commit=commit, build=plan, build_env=build_env, stack=stack)
         home = self._root / _safe(app_id) / _safe(component)
         lock = self._locks.setdefault((app_id, component), asyncio.Lock())
@@ -106,15 +100,24 @@ class Builder:
             log(f"=> Building {component} ({stack}) from commit {commit[:7]}" + (" (forced rebuild)" if force else ""))
             await asyncio.to_thread(_copy_checkout, checkout, build_dir / "app")
             app_dir = build_dir / "app" / source_dir
-            env, run_env = _environments(stack, build_dir, app_dir, build_env)
-            await _build_stack(stack, build_dir, app_dir, env, plan.build_command or "", log)
-            if plan.build_command:
-                await _run(["/bin/sh", "-c", plan.build_command], app_dir, env, log, plan.build_command)
-            root = _checked_static_root(unit, app_dir)
-            await asyncio.to_thread(_write_marker, build_dir, {"stack": stack, "env": run_env, "commit": commit})
+            ctx = self._context(unit, app_dir, build_dir, self._cache / _safe(app_id) / _safe(component), build_env)
+            recipe = await buildpacks.plan(detection, ctx, Toolchains(self._executor, self._provisioner), log)
+            await buildpacks.execute(recipe.steps, self._executor, log)
+            root = _checked_static_root(unit, app_dir, recipe.output_dir)
+            await asyncio.to_thread(_write_marker, build_dir, {
+                "stack": stack, "env": dict(recipe.run_env), "commit": commit, "processes": dict(recipe.processes),
+                "output_dir": recipe.output_dir, "buildpacks": list(recipe.buildpacks)})
             await asyncio.to_thread(_prune, home, build_dir, frozenset(self._in_use()))
             log("=> Build complete")
-            return BuildResult(app_dir, run_command(unit, app_dir, stack), run_env, root, False, stack, build_dir)
+            return BuildResult(app_dir, _run_command(unit, app_dir, recipe.processes), dict(recipe.run_env), root,
+                               False, stack, build_dir, recipe.buildpacks)
+
+    def _context(self, unit: RunUnit, app_dir: Path, build_dir: Path, cache: Path,
+                 build_env: dict[str, str]) -> BuildContext:
+        return BuildContext(
+            source=app_dir, app=PurePosixPath(app_dir), layers=PurePosixPath(build_dir / "layers"),
+            cache=PurePosixPath(cache), kind=str(unit.kind), env=buildpacks.build_env(self._executor, build_env),
+            user_env=build_env, build_command=unit.build.build_command, environment_slug=unit.build.environment_slug)
 
     def load(self, build_dir: Path, unit: RunUnit) -> BuildResult | None:
         """A finished build again, from the artefact a deployment recorded (``None`` if it is gone)."""
@@ -129,6 +132,7 @@ def build_key(*, commit: str, build: BuildPlan, build_env: Mapping[str, str], st
         "commit": commit, "stack": stack, "env": sorted(build_env.items()),
         "source_dir": "" if build.source_dir == "." else build.source_dir, "build_command": build.build_command or "",
         "environment_slug": build.environment_slug or "", "dockerfile_path": build.dockerfile_path or "",
+        "builder": BUILDER_VERSION,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -158,22 +162,20 @@ def _safe(name: str) -> str:
     return name
 
 
-def _stack(app_dir: Path, build: BuildPlan, log: Log) -> Stack:
-    slug = build.environment_slug
-    if slug and slug_stack(slug) is None:
-        log(f"=> environment_slug {slug!r} has no local builder; detecting the stack from the files instead")
-    return detect(app_dir, slug, build.build_command)
-
-
 def _reused(build_dir: Path, unit: RunUnit) -> BuildResult:
     marker = build_dir / MARKER
     data: Any = json.loads(marker.read_text(encoding="utf-8"))
     marker.touch()  # a reused build counts as recent, so pruning keeps what is running
-    stack: Stack = data["stack"]
     app_dir = build_dir / "app" / _source_dir(unit.build)
-    root = _checked_static_root(unit, app_dir)
+    root = _checked_static_root(unit, app_dir, data.get("output_dir"))
     env = {str(k): str(v) for k, v in data["env"].items()}
-    return BuildResult(app_dir, run_command(unit, app_dir, stack), env, root, True, stack, build_dir)
+    processes = {str(k): str(v) for k, v in (data.get("processes") or {}).items()}
+    return BuildResult(app_dir, _run_command(unit, app_dir, processes), env, root, True, str(data["stack"]),
+                       build_dir, tuple(data.get("buildpacks") or ()))
+
+
+def _run_command(unit: RunUnit, app_dir: Path, processes: Mapping[str, str]) -> str | None:
+    return buildpacks.process_command(str(unit.kind), unit.name, unit.run_command, app_dir, dict(processes))
 
 
 def _copy_checkout(checkout: Path, dest: Path) -> None:
@@ -184,145 +186,18 @@ def _copy_checkout(checkout: Path, dest: Path) -> None:
     shutil.copytree(checkout, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
 
 
-def _environments(stack: Stack, build_dir: Path, app_dir: Path,
-                  build_env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """(the build's environment, what the runtime must add at run time)."""
-    base = {k: os.environ[k] for k in _INHERITED if k in os.environ}
-    base.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env = {**base, **_TOOL_DEFAULTS, **build_env}
-    run: dict[str, str] = {}
-    if stack == "python":
-        venv = build_dir / ".venv"
-        run = {"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}:{base['PATH']}", "PYTHONUNBUFFERED": "1"}
-        env.update({"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}:{env['PATH']}"})
-    elif stack == "node":
-        run = {"PATH": f"{app_dir / 'node_modules' / '.bin'}:{base['PATH']}", "NODE_ENV": "production"}
-    return env, run
-
-
-async def _build_stack(stack: Stack, build_dir: Path, app_dir: Path, env: dict[str, str],
-                       build_command: str, log: Log) -> None:
-    if stack == "python":
-        await _build_python(build_dir / ".venv", app_dir, env, log)
-    elif stack == "node":
-        await _build_node(app_dir, env, build_command, log)
-    elif stack == "static":
-        log("=> Static site: nothing to install")
-    else:
-        log("=> No buildpack detected: running only the spec's build_command" if build_command
-            else "=> No buildpack detected and no build_command: the tree is used as committed")
-
-
-async def _build_python(venv: Path, app_dir: Path, env: dict[str, str], log: Log) -> None:
-    # The venv uses the interpreter shoal runs on; runtime.txt / .python-version are not honoured.
-    await _run([sys.executable, "-m", "venv", str(venv)], app_dir, env, log, "python3 -m venv .venv")
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install"]
-    if (app_dir / "requirements.txt").is_file():
-        await _run([*pip, "-r", "requirements.txt"], app_dir, env, log, "pip install -r requirements.txt")
-    elif _installable_pyproject(app_dir):
-        await _run([*pip, "."], app_dir, env, log, "pip install .")
-    elif (app_dir / "Pipfile").is_file():
-        wanted = _pipfile_requirements(app_dir, log)
-        if wanted:
-            await _run([*pip, *wanted], app_dir, env, log, "pip install (from Pipfile)")
-    else:
-        log("=> No requirements.txt, installable pyproject.toml or Pipfile: nothing to install")
-
-
-def _installable_pyproject(app_dir: Path) -> bool:
-    # A pyproject.toml holding only tool settings (black, ruff) is not a package; pip would fail.
-    try:
-        data = tomllib.loads((app_dir / "pyproject.toml").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):
-        return True  # let pip report what is wrong with it
-    return "project" in data or "build-system" in data
-
-
-def _pipfile_requirements(app_dir: Path, log: Log) -> list[str]:
-    """Pip requirement strings from Pipfile.lock (pinned) or else Pipfile, without needing pipenv."""
-    try:
-        if (app_dir / "Pipfile.lock").is_file():
-            locked: Any = json.loads((app_dir / "Pipfile.lock").read_text(encoding="utf-8")).get("default", {})
-            entries = {name: (entry.get("version", "") if isinstance(entry, dict) else "")
-                       for name, entry in locked.items()}
-        else:
-            entries = tomllib.loads((app_dir / "Pipfile").read_text(encoding="utf-8")).get("packages", {})
-    except (OSError, ValueError) as exc:
-        raise StepFailed("BuildJobFailed", f"could not read Pipfile/Pipfile.lock: {exc}") from exc
-    wanted: list[str] = []
-    for name, entry in entries.items():
-        if isinstance(entry, dict):
-            if "version" not in entry:
-                log(f"=> Skipping Pipfile entry {name!r}: only version requirements are supported without pipenv")
-                continue
-            extras = f"[{','.join(entry.get('extras', []))}]" if entry.get("extras") else ""
-            name, entry = name + extras, entry["version"]
-        version = str(entry).strip()
-        wanted.append(name if version in ("", "*") else name + version)
-    return wanted
-
-
-async def _build_node(app_dir: Path, env: dict[str, str], build_command: str, log: Log) -> None:
-    locked = (app_dir / "package-lock.json").is_file() or (app_dir / "npm-shrinkwrap.json").is_file()
-    install = ["npm", "ci"] if locked else ["npm", "install"]
-    await _run(install, app_dir, env, log, " ".join(install))
-    # A build_command of "npm run build" would run the script twice; it runs once, after this.
-    if "build" in package_scripts(app_dir) and build_command.strip() != "npm run build":
-        await _run(["npm", "run", "build"], app_dir, env, log, "npm run build")
-
-
-def _checked_static_root(unit: RunUnit, app_dir: Path) -> Path | None:
+def _checked_static_root(unit: RunUnit, app_dir: Path, generated: str | None) -> Path | None:
     if unit.static is None:
         return None
     output_dir, component = unit.build.output_dir, unit.name
-    root = static_root(app_dir, output_dir)
+    root = buildpacks.static_root(app_dir, output_dir, generated)
     if root is None or not root.is_dir():
-        wanted = (f"output_dir {output_dir!r}" if output_dir
-                  else "none of _static, dist, public, build (nor an index.html)")
-        raise StepFailed("BuildJobFailed", f"static site {component} has no files to serve: {wanted} was found "
-                         "after the build")
+        wanted = (f"output_dir {output_dir!r} was not found" if output_dir
+                  else "none of " + ", ".join(dict.fromkeys(filter(None, (generated, *buildpacks.STATIC_DIRS))))
+                  + " (nor an index.html) was found")
+        raise StepFailed("BuildJobFailed", f"static site {component} has no files to serve: {wanted} after the "
+                         "build")
     return root
-
-
-async def _run(argv: list[str], cwd: Path, env: Mapping[str, str], log: Log, shown: str) -> None:
-    """Run one build command, streaming its output to ``log``; non-zero exit → BuildJobExitNonZero."""
-    log(f"=> Running {shown}")
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-    except FileNotFoundError as exc:
-        raise StepFailed("BuildJobFailed", f"{argv[0]} is not installed on this machine; it is needed to run "
-                                           f"{shown}") from exc
-    try:
-        assert proc.stdout is not None
-        await _pump(proc.stdout, log)
-        code = await proc.wait()
-    except asyncio.CancelledError:
-        # Its own session, so the whole tree (npm → node → ...) goes, not just the first process.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-        raise
-    if code != 0:
-        raise StepFailed("BuildJobExitNonZero", f"{shown} exited with status {code}")
-
-
-async def _pump(stream: asyncio.StreamReader, log: Log) -> None:
-    # Read in chunks rather than readline(): a progress bar without newlines must not hit the
-    # stream's line-length limit, and "\r" redraws become separate lines.
-    pending = b""
-    while chunk := await stream.read(_CHUNK):
-        *lines, pending = _LINE_BREAK.split(pending + chunk)
-        if len(pending) > _CHUNK:
-            lines, pending = [*lines, pending], b""
-        for line in lines:
-            if line.strip():
-                log(line.decode(errors="replace").rstrip())
-    if pending.strip():
-        log(pending.decode(errors="replace").rstrip())
 
 
 def _write_marker(build_dir: Path, data: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
+from shoal.runtime.local.listening import unhealthy
 from shoal.runtime.local.offline import pages
 from shoal.runtime.local.reaper import Reaper
 from shoal.runtime.local.sources import SourceCache, source_ref
@@ -164,7 +165,7 @@ class LocalRuntime:
         checkout = self._checkouts / plan.deployment_id / unit.name
         await asyncio.to_thread(shutil.rmtree, checkout, True)
         try:
-            await self._sources.export(ref, unit.commit, checkout)
+            await self._sources.export(ref, unit.commit, checkout, lambda line: log("BUILD", unit.name, line))
             return await self._builder.build(
                 app_id=plan.app_id, unit=unit, commit=unit.commit, checkout=checkout,
                 build_env=values(unit.build_env, self._bindings.value_of(plan, unit.name, True)),
@@ -233,10 +234,13 @@ class LocalRuntime:
         timeout = (unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
         for instance in record.instances:
             if not await self._supervisor.wait_ready(instance.name, timeout):
-                raise StepFailed("ContainerHealthChecksFailed",
-                                 f"{unit.name} did not become healthy"
-                                 + (f" on port {instance.port}" if instance.port else "") + "; see its RUN logs")
+                raise StepFailed("ContainerHealthChecksFailed", self._unhealthy(unit, instance))
             log("DEPLOY", unit.name, f"instance {instance.name} is healthy")
+
+    def _unhealthy(self, unit: RunUnit, instance: _Instance) -> str:
+        live = next((i for i in self._supervisor.instances() if i.name == instance.name), None)
+        return unhealthy(unit.name, instance.port, live.pid if live else None,
+                         live.last_exit_code if live else None, list(live.tail) if live else [])
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
         app = self._apps.setdefault(plan.app_id, _App())

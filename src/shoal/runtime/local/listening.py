@@ -1,0 +1,85 @@
+"""Which TCP ports a process group listens on, read from Linux's /proc.
+
+Role: when a service never answers its health check, say why if the reason is the commonest one —
+it listens on a port of its own (8080, hard-coded) rather than on ``$PORT``. In the process runtime
+every instance gets its own ``PORT``; in a container each binds its ``http_port`` and this never comes up.
+
+Must not: raise. Where /proc is missing or unreadable (not Linux, another user's process) the answer is
+an empty set and the caller says what it said before.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PROC = Path("/proc")
+_LISTEN = "0A"
+
+
+def listening_ports(pgid: int, proc: Path = _PROC) -> set[int]:
+    """TCP ports (IPv4 and IPv6) on which any process of group ``pgid`` has a listening socket."""
+    inodes = {inode for pid in _group(pgid, proc) for inode in _socket_inodes(pid, proc)}
+    if not inodes:
+        return set()
+    ports: set[int] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == _LISTEN and fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def unhealthy(component: str, port: int | None, pgid: int | None, exit_code: int | None,
+              tail: list[str]) -> str:
+    """Why an instance never became healthy, as the deployment's reason: it listens elsewhere than
+    ``$PORT`` ("web listens on 8080, not on $PORT=47845"), or it exited saying its last lines, or else
+    the plain fact."""
+    elsewhere = sorted(listening_ports(pgid) - {port}) if pgid and port else []
+    if elsewhere:
+        return (f"{component} listens on {', '.join(map(str, elsewhere))}, not on $PORT={port}: make it listen on "
+                "the port in the PORT environment variable")
+    said = " | ".join(tail[-3:]) if exit_code is not None else ""
+    return f"{component} did not become healthy" + (f" on port {port}" if port else "") + \
+        (f"; it exited with status {exit_code}, saying: {said}" if said else "; see its RUN logs")
+
+
+def _group(pgid: int, proc: Path) -> list[int]:
+    found = []
+    for entry in _listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = (proc / entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses, so split after the last ")".
+        rest = stat.rsplit(")", 1)[-1].split()
+        if len(rest) > 2 and rest[2] == str(pgid):
+            found.append(int(entry))
+    return found
+
+
+def _socket_inodes(pid: int, proc: Path) -> set[str]:
+    inodes = set()
+    fd_dir = proc / str(pid) / "fd"
+    for fd in _listdir(fd_dir):
+        try:
+            target = os.readlink(fd_dir / fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []

@@ -24,6 +24,7 @@ import pytest
 from shoal.runtime.container import images
 from shoal.runtime.container.session import EngineSession, owner_of
 from tests.conftest import unique_name, wait_deployment, wait_for
+from tests.doctl_console import DoctlConsole, exec_url
 from tests.containers import HELLO_DOCKERFILE, HELLO_GO, clean, engine_session, image_ids, push_hello, stack
 from tests.e2e.apps import make_repo
 from tests.live import LiveServer
@@ -305,6 +306,23 @@ def test_a_failing_pre_deploy_job_keeps_the_old_version_serving(world: World) ->
     assert dep["phase"] == "ERROR" and "exited with status 3" in _error(dep)
     assert _ingress(world, beta).text == "hello beta"
     assert "migrating" in _logs(world, beta, "migrate", "DEPLOY", dep["id"])
+
+
+def test_doctl_console_runs_a_shell_inside_the_instances_container(world: World) -> None:
+    alpha = _deployed(world, "alpha")
+    answer = exec_url(world.server, alpha["id"], "web")
+    assert answer.status_code == 200, answer.text
+    session = DoctlConsole(answer.json()["url"], world.server.ca, width=91, height=37)
+    try:
+        # The container's own environment (the SECRET decrypted, PORT), user, files and hostname.
+        session.type('echo "[$TOKEN|$PORT|$(id -u)|$(pwd)]"; ls; stty size\n')
+        session.read_until("[alpha-secret-value|8080|10001|/workspace]")
+        session.read_until("37 91")
+        assert "app.py" in session.read_until("app.py")
+        session.type("exit\n")
+        assert session.wait_closed() == 1000
+    finally:
+        session.close()
 
 
 def test_after_kill_9_and_a_restart_the_same_containers_run_and_the_app_answers(world: World) -> None:

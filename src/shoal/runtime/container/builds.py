@@ -163,7 +163,10 @@ class ContainerBuilder:
         else:
             await self._buildpack(plan, unit, detection, checkout, build_env, tag, labels, log)
         image = await self.load(plan, unit, tag, reused=False)
-        await self._access.call(prune, plan.app_id, unit.name, image.image_id)
+        try:
+            await self._access.call(prune, plan.app_id, unit.name, image.image_id)
+        except Exception as exc:  # pruning is housekeeping: a failed one is tried again after the next build
+            log(f"=> Could not prune older images of {unit.name}: {exc}")
         log("=> Build complete")
         return image
 

@@ -183,10 +183,9 @@ def remove(engine: Engine, container_id: str) -> None:
 
 
 def remove_named(engine: Engine, name: str) -> None:
-    found = engine.client.containers.list(all=True, filters={"name": f"^{name}$"})
-    for container in found:
-        if container.name == name:
-            remove(engine, str(container.id))
+    for item in engine.api.containers(all=True, filters={"name": f"^{name}$"}):
+        if name in [str(n).lstrip("/") for n in item.get("Names") or []]:
+            remove(engine, str(item["Id"]))
 
 
 def listed(engine: Engine, **values: str) -> list[Found]:

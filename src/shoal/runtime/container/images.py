@@ -287,7 +287,9 @@ def prune(engine: Engine, keep: Iterable[str], **values: str) -> int:
     """Remove this installation's images (narrowed by labels) except ``keep`` (ids or references)
     and those any container still uses."""
     kept = {_image_id(engine, ref) for ref in keep}
-    used = {_image_id(engine, str(c.attrs.get("Image") or "")) for c in engine.client.containers.list(all=True)}
+    # Summaries, not one inspect per container: containers come and go while this runs.
+    used = {str(c.get("ImageID") or "") or _image_id(engine, str(c.get("Image") or ""))
+            for c in engine.api.containers(all=True)}
     candidates = labelled(engine, tagged_only=True, **values)
     return remove(engine, [i for i in candidates if i not in kept and i not in used])
 

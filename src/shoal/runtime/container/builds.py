@@ -6,8 +6,8 @@ Role: turn a unit of the plan into an image the engine can run, and say how it r
   exported per build into a scratch checkout;
 * ``dockerfile_path`` builds run the engine's ``docker build`` the DigitalOcean way (``images.build``);
   BUILD_TIME / RUN_AND_BUILD_TIME variables are build args;
-* buildpack builds run the local builder's detection and steps in a build container from the stack
-  image (``buildpack``): the app image is the stack plus the built tree;
+* buildpack builds run ``shoal.runtime.buildpacks`` (the local runtime's detection and recipes) in a
+  build container from the stack image (``executor``): the app image is the stack plus the built tree;
 * ``image`` sources are pulled (credentials unsealed only for the pull) and recorded by digest;
 * a static site's output is copied out of its image into ``sites/`` for the ingress to serve.
 

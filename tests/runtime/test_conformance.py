@@ -16,12 +16,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import AppPlan, Artifact, make_plan
 from shoal.domain.ports import InstanceState, Runtime
+from shoal.domain.routing import Upstream
 from shoal.ingress.table import RouteTable
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.runtime import LocalRuntime
@@ -30,6 +32,7 @@ from shoal.runtime.container import containers
 from shoal.runtime.container.stack import STACK_IMAGE
 from tests.containers import clean, engine_session, image_ids, stack
 from tests.e2e.apps import PY_SERVER, make_repo
+from tests.e2e.functions_apps import PY_HELLO
 
 WORKER = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n" \
          "print('worker up', flush=True)\nwhile True: time.sleep(1)\n"
@@ -263,5 +266,31 @@ def test_releasing_an_app_to_another_server_stops_it_here_and_a_restore_brings_i
             assert backend.routes.lookup("shop.example.test") is None
         await backend.runtime.restore(plan, backend.log)
         assert len(ready(backend.runtime.instances("app-1"), plan.deployment_id).get("web", [])) == 2
+
+    run(backend, scenario)
+
+
+def test_a_functions_component_is_served_under_its_route_and_goes_with_the_app(backend: Backend,
+                                                                                 tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "functions", {"packages/sample/hello.py": PY_HELLO})
+    raw = {"name": "shop", "region": "nyc", "functions": [
+        {"name": "fns", "git": {"repo_clone_url": str(repo), "branch": "main"}, "routes": [{"path": "/fn"}]}],
+        "ingress": {"rules": [{"match": {"path": {"prefix": "/fn"}}, "component": {"name": "fns"}}]}}
+
+    async def scenario() -> None:
+        plan = await deploy(backend, plan_of(raw))
+        assert backend.runtime.instances("app-1") == []  # no instances DigitalOcean would list
+        if not backend.publishes_routes:
+            return
+        app = backend.routes.lookup("shop.example.test")
+        assert app is not None
+        upstream = app.backends["fns"]
+        assert isinstance(upstream, Upstream) and len(upstream.addresses) == 1
+        host, port = upstream.addresses[0]
+        answer = await asyncio.to_thread(httpx.get, f"http://{host}:{port}/sample/hello?name=Ann", timeout=30)
+        assert (answer.status_code, answer.text) == (200, "Hello Ann!")
+        await backend.runtime.remove_app(plan.app_id)
+        with pytest.raises(httpx.HTTPError):
+            await asyncio.to_thread(httpx.get, f"http://{host}:{port}/sample/hello", timeout=5)
 
     run(backend, scenario)

@@ -82,16 +82,17 @@ class Bindings:
         return info.host, info.port
 
     def instance_ports(self, plan: AppPlan) -> dict[str, list[int]]:
-        """Ports of every service instance of the deployment, chosen once up front so that
+        """Ports of every service instance (and functions gateway) of the deployment, chosen once up front so that
         ``${api.PRIVATE_URL}`` is known to a component that starts before ``api`` does."""
         planned = self._ports.get(plan.deployment_id)
         if planned is None:
             taken = self.taken_ports()
             planned = {}
             for unit in plan.units:
-                if unit.kind != Kind.SERVICE:
+                if unit.kind not in (Kind.SERVICE, Kind.FUNCTION):
                     continue
-                wanted = unit.http_port or DEFAULT_HTTP_PORT
+                # A functions component's gateway takes any free port: no app hard-codes it.
+                wanted = (unit.http_port or DEFAULT_HTTP_PORT) if unit.kind == Kind.SERVICE else None
                 planned[unit.name] = []
                 for i in range(unit.instance_count):
                     port = allocate(wanted if i == 0 else None, taken)

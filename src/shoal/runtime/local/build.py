@@ -29,9 +29,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import BuildPlan, BuildStrategy, RunUnit
+from shoal.domain.plan import BuildPlan, BuildStrategy, Kind, RunUnit
 from shoal.runtime import buildpacks
-from shoal.runtime.buildpacks import BuildContext, Executor, HostExecutor, Provisioner, Toolchains
+from shoal.runtime.buildpacks import BuildContext, Executor, HostExecutor, Provisioner, Recipe, Toolchains
+from shoal.runtime.functions.build import plan_project
+from shoal.runtime.local.functions import base_python
 
 Log = Callable[[str], None]
 
@@ -85,8 +87,10 @@ class Builder:
         if not (checkout / source_dir).is_dir():
             raise StepFailed("BuildJobFailed", f"source_dir {plan.source_dir!r} of {component} does not exist "
                                                f"in commit {commit[:7]}")
-        detection = buildpacks.detect(checkout / source_dir, plan.environment_slug, plan.build_command)
-        stack = detection.language
+        functions = unit.kind == Kind.FUNCTION  # a Functions project, not an app for the buildpacks
+        detection = None if functions else buildpacks.detect(checkout / source_dir, plan.environment_slug,
+                                                              plan.build_command)
+        stack = detection.language if detection is not None else "functions"
         key = build_key(commit=commit, build=plan, build_env=build_env, stack=stack)
         home = self._root / _safe(app_id) / _safe(component)
         lock = self._locks.setdefault((app_id, component), asyncio.Lock())
@@ -101,7 +105,9 @@ class Builder:
             await asyncio.to_thread(_copy_checkout, checkout, build_dir / "app")
             app_dir = build_dir / "app" / source_dir
             ctx = self._context(unit, app_dir, build_dir, self._cache / _safe(app_id) / _safe(component), build_env)
-            recipe = await buildpacks.plan(detection, ctx, Toolchains(self._executor, self._provisioner), log)
+            tools = Toolchains(self._executor, self._provisioner)
+            recipe: Recipe = (await plan_project(ctx, unit, tools, base_python(), log) if detection is None
+                              else await buildpacks.plan(detection, ctx, tools, log))
             await buildpacks.execute(recipe.steps, self._executor, log)
             root = _checked_static_root(unit, app_dir, recipe.output_dir)
             await asyncio.to_thread(_write_marker, build_dir, {

@@ -2,9 +2,11 @@
 
 Sources are fetched into a cache and exported per build; builds are reused when nothing changed;
 services and workers run as supervised processes (restarted with back-off); static sites are
-served by the ingress from their output dir; jobs run to completion when the engine asks (deploy
-time or their schedule). A deployment's instances go live only after their readiness checks pass;
-the previous deployment's instances are then drained and stopped in the background. An archived
+served by the ingress from their output dir; a functions component runs one gateway process
+(``shoal.runtime.functions``) that the ingress forwards its route to, like a service; jobs run
+to completion when the engine asks (deploy time or their schedule). A deployment's instances go
+live only after their readiness checks pass; the previous deployment's instances are then drained
+and stopped in the background. An archived
 app's deployment starts nothing (``AppPlan.running``): it publishes the offline page, then ``stop``
 drains and stops what the earlier deployment ran, one component at a time.
 
@@ -33,6 +35,7 @@ from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
+from shoal.runtime.local.functions import gateway_command, gateway_env, gateway_probe
 from shoal.runtime.local.listening import unhealthy
 from shoal.runtime.local.offline import pages
 from shoal.runtime.local.reaper import Reaper
@@ -146,7 +149,6 @@ class LocalRuntime:
     # -- build -----------------------------------------------------------------------------------
 
     async def fetch(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> str:
-        _refuse_unsupported(unit)
         ref = source_ref(unit.source)
         if ref is None:
             raise StepFailed("BuildJobFailed", f"{unit.name} uses an image source, which needs a container engine: "
@@ -201,6 +203,8 @@ class LocalRuntime:
         await self._bindings.ensure(plan, log)
         if unit.runs_continuously:
             await self._start_instances(plan, record, build, log)
+        elif unit.kind == Kind.FUNCTION:
+            await self._start_gateway(plan, record, build, log)
         elif unit.scheduled and unit.schedule is not None:
             log("DEPLOY", unit.name, f"scheduled {unit.name}: {unit.schedule.cron} ({unit.schedule.time_zone})")
         record.started = True
@@ -225,6 +229,30 @@ class LocalRuntime:
             log("DEPLOY", unit.name, f"starting instance {i} of {unit.name}: {build.run_command}"
                                      + (f" (PORT={port})" if port else ""))
             await self._supervisor.start(spec)
+
+    async def _start_gateway(self, plan: AppPlan, record: _Unit, build: BuildResult, log: LogSink) -> None:
+        """A functions component: one gateway process on the component's port, ready before ``start``
+        returns (functions have no separate wait step in DigitalOcean's progress tree)."""
+        unit = record.unit
+        port = self._bindings.instance_ports(plan)[unit.name][0]
+        name = f"{plan.app_name}-{unit.name}-{plan.deployment_id[:8]}-functions"
+        # project.yml's ${VAR}s are the deployer's to fill in, so build-time variables count too.
+        env = {**values(unit.build_env, self._bindings.value_of(plan, unit.name, True)),
+               **values(unit.run_env, self._bindings.value_of(plan, unit.name, False))}
+        own_cors = any(r.cors for r in plan.routes if r.component == unit.name)
+        spec = ProcessSpec(name=name, command=gateway_command(), cwd=build.app_dir, readiness=gateway_probe(port),
+                           env=gateway_env(build.app_dir, unit, env, port, default_cors=not own_cors,
+                                           namespace=plan.app_id, api_host=plan.app_url, host_env=self._host_env),
+                           grace_period_seconds=10)
+        instance = _Instance(name, port)
+        self._by_instance[name] = _Output(log, unit.name, "RUN", instance)
+        record.instances.append(instance)
+        log("DEPLOY", unit.name, f"starting the functions gateway of {unit.name} (port {port})")
+        await self._supervisor.start(spec)
+        if not await self._supervisor.wait_ready(name, gateway_probe(port).patience_seconds):
+            raise StepFailed("ContainerHealthChecksFailed", f"the functions gateway of {unit.name} did not start "
+                                                            "listening; see its RUN logs")
+        log("DEPLOY", unit.name, f"functions gateway of {unit.name} is ready")
 
     async def wait_healthy(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         record = self._deployment(plan, log).units.get(unit.name)
@@ -260,7 +288,7 @@ class LocalRuntime:
         ready = {inst.name: inst.ready for inst in self._supervisor.instances()}
         for name, record in deployment.units.items():
             unit = record.unit
-            if unit.kind == Kind.SERVICE:
+            if unit.kind in (Kind.SERVICE, Kind.FUNCTION):
                 upstream = Upstream([(LOCALHOST, i.port) for i in record.instances if i.port],
                                     http2=unit.protocol == "HTTP2")
                 for instance in record.instances:
@@ -319,6 +347,8 @@ class LocalRuntime:
         found = []
         for deployment_id, deployment in self._apps.get(app_id, _App()).deployments.items():
             for record in deployment.units.values():
+                if record.unit.kind == Kind.FUNCTION:
+                    continue  # a functions gateway is not an instance DigitalOcean would list
                 for instance in record.instances:
                     live = supervised.get(instance.name)
                     if live is not None and live.state not in ("stopped", "exited"):
@@ -410,9 +440,3 @@ def _local_probe(probe: Probe | None, unit: RunUnit, port: int) -> Probe | None:
         return None
     own = unit.http_port or DEFAULT_HTTP_PORT
     return replace(probe, port=port) if probe.port == own else probe
-
-
-def _refuse_unsupported(unit: RunUnit) -> None:
-    if unit.kind == Kind.FUNCTION:
-        raise StepFailed("BuildJobFailed", f"{unit.name} is a functions component; running functions needs an "
-                                           "OpenWhisk-style runtime, which shoal's local runtime does not have yet")

@@ -1,0 +1,1 @@
+"""DigitalOcean Functions: the project a functions component holds and the web action contract (pure)."""

@@ -1,0 +1,1 @@
+"""The functions runtime shoal ships: the gateway process, its warm workers, the action workers."""

@@ -76,6 +76,7 @@ PROBE_APP = textwrap.dedent('''
     print("probe listening on", os.environ["PORT"], flush=True)
     http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
 ''')
+UNLIMITED = str(10**9)
 HEALTH = {"http_path": "/", "period_seconds": 1, "failure_threshold": 5}
 SITE_BUILD = "mkdir -p dist && echo \"<h1>built in a container by $(id -u)</h1>\" > dist/index.html"
 
@@ -145,8 +146,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     inspect = engine_session(root / "tests-engine", mirrors={"mirror.test": registry.host})
     before = image_ids(inspect.engine)
     stack(inspect.engine)
+    # The tests poll deployments often, in parallel with shoal's own work: no API rate limit.
     server = LiveServer(data_dir=root / "data", runtime="container",
-                        extra_args=["--registry-mirror", f"ghcr.io={registry.host}"])
+                        extra_args=["--registry-mirror", f"ghcr.io={registry.host}",
+                                    "--rate-limit-per-minute", UNLIMITED, "--rate-limit-per-hour", UNLIMITED])
     try:
         push_hello(inspect.engine, registry, root / "push")
         hello = make_repo(root / "hello", {"hello.go": HELLO_GO, "Dockerfile": HELLO_DOCKERFILE})

@@ -272,6 +272,9 @@ def test_releasing_an_app_to_another_server_stops_it_here_and_a_restore_brings_i
 
 def test_a_functions_component_is_served_under_its_route_and_goes_with_the_app(backend: Backend,
                                                                                  tmp_path: Path) -> None:
+    if backend.name == "container":
+        pytest.skip("functions components are not run by the container runtime yet (its fetch refuses them "
+                    "with BuildJobFailed); the functions gateway runs in the local runtime only")
     repo = make_repo(tmp_path / "functions", {"packages/sample/hello.py": PY_HELLO})
     raw = {"name": "shop", "region": "nyc", "functions": [
         {"name": "fns", "git": {"repo_clone_url": str(repo), "branch": "main"}, "routes": [{"path": "/fn"}]}],

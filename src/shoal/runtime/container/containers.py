@@ -15,6 +15,7 @@ described with its code and whether the kernel's OOM killer ended it (``Exit.oom
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +126,7 @@ def run(engine: Engine, spec: RunSpec) -> Running:
 def _host_port(engine: Engine, container_id: str, port: int | None) -> int | None:
     if not port:
         return None
-    attrs = engine.api.inspect_container(container_id)
+    attrs = _inspect(engine, container_id)
     return _published(attrs, port)
 
 
@@ -138,14 +139,28 @@ def _published(attrs: Mapping[str, Any], port: int | None) -> int | None:
 
 
 def exit_of(engine: Engine, container_id: str) -> Exit | None:
-    """How it ended, or ``None`` while it runs."""
-    attrs = engine.api.inspect_container(container_id)
+    """How it ended, or ``None`` while it runs. podman answers an inspect of a container that is just
+    exiting with a 500 ("read /proc/<pid>/cgroup: no such process"); it is asked again."""
+    attrs = _inspect(engine, container_id)
     state = attrs.get("State") or {}
     if state.get("Running"):
         return None
     code = int(state.get("ExitCode") or 0)
     limited = int((attrs.get("HostConfig") or {}).get("Memory") or 0) > 0
     return Exit(code=code, oom_killed=bool(state.get("OOMKilled")) or (code == 137 and limited))
+
+
+def _inspect(engine: Engine, container_id: str, attempts: int = 5) -> dict[str, Any]:
+    for attempt in range(attempts):
+        try:
+            return dict(engine.api.inspect_container(container_id))
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def wait(engine: Engine, container_id: str, timeout: float | None = None) -> Exit:

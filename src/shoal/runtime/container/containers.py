@@ -167,7 +167,7 @@ def wait(engine: Engine, container_id: str, timeout: float | None = None) -> Exi
     """Block until it exits (a run-to-completion job); ``TimeoutError`` after ``timeout``."""
     try:
         engine.client.containers.get(container_id).wait(timeout=timeout)
-    except requests.exceptions.ConnectionError as exc:
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise TimeoutError(f"container {container_id[:12]} still runs after {timeout} s") from exc
     found = exit_of(engine, container_id)
     return found or Exit(code=-1, oom_killed=False)

@@ -16,9 +16,27 @@ from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import RunUnit
 from shoal.runtime.container import containers
 from shoal.runtime.container.access import EngineAccess
-from shoal.runtime.container.containers import RunSpec
+from shoal.runtime.container.containers import Exit, RunSpec
 
 DEFAULT_TIMEOUT_SECONDS = 1800.0
+WAIT_SLICE_SECONDS = 20.0
+
+
+async def _ended(access: EngineAccess, container_id: str, timeout: float) -> Exit:
+    """How the job's container ended; ``TimeoutError`` after ``timeout``. Waited for in slices, each
+    followed by an inspect: under load podman's wait once missed an exit its inspect knew of."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            raise TimeoutError(f"container {container_id[:12]} still runs after {timeout} s")
+        try:
+            return await access.call(containers.wait, container_id, min(WAIT_SLICE_SECONDS, left))
+        except TimeoutError:
+            found = await access.call(containers.exit_of, container_id)
+            if found is not None:
+                return found
 
 
 async def run_job(access: EngineAccess, spec: RunSpec, unit: RunUnit, log: Callable[[str], None]) -> None:
@@ -33,7 +51,7 @@ async def run_job(access: EngineAccess, spec: RunSpec, unit: RunUnit, log: Calla
     following = asyncio.ensure_future(access.call(containers.follow, running.id, log))
     try:
         try:
-            ended = await access.call(containers.wait, running.id, timeout)
+            ended = await _ended(access, running.id, timeout)
         except TimeoutError as exc:
             await access.call(containers.stop, running.id, unit.termination.grace_period_seconds)
             raise StepFailed("ContainerExitNonZero", f"job {unit.name} did not finish within {timeout:.0f} s "

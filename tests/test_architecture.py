@@ -18,7 +18,8 @@ def test_layers_are_kept() -> None:
 
 
 # What runs an app reads the typed plan, never the spec dict (issue: one run plan for every runtime).
-PLAN_READERS = ["runtime", "ingress", "engine/deployer.py", "engine/insights.py", "engine/schedules.py"]
+PLAN_READERS = ["runtime", "ingress", "engine/deployer.py", "engine/insights.py", "engine/schedules.py",
+                "engine/forwarding.py", "engine/alerts.py", "observability"]
 
 
 def _spec_reads(path: Path) -> list[str]:

@@ -12,8 +12,9 @@ import gc
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import uvicorn
@@ -28,23 +29,30 @@ from shoal.core.errors import Unavailable
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.core.signing import Signer
-from shoal.domain.ports import Runtime, TrafficStore
+from shoal.domain.ports import InstanceScaler, Runtime, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
+from shoal.engine.alerts import AlertsEngine
+from shoal.engine.autoscaler import Autoscaler
 from shoal.engine.apps import AppsService
 from shoal.engine.clusters import ClustersService
 from shoal.engine.deployer import Deployer
 from shoal.engine.deployments import DeploymentsService
 from shoal.engine.events import EventsService
+from shoal.engine.forwarding import LogForwarding
 from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.buildpacks import BuildpacksService
 from shoal.engine.console import ConsoleService
 from shoal.engine.logs import LogsService
+from shoal.engine.metric_alerts import MetricAlerts
+from shoal.engine.metrics import MetricsService, Observer
 from shoal.engine.traffic import flushing_traffic
 from shoal.ingress.server import Bind, Ingress
 from shoal.ingress.table import RouteTable
 from shoal.ingress.tls import SniContexts
+from shoal.observability import Forwarder, Notifications, SenderFactory, parse_smtp_url
+from shoal.observability.tls import ClientContexts
 from shoal.runtime.container.engine import EngineUnavailable
 from shoal.runtime.container.session import EngineSession, open_engine
 from shoal.runtime.registry import RuntimeContext, create_runtime
@@ -70,15 +78,16 @@ class Platform:
     traffic: TrafficMeter  # the ingress counts into it; _run flushes it to database.traffic
     runtime: Runtime
     deployer: Deployer
+    operations: Operations
 
     def api(self, clock: Clock | None = None) -> ASGIApp:
         clock = clock or self.clock
         db = self.database
         ctx = ApiContext(apps=self.apps, deployments=self.deployments, accounts=self.accounts,
                          logs=LogsService(self.deployments, db.deployments, db.jobs),
-                         events=EventsService(self.deployments, db.deployments, db.jobs, clock),
+                         events=EventsService(self.deployments, db.deployments, db.jobs, clock, db.scale_events),
                          insights=InsightsService(self.deployments, db.deployments, db.jobs, db.traffic,
-                                                  self.traffic, self.runtime),
+                                                  self.traffic, self.runtime, db.alerts, self.operations.metrics),
                          signer=Signer(secret_key(self.settings.data_dir)), ingress=self.ingress_address(),
                          max_body_bytes=self.settings.api.max_body_bytes,
                          console=ConsoleService(self.deployments, self.runtime),
@@ -100,6 +109,49 @@ def ingress_address(settings: Settings) -> IngressAddress:
     return IngressAddress(scheme="http", port=settings.ingress.port, tls_port=settings.ingress.tls_port)
 
 
+@dataclass(frozen=True)
+class Operations:
+    """What watches running apps beside the deployer: log forwarding, alerts, metrics (with the
+    metric rules and the autoscaler looking at them)."""
+
+    forwarding: LogForwarding
+    alerts: AlertsEngine
+    metrics: MetricsService | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.forwarding.run(stop))
+            group.create_task(self.alerts.run(stop))
+            if self.metrics is not None:
+                group.create_task(self.metrics.run(stop))
+
+    def measuring(self, settings: Settings, database: Database, runtime: Runtime, logs: LogBuffer,
+                  clock: Clock) -> Operations:
+        """The same, with instance metrics sampled from ``runtime`` (and scaled through it, if it can)."""
+        wanted = settings.observability
+        scaler = runtime if isinstance(runtime, InstanceScaler) else None
+        observers: list[Observer] = [MetricAlerts(self.alerts),
+                                     Autoscaler(scaler, database.scale_events, self.alerts, logs.sink, clock)]
+        metrics = MetricsService(database.deployments, runtime, clock, wanted.metrics_interval, wanted.window_scale,
+                                 observers)
+        return replace(self, metrics=metrics)
+
+
+def operations(settings: Settings, database: Database, clusters: Callable[[str], tuple[str, str] | None],
+               clock: Clock) -> Operations:
+    """Log forwarding and alert delivery, wired from ``settings.observability``."""
+    wanted = settings.observability
+    contexts = ClientContexts(wanted.log_forward_ca)
+    forwarder = Forwarder(SenderFactory(contexts, wanted.logtail_endpoint), limit=wanted.log_forward_buffer)
+    smtp = parse_smtp_url(wanted.smtp_url) if wanted.smtp_url else None
+    api = settings.api
+    base = f"https://{_hostport(socket.getfqdn() if api.host in ('0.0.0.0', '::') else api.host, api.port)}"
+    alerts = AlertsEngine(database.alerts, database.deployments, database.jobs, Notifications(smtp, contexts), clock,
+                          link=lambda app_id, dep_id: f"{base}/v2/apps/{app_id}/deployments/{dep_id}")
+    database.changes.subscribe(alerts.changed)
+    return Operations(LogForwarding(database.deployments, forwarder, clusters, clock), alerts)
+
+
 def build_platform(settings: Settings, clock: Clock | None = None, engine: EngineSession | None = None) -> Platform:
     """Every service of one server, each made once: store, runtime, engine (the deployer is the queue
     the use cases hand deployments to), ingress table."""
@@ -115,9 +167,12 @@ def build_platform(settings: Settings, clock: Clock | None = None, engine: Engin
         return (found.engine, found.url) if found else None
 
     runtime = create_runtime(RuntimeContext(settings, routes, box, cluster, database.jobs, engine))
-    deployer = Deployer(database.deployments, runtime, clock, LogBuffer(database.deployments.append_logs, clock),
-                        database.jobs, database.ownership, url_of=ingress_address(settings).domain_url,
+    watching = operations(settings, database, cluster, clock)
+    logs = LogBuffer(database.deployments.append_logs, clock, forward=watching.forwarding.offer)
+    deployer = Deployer(database.deployments, runtime, clock, logs, database.jobs, database.ownership,
+                        url_of=ingress_address(settings).domain_url,
                         secrets=lambda dep: plaintexts(dep.spec, box, dep.account_id))
+    watching = watching.measuring(settings, database, runtime, logs, clock)
     apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, queue=deployer,
                        box=box)
     accounts = AccountsService(database.accounts, clock)
@@ -125,7 +180,7 @@ def build_platform(settings: Settings, clock: Clock | None = None, engine: Engin
         database.changes.subscribe(subscriber)
     return Platform(settings=settings, clock=clock, database=database, box=box, accounts=accounts, apps=apps,
                     deployments=DeploymentsService(database.apps, database.deployments, clock, queue=deployer),
-                    routes=routes, traffic=TrafficMeter(), runtime=runtime, deployer=deployer)
+                    routes=routes, traffic=TrafficMeter(), runtime=runtime, deployer=deployer, operations=watching)
 
 
 def secret_key(data_dir: Path, name: str = "secret.key") -> bytes:
@@ -177,7 +232,7 @@ def _listener(app: ASGIApp, host: str, port: int, tls: TlsFiles | None = None) -
 
 
 async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer, meter: TrafficMeter,
-               traffic: TrafficStore) -> None:
+               traffic: TrafficStore, operations: Operations) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -187,12 +242,15 @@ async def _run(listeners: list[_Listener | _IngressListener], deployer: Deployer
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    done = asyncio.Event()
     async with flushing_traffic(meter, traffic), asyncio.TaskGroup() as group:
+        group.create_task(operations.run(done))
         engine = group.create_task(deployer.run())
         await deployer.ready.wait()  # unfinished deployments are resumed before the API answers
         for listener in listeners:
             group.create_task(listener.serve())
         await asyncio.wait([engine], return_when=asyncio.FIRST_COMPLETED)
+        done.set()  # after the engine's last log lines: they get a short grace to be forwarded
 
 
 def open_container_engine(settings: Settings) -> EngineSession:
@@ -244,7 +302,7 @@ def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
         gc.collect()
         gc.freeze()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(listeners, deployer, platform.traffic, platform.database.traffic))
+            runner.run(_run(listeners, deployer, platform.traffic, platform.database.traffic, platform.operations))
     finally:
         stack.close()
         platform.close()

@@ -87,5 +87,37 @@ def test_a_data_dir_from_0004_gains_the_traffic_tables(tmp_path: Path) -> None:
     assert db.traffic.bytes_out(["00000000-0000-4000-8000-000000000001"], date(2026, 1, 1)) == {
         "00000000-0000-4000-8000-000000000001": 42}
     with db.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0007"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == _head()
+    db.close()
+
+
+def _head() -> str:
+    """The newest revision (helpers add theirs; the lead re-links the chain)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from shoal.store.database import _MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return str(ScriptDirectory.from_config(config).get_current_head())
+
+
+def test_a_data_dir_from_0005_gains_the_alert_firings_table(tmp_path: Path) -> None:
+    from shoal.domain.alerts import Delivery, Firing
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    old = sa.create_engine(url)
+    _upgrade_to(old, "0005")
+    old.dispose()
+    db = open_database(url)
+    account = db.accounts.ensure_account("alice", "a@x")
+    db.apps.insert_app(_app(account.id, "web", "00000000-0000-4000-8000-000000000001"))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    firing = Firing(id="f1", alert_id="a1", app_id="00000000-0000-4000-8000-000000000001", component="",
+                    rule="DEPLOYMENT_FAILED", subject="d1", fired_at=now, title="t", text="x",
+                    deliveries=(Delivery("email", "ops@example.com"),))
+    assert db.alerts.record_firing(firing) and not db.alerts.record_firing(firing)  # once per id
+    assert [f.id for f in db.alerts.due_firings(now)] == ["f1"]
+    assert db.alerts.latest_firings("00000000-0000-4000-8000-000000000001")["a1"].deliveries == firing.deliveries
     db.close()

@@ -19,8 +19,8 @@ from shoal.cli.stack_cmd import stack_app
 from shoal.cli.up_cmd import down, up
 from shoal.core.errors import ShoalError
 from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
-                                 ContainerSettings, IngressSettings, KubernetesSettings, RateLimits, RuntimeSettings,
-                                 Settings, parse_listen)
+                                 ContainerSettings, IngressSettings, KubernetesSettings, ObservabilitySettings,
+                                 RateLimits, RuntimeSettings, Settings, parse_listen)
 
 app = typer.Typer(help="shoal: a self-hosted application platform that speaks the DigitalOcean Apps API.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -69,6 +69,26 @@ def serve(
                                                "kubernetes (on the cluster of --kubeconfig) or "
                                                "simulate (walks every step, builds nothing).")] = "local",
     simulate_step_seconds: Annotated[float, typer.Option(min=0, help="Delay of each simulated step.")] = 0.0,
+    smtp_url: Annotated[Optional[str], typer.Option(
+        envvar="SHOAL_SMTP_URL", help="Mail server for email alerts: smtp://host:port (STARTTLS when offered) or "
+                                      "smtps://user:password@host:port; ?from=ADDRESS sets the sender. Without it, "
+                                      "email alerts are recorded as undeliverable.")] = None,
+    log_forward_ca: Annotated[Optional[Path], typer.Option(
+        help="A PEM file of extra CAs trusted for TLS log destinations and the mail server.",
+        exists=True, file_okay=True, dir_okay=False, readable=True)] = None,
+    logtail_endpoint: Annotated[str, typer.Option(
+        help="Where Logtail (Better Stack) destinations send: the spec gives only a token.")]
+    = ObservabilitySettings.logtail_endpoint,
+    log_forward_buffer: Annotated[int, typer.Option(
+        min=1, help="Log lines kept per destination while it is unreachable; older ones are dropped "
+                    "(and counted in the deployment log).")] = ObservabilitySettings.log_forward_buffer,
+    metrics_interval: Annotated[float, typer.Option(
+        min=0.5, help="Seconds between samples of every instance's CPU, memory and restarts (also how often "
+                      "metric alerts and autoscaling are judged).")] = ObservabilitySettings.metrics_interval,
+    window_scale: Annotated[float, typer.Option(
+        min=0.001, help="Multiplies every time window of metric alerts (FIVE_MINUTES ...), of autoscaling and "
+                        "of inactivity_sleep; e.g. 0.02 to try rules out in seconds. Default 1: as written.")]
+    = ObservabilitySettings.window_scale,
     container_engine_url: Annotated[Optional[str], typer.Option(
         envvar="SHOAL_CONTAINER_ENGINE_URL",
         help="--runtime container: the engine's API [default: shoal's own podman service when podman is "
@@ -124,6 +144,10 @@ def serve(
                                     kubernetes=KubernetesSettings(kubeconfig=kubeconfig, context=kube_context,
                                                                   image_registry=image_registry,
                                                                   ingress_class=kube_ingress_class)),
+            observability=ObservabilitySettings(smtp_url=smtp_url, log_forward_ca=log_forward_ca,
+                                                logtail_endpoint=logtail_endpoint,
+                                                log_forward_buffer=log_forward_buffer,
+                                                metrics_interval=metrics_interval, window_scale=window_scale),
         )
         run(settings, announce=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except ShoalError as exc:

@@ -88,6 +88,18 @@ class RuntimeSettings:
 
 
 @dataclass(frozen=True)
+class ObservabilitySettings:
+    """Where logs and alerts go out: ``--smtp-url``, ``--log-forward-ca``, ``--logtail-endpoint``."""
+
+    smtp_url: str | None = None  # smtp://host:port or smtps://user:password@host:port (?from=sender)
+    log_forward_ca: Path | None = None  # extra CAs trusted for TLS destinations (and the mail server)
+    logtail_endpoint: str = "https://in.logs.betterstack.com"
+    log_forward_buffer: int = 10_000  # lines kept per destination while it is failing
+    metrics_interval: float = 10.0  # seconds between samples of every instance (and autoscaling rounds)
+    window_scale: float = 1.0  # alert windows, autoscaling periods and inactivity sleep, scaled (for trying out)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database_url: str | None = None
@@ -95,6 +107,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     ingress: IngressSettings = field(default_factory=IngressSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     bootstrap_token: str | None = None
     host_env: dict[str, str] = field(default_factory=dict)  # what app processes inherit (PATH, HOME, LANG...)
     secret_key: bytes | None = None  # SHOAL_SECRET_KEY (64 hex digits); else DATA_DIR/secrets.key

@@ -14,7 +14,8 @@ from shoal.core.errors import BadRequest, Forbidden
 
 FULL_ACCESS = "*"
 APP_SCOPES = ("app:read", "app:create", "app:update", "app:delete")
-KNOWN_SCOPES = frozenset({FULL_ACCESS, "read", *APP_SCOPES, "app:access_console", "account:read"})
+KNOWN_SCOPES = frozenset({FULL_ACCESS, "read", *APP_SCOPES, "app:access_console", "account:read",
+                          "monitoring:read"})
 ADMIN_ACCOUNT = "admin"
 
 

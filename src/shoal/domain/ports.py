@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from shoal.core.errors import Unavailable
 from shoal.domain.accounts import Account, Token
+from shoal.domain.alerts import Firing
 from shoal.domain.apps import App, Page
 from shoal.domain.deployments import Deployment
+from shoal.domain.forwarding import Destination, Dropped, Record
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
 from shoal.domain.plan import AppPlan, Artifact, RunUnit
 from shoal.domain.routing import Backend, Route, SecureHeaders
+from shoal.domain.scaling import ScaleEvent
 from shoal.domain.traffic import ComponentTraffic, TrafficCounts
 
 
@@ -78,6 +84,22 @@ class InstanceQuery(Protocol):
     """What runs now: asked of the runtime by insights (``/instances``, ``/health``)."""
 
     def instances(self, app_id: str) -> list[InstanceState]: ...
+
+
+@runtime_checkable
+class InstanceScaler(Protocol):
+    """A runtime that can change how many instances of a running unit there are (autoscaling,
+    inactivity sleep). Not every runtime can; the engine scales only through those that do."""
+
+    async def scale(self, plan: AppPlan, unit: RunUnit, count: int, log: LogSink,
+                    woken: Callable[[], None] | None = None) -> int:
+        """Run ``count`` instances of ``unit`` of this live deployment and say how many run now; a
+        new instance takes traffic once it is ready, a removed one gets none before it stops. ``0``
+        puts a service to sleep: the ingress holds its next request while the unit's instances start
+        again, and then ``woken`` is called."""
+
+    def idle_seconds(self, plan: AppPlan, unit: RunUnit) -> float | None:
+        """Seconds since the service was last sent a request (or went live); None when unknown."""
 
 
 class Console(Protocol):
@@ -282,3 +304,70 @@ class RoutePublisher(Protocol):
                 error_page: str | None = None, secure: SecureHeaders | None = None) -> None: ...
 
     def withdraw(self, app_id: str) -> None: ...
+
+
+class DeliveryFailed(Unavailable):
+    """An adapter could not hand something to an outside receiver (a log destination, a mail server,
+    a webhook). ``permanent``: the receiver refused it for good (a bad key, an unknown hook), so
+    retrying the same thing will not help."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class LogForwarder(Protocol):
+    """Ships forwarded log lines to their destinations, each on its own wire protocol.
+
+    ``forward`` never blocks and never grows without bound: each destination keeps at most a fixed
+    number of lines while it retries, dropping the oldest; ``dropped`` reports (and resets) what was
+    dropped since it was last asked. ``run`` owns the senders until ``stop``, then gives what is
+    queued a short grace to go out."""
+
+    def forward(self, destination: Destination, records: list[Record]) -> None: ...
+
+    def dropped(self) -> list[Dropped]: ...
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class Notifier(Protocol):
+    """Delivers alert messages; each method raises ``DeliveryFailed``."""
+
+    @property
+    def mail_configured(self) -> bool:
+        """Whether an SMTP server was given (``--smtp-url``); without one, email is undeliverable."""
+
+    async def email(self, to: str, subject: str, text: str) -> None: ...
+
+    async def slack(self, url: str, channel: str, text: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class AlertStore(Protocol):
+    """Alert firings and their deliveries; ``record_firing`` is insert-once by the firing's id."""
+
+    def record_firing(self, firing: Firing) -> bool: ...
+
+    def save_firing(self, firing: Firing) -> None: ...
+
+    def due_firings(self, now: datetime, limit: int = 100) -> list[Firing]: ...
+
+    def take_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[Firing]: ...
+
+    def latest_firings(self, app_id: str) -> dict[str, Firing]: ...
+
+    def recent_deployment_ids(self, since: datetime, app_id: str) -> list[str]:
+        """Ids of the app's deployments whose phase changed at ``since`` or later."""
+
+    def recent_deployments(self, since: datetime, app_id: str | None = None) -> list[Deployment]:
+        """Deployments whose phase changed at ``since`` or later (of one app, or of all)."""
+
+
+class ScaleEventStore(Protocol):
+    """AUTOSCALING events of apps (the events API lists them beside the deployments)."""
+
+    def add_scale_event(self, event: ScaleEvent) -> None: ...
+
+    def scale_events(self, app_id: str) -> list[ScaleEvent]: ...

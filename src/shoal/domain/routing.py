@@ -8,6 +8,8 @@ By default the matched prefix is stripped before forwarding; ``preserve_path_pre
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,10 @@ class Upstream:
     addresses: list[tuple[str, int]]
     http2: bool = False  # the service speaks HTTP/2 cleartext (spec protocol: HTTP2)
     down: set[tuple[str, int]] = field(default_factory=set)
+    # Asleep (inactivity_sleep): no addresses, and ``wake`` starts an instance, returning once one
+    # is ready (or the runtime gave up); the ingress holds requests until then.
+    wake: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    last_used: float = 0.0  # monotonic time of the latest request sent its way (idleness is read from it)
     _turn: itertools.count = field(default_factory=itertools.count, repr=False)  # type: ignore[type-arg]
 
     def mark(self, address: tuple[str, int], ready: bool) -> None:
@@ -137,8 +143,13 @@ class Upstream:
         elif address in self.addresses:
             self.down.add(address)
 
+    @property
+    def asleep(self) -> bool:
+        return self.wake is not None and not self.addresses
+
     def order(self) -> list[tuple[str, int]]:
         """Addresses to try, in turn: the ready ones round-robin from the next one's turn, then the rest."""
+        self.last_used = time.monotonic()
         ready = [a for a in self.addresses if a not in self.down] if self.down else self.addresses
         turns = ready or self.addresses
         if not turns:

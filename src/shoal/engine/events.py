@@ -1,7 +1,8 @@
 """Events and job invocations of an app.
 
-Every deployment is an event of type DEPLOYMENT (shoal has no autoscaler yet, so no AUTOSCALING
-events); an event's id is derived from its deployment's, so no separate table is needed.
+Every deployment is an event of type DEPLOYMENT, its id derived from the deployment's; every change
+the autoscaler (or inactivity sleep) made is an event of type AUTOSCALING, stored as such
+(``ScaleEventStore``). Listings are newest first, both kinds together.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from shoal.core.ids import is_uuid
 from shoal.domain import jobs
 from shoal.domain.accounts import Account
 from shoal.domain.deployments import Deployment
-from shoal.domain.ports import DeploymentStore, JobStore
+from shoal.domain.ports import DeploymentStore, JobStore, ScaleEventStore
+from shoal.domain.scaling import ScaleEvent
 from shoal.engine.deployments import DeploymentsService
 
 EVENT_TYPES = frozenset({"UNKNOWN", "DEPLOYMENT", "AUTOSCALING"})
@@ -28,12 +30,18 @@ def event_id(deployment_id: str) -> str:
 @dataclass(frozen=True)
 class Event:
     id: str
-    deployment: Deployment
+    deployment: Deployment  # the deployment it is, or (AUTOSCALING) the one that was scaled
+    autoscaling: ScaleEvent | None = None
+
+    @property
+    def type(self) -> str:
+        return "AUTOSCALING" if self.autoscaling else "DEPLOYMENT"
 
 
 class EventsService:
     def __init__(self, deployments: DeploymentsService, store: DeploymentStore, job_store: JobStore,
-                 clock: Clock) -> None:
+                 clock: Clock, scale_events: ScaleEventStore | None = None) -> None:
+        self._scale_events = scale_events
         self._deployments = deployments
         self._store = store
         self._jobs = job_store
@@ -44,25 +52,33 @@ class EventsService:
         unknown = sorted(set(types) - EVENT_TYPES)
         if unknown:
             raise BadRequest(f"unknown event_types {', '.join(unknown)}; known: {', '.join(sorted(EVENT_TYPES))}")
-        if types and "DEPLOYMENT" not in types:
-            return [], 0
+        wanted = set(types) - {"UNKNOWN"} if types else {"DEPLOYMENT", "AUTOSCALING"}
         app = self._deployments.app(account, app_id)
-        deps, total = self._store.list_deployments(app.id, (page - 1) * per_page, per_page)
-        return [Event(event_id(d.id), d) for d in deps], total
+        found = [e for e in self._events(app.id) if e.type in wanted]
+        return found[(page - 1) * per_page: page * per_page], len(found)
+
+    def _events(self, app_id: str) -> list[Event]:
+        deps, _ = self._store.list_deployments(app_id, 0, 100_000)
+        events = [Event(event_id(d.id), d) for d in deps]
+        scaled = self._scale_events.scale_events(app_id) if self._scale_events else []
+        if scaled:
+            by_id = {d.id: d for d in deps}
+            events += [Event(s.id, by_id[s.deployment_id], s) for s in scaled if s.deployment_id in by_id]
+            events.sort(key=lambda e: e.autoscaling.created_at if e.autoscaling else e.deployment.created_at,
+                        reverse=True)
+        return events
 
     def get_event(self, account: Account, app_id: str, wanted: str) -> Event:
         app = self._deployments.app(account, app_id)
-        deps, _ = self._store.list_deployments(app.id, 0, 100_000)
-        for dep in deps:
-            if event_id(dep.id) == wanted:
-                return Event(wanted, dep)
+        for event in self._events(app.id):
+            if event.id == wanted:
+                return event
         raise NotFound(f"event {wanted!r} not found")
 
     def cancel_event(self, account: Account, app_id: str, wanted: str) -> Event:
         event = self.get_event(account, app_id, wanted)
-        if event.deployment.terminal:
-            raise BadRequest(f"event {wanted} has already ended ({event.deployment.phase}): only an event in "
-                             "progress can be canceled")
+        if event.autoscaling is not None or event.deployment.terminal:
+            raise BadRequest(f"event {wanted} has already ended: only an event in progress can be canceled")
         dep = self._deployments.cancel_deployment(account, app_id, event.deployment.id)
         return Event(event.id, dep)
 

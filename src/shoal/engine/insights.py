@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Any
 
 from shoal.core.errors import BadRequest, NotFound
 from shoal.domain.accounts import Account
+from shoal.domain.alerts import alert_id, progress_steps
 from shoal.domain.apps import App
 from shoal.domain.deployments import Phase
-from shoal.domain.plan import alert_rules, running_units, units_of
-from shoal.domain.ports import DeploymentStore, InstanceQuery, JobStore, TrafficStore
+from shoal.domain.plan import RunUnit, alert_rules, running_units, units_of
+from shoal.domain.ports import AlertStore, DeploymentStore, InstanceQuery, JobStore, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.deployments import DeploymentsService
+from shoal.engine.metrics import MetricsService
 
 COMPONENT_TYPES = {"service": "SERVICE", "worker": "WORKER", "job": "JOB"}
-
-
-def alert_id(app_id: str, component: str, rule: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"shoal:alert:{app_id}:{component}:{rule}"))
+CONFIGURED = {"name": "alert-configure-insight-alert", "status": "SUCCESS"}
 
 
 class InsightsService:
     def __init__(self, deployments: DeploymentsService, store: DeploymentStore, job_store: JobStore,
-                 traffic: TrafficStore, meter: TrafficMeter, running: InstanceQuery) -> None:
+                 traffic: TrafficStore, meter: TrafficMeter, running: InstanceQuery, alert_store: AlertStore,
+                 metrics: MetricsService | None = None) -> None:
         self._running = running
+        self._metrics = metrics
+        self._alerts = alert_store
         self._deployments = deployments
         self._store = store
         self._jobs = job_store
@@ -57,8 +58,8 @@ class InsightsService:
         components = []
         for unit in (u for u in units_of(spec) if u.runs_continuously):
             # An archived app's components are listed with nothing desired: stopped, not failing.
-            desired = unit.instance_count if unit.name in runs and live else 0
             own = [i for i in states if i.component == unit.name]
+            desired = _desired(unit, len(own)) if unit.name in runs and live else 0
             ready = sum(1 for i in own if i.ready)
             cpu = [i.cpu_percent for i in own if i.cpu_percent is not None]
             memory = [i.memory_bytes for i in own if i.memory_bytes is not None]
@@ -71,15 +72,20 @@ class InsightsService:
         return {"components": components, "functions_components": []}
 
     def alerts(self, account: Account, app_id: str) -> list[dict[str, Any]]:
+        """The spec's alerts with their destinations; ``progress`` adds the latest firing and how each
+        of its deliveries went, and ``phase`` is ERROR while that firing could not be delivered."""
         app = self._deployments.app(account, app_id)
         destinations = self._jobs.alert_destinations(app.id)
+        latest = self._alerts.latest_firings(app.id)
         found = []
         for rule in alert_rules(app.spec):
             ident = alert_id(app.id, rule.component, rule.rule)
             emails, slack = destinations.get(ident, ([], []))
+            firing = latest.get(ident)
             alert: dict[str, Any] = {"id": ident, "spec": dict(rule.spec), "emails": emails, "slack_webhooks": slack,
-                                     "phase": "ACTIVE", "progress": {"steps": [
-                                         {"name": "alert-configure-insight-alert", "status": "SUCCESS"}]}}
+                                     "phase": "ERROR" if firing and firing.failed else "ACTIVE",
+                                     "progress": {"steps": [dict(CONFIGURED),
+                                                            *(progress_steps(firing) if firing else [])]}}
             if rule.component:
                 alert["component_name"] = rule.component
             found.append(alert)
@@ -94,6 +100,19 @@ class InsightsService:
                                                   slack_webhooks)
                 return next(a for a in self.alerts(account, app_id) if a["id"] == wanted)
         raise NotFound(f"alert {wanted!r} not found")
+
+    def app_metrics(self, account: Account, app_id: str, component: str | None, metric: str, start: float,
+                    end: float) -> dict[str, Any]:
+        """The monitoring API's answer for one app metric (cpu_percentage, memory_percentage,
+        restart_count): a Prometheus-style matrix, one series per instance."""
+        app = self._deployments.app(account, app_id)
+        if end < start:
+            raise BadRequest("end must not be before start")
+        found = self._metrics.matrix(app.id, component, metric, start, end) if self._metrics else []
+        return {"status": "success", "data": {"resultType": "matrix", "result": [
+            {"metric": {"app_component": comp, "app_component_instance": instance, "app_uuid": app.id},
+             "values": [[round(at, 3), f"{value:g}"] for at, value in points]}
+            for comp, instance, points in found]}}
 
     def bandwidth(self, account: Account, app_ids: list[str], day: str | None) -> dict[str, Any]:
         """Bytes out per app on one UTC day (default: yesterday, as DigitalOcean's): what was
@@ -110,6 +129,16 @@ class InsightsService:
                     {"app_id": a, "bandwidth_bytes": str(stored.get(a, 0) + self._meter.pending(a, when))}
                     for a in app_ids],
                 "date": f"{when.isoformat()}T00:00:00Z"}
+
+
+def _desired(unit: RunUnit, running: int) -> int:
+    """Instances the unit should have now: what the autoscaler settled on (within its bounds), none
+    while asleep (inactivity_sleep), else its count."""
+    if unit.inactivity_sleep_seconds and running == 0:
+        return 0
+    if unit.autoscaling is not None:
+        return max(unit.autoscaling.min_instances, min(unit.autoscaling.max_instances, running))
+    return unit.instance_count
 
 
 def _day(value: str | None) -> date:

@@ -1,7 +1,8 @@
 """Deployment log lines: buffered in memory, written to the store in batches.
 
 A chatty build must not cost a transaction per line; a crash loses at most one flush interval.
-Followers (the live log endpoints) read the store, so they see what has been flushed.
+Followers (the live log endpoints) read the store, so they see what has been flushed. Each stored
+batch, already masked, is also handed to ``forward`` (log forwarding, ``engine/forwarding.py``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ log = logging.getLogger("shoal.engine")
 
 
 class LogBuffer:
-    def __init__(self, write: Callable[[list[LogLine]], None], clock: Clock) -> None:
+    def __init__(self, write: Callable[[list[LogLine]], None], clock: Clock,
+                 forward: Callable[[list[LogLine]], None] | None = None) -> None:
         self._write = write
+        self._forward = forward
         self._clock = clock
         self._secrets: dict[str, list[str]] = {}
         self._pending: list[LogLine] = []
@@ -56,6 +59,11 @@ class LogBuffer:
             self._write(batch)
         except Exception:  # losing a batch of log lines must never stop the engine
             log.exception("could not store %d log lines", len(batch))
+        if self._forward is not None:
+            try:
+                self._forward(batch)
+            except Exception:
+                log.exception("could not forward %d log lines", len(batch))
 
     async def flush_async(self) -> None:
         await asyncio.to_thread(self.flush)

@@ -105,8 +105,8 @@ class LogsService:
         if component and component not in names:
             raise NotFound(f"component {component!r} is not part of deployment {dep.id}")
         stages = TYPE_STAGES[kind]
-        if kind == "AUTOSCALE_EVENT":
-            raise BadRequest("no AUTOSCALE_EVENT logs: shoal does not autoscale, so no autoscaling event ran")
+        if kind == "AUTOSCALE_EVENT" and dep.phase not in (Phase.ACTIVE, Phase.SUPERSEDED):
+            raise BadRequest(f"no AUTOSCALE_EVENT logs: deployment {dep.id} never went live, so nothing scaled it")
         if not _stage_ran(dep, stages):
             raise BadRequest(f"no {kind} logs: that stage has not run for deployment {dep.id}")
         return LogSelection(app_id=dep.app_id, deployment_id=dep.id, stages=stages, component=component or None,

@@ -117,7 +117,7 @@ def _decide(table: RouteTable, app: AppRoutes, method: bytes, host: str, raw_pat
     backend = app.backends.get(component)
     if isinstance(backend, StaticSite):
         return Decision(Serve(backend, route.forward_path(path)), app.app_id, component, cors)
-    if not isinstance(backend, Upstream) or not backend.addresses:
+    if not isinstance(backend, Upstream) or not (backend.addresses or backend.asleep):
         unavailable = page(503, "Service Unavailable", f"{component} has no healthy instance right now.")
         return Decision(error_answer(unavailable, app.error_page), app.app_id, component, cors)
     target = target_path(route, raw_path, path, host).encode("latin-1") + (b"?" + query if query else b"")

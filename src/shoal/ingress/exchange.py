@@ -139,8 +139,12 @@ class Exchange:
             if self.request_done and self.chunked_request:
                 self._send(b"0\r\n\r\n")
             self.early = []
-            self.attempts = action.upstream.order()
-            self._attach()
+            if action.upstream.asleep:
+                self.client.pause("wake")  # the request waits, unread beyond its head, while one starts
+                self.task = asyncio.ensure_future(self._wake(action))
+            else:
+                self.attempts = action.upstream.order()
+                self._attach()
         elif isinstance(action, Serve):
             self.task = asyncio.ensure_future(self._serve(action))
         else:
@@ -199,6 +203,20 @@ class Exchange:
         action = self.decision.action if self.decision else None
         ingress = self.client.ingress
         return ingress.h2_pool if isinstance(action, Forward) and action.upstream.http2 else ingress.pool
+
+    async def _wake(self, action: Forward) -> None:
+        """The service is asleep (inactivity_sleep): have an instance started, then go on as usual."""
+        wake = action.upstream.wake
+        try:
+            if wake is not None:
+                await wake()
+        finally:
+            self.client.resume("wake")
+        if not self.abandoned:
+            self.attempts = action.upstream.order()
+            if not self.attempts:
+                self.failure = "{} is asleep and did not wake in time"
+            self._attach()
 
     def _attach(self) -> None:
         pool = self._pool()

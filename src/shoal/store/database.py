@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from shoal.core.errors import Unavailable
 from shoal.store.accounts import SqlAccountStore
+from shoal.store.alerts import SqlAlertStore, SqlScaleEventStore
 from shoal.store.apps import SqlAppStore
 from shoal.store.changes import ChangeFeed
 from shoal.store.clusters import SqlClusterStore
@@ -35,6 +36,8 @@ class Database:
     changes: ChangeFeed
     clusters: SqlClusterStore
     traffic: SqlTrafficStore
+    alerts: SqlAlertStore
+    scale_events: SqlScaleEventStore
     ownership: AdvisoryOwnership | SoleOwnership
     listener: Listener | None = None
 
@@ -104,4 +107,5 @@ def open_database(url: str) -> Database:
     return Database(engine=engine, apps=SqlAppStore(engine, changes), accounts=SqlAccountStore(engine, changes),
                     deployments=SqlDeploymentStore(engine, changes), jobs=SqlJobStore(engine), changes=changes,
                     clusters=SqlClusterStore(engine), traffic=SqlTrafficStore(engine),
-                    ownership=AdvisoryOwnership(engine) if shared else SoleOwnership(engine))
+                    ownership=AdvisoryOwnership(engine) if shared else SoleOwnership(engine),
+                    alerts=SqlAlertStore(engine), scale_events=SqlScaleEventStore(engine))

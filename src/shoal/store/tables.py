@@ -171,3 +171,38 @@ component_traffic_daily = sa.Table(
     sa.Column("bytes_out", sa.BigInteger(), nullable=False),
     sa.Column("seconds", sa.Float(), nullable=False),
 )
+
+# What alerts fired and how their deliveries went (engine/alerts.py). ``id`` is derived from the
+# alert and the subject (a deployment, or a deployment's domain), which is what makes a rule fire
+# once per subject; ``next_attempt_at`` is set while a delivery is still to be attempted.
+alert_firings = sa.Table(
+    "alert_firings",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("alert_id", sa.String(36), nullable=False),
+    sa.Column("app_id", sa.String(36), sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("component_name", sa.String(64), nullable=False),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("fired_at", UtcDateTime(), nullable=False),
+    sa.Column("title", sa.Text(), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("deliveries", sa.JSON(), nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_alert_firings_due", "next_attempt_at"),
+    sa.Index("ix_alert_firings_app", "app_id", "fired_at"),
+)
+
+# AUTOSCALING events (engine/autoscaler.py): what was scaled, from and to how many, and why.
+autoscale_events = sa.Table(
+    "autoscale_events",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("app_id", sa.String(36), sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("deployment_id", sa.String(36), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("phase", sa.String(32), nullable=False),
+    sa.Column("components", sa.JSON(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Index("ix_autoscale_events_app", "app_id", "created_at"),
+)

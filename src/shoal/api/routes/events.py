@@ -20,6 +20,9 @@ from shoal.engine.events import Event
 
 def event_wire(event: Event) -> dict[str, Any]:
     dep = event.deployment
+    if event.autoscaling is not None:
+        return {"id": event.id, "type": "AUTOSCALING", "created_at": rfc3339(event.autoscaling.created_at),
+                "deployment_id": dep.id, "autoscaling": event.autoscaling.wire()}
     return {"id": event.id, "type": "DEPLOYMENT", "created_at": rfc3339(dep.created_at), "deployment_id": dep.id,
             "deployment": deployment_wire(dep)}
 

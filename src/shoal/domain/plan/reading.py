@@ -160,9 +160,12 @@ def _log_destinations(raw: object) -> tuple[LogDestination, ...]:
     found = []
     for dest in raw if isinstance(raw, list) else []:
         provider = next((k for k in ("papertrail", "datadog", "logtail", "open_search") if dest.get(k)), "endpoint")
-        settings = dest.get(provider) if provider != "endpoint" else \
-            {k: v for k, v in dest.items() if k in ("endpoint", "headers", "tls_insecure")}
-        found.append(LogDestination(str(dest.get("name") or ""), provider, MappingProxyType(dict(settings or {}))))
+        own = dict(dest.get(provider) or {}) if provider != "endpoint" else {}
+        # godo's generic fields: alone they are a destination of their own; beside one of the four
+        # kinds, ``headers`` and ``tls_insecure`` still apply to it (its own ``endpoint`` wins).
+        generic = {k: v for k, v in dest.items() if k in ("headers", "tls_insecure")
+                   or (k == "endpoint" and provider == "endpoint")}
+        found.append(LogDestination(str(dest.get("name") or ""), provider, MappingProxyType({**own, **generic})))
     return tuple(found)
 
 

@@ -101,6 +101,17 @@ class Bindings:
             self._ports[plan.deployment_id] = planned
         return planned
 
+    def instance_port(self, plan: AppPlan, unit: RunUnit, index: int) -> int | None:
+        """The port of a service's ``index``-th instance, allocated now for one beyond the planned
+        count (autoscaling): instance 0 keeps the port ``${...PRIVATE_URL}`` names."""
+        if unit.kind != Kind.SERVICE:
+            return None
+        ports = self.instance_ports(plan).setdefault(unit.name, [])
+        while len(ports) <= index:
+            port = allocate(None, self.taken_ports())
+            ports.append(port)
+        return ports[index]
+
     def taken_ports(self) -> set[int]:
         return {port for plan in self._ports.values() for ports in plan.values() for port in ports}
 

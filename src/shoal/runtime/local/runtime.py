@@ -10,9 +10,9 @@ and stopped in the background. An archived
 app's deployment starts nothing (``AppPlan.running``): it publishes the offline page, then ``stop``
 drains and stops what the earlier deployment ran, one component at a time.
 
-State: one ``_Deployment`` record per running deployment holding one ``_Unit`` per component (its
-build and its instances); ``_by_instance`` only indexes those records by process name, for the
-supervisor's callbacks.
+State: one record per running deployment holding one per component (``records``); starting,
+scaling and measuring instances is ``instances``' part. Each instance runs in cgroups of its own
+(``usage``), which is what ``instances()`` reports CPU and memory from.
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from dataclasses import dataclass, field, replace
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, Probe, RunUnit, probe_from_spec
+from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
 from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher
 from shoal.domain.routing import Backend, StaticSite, Upstream
 from shoal.runtime.local.bindings import Bindings, Clusters
@@ -35,62 +37,17 @@ from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
+from shoal.runtime.local.instances import LOCALHOST, Instances
 from shoal.runtime.local.functions import gateway_command, gateway_env, gateway_probe
 from shoal.runtime.local.listening import unhealthy
-from shoal.runtime.local.offline import pages
+from shoal.runtime.local.offline import custom_page, page_for
+from shoal.runtime.local.records import AppRecord, DeploymentRecord, InstanceRecord, Output, UnitRecord
 from shoal.runtime.local.reaper import Reaper
 from shoal.runtime.local.sources import SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
+from shoal.runtime.local.usage import UsageMeter
 
 log = logging.getLogger("shoal.runtime")
-LOCALHOST = "127.0.0.1"
-
-
-@dataclass
-class _Instance:
-    name: str
-    port: int | None
-    upstream: Upstream | None = None  # the published upstream it serves in, once traffic is switched
-
-
-@dataclass
-class _Unit:
-    """One component of one deployment, as this runtime runs it."""
-
-    unit: RunUnit
-    build: BuildResult | None = None
-    started: bool = False
-    instances: list[_Instance] = field(default_factory=list)
-
-
-@dataclass
-class _Deployment:
-    plan: AppPlan
-    log: LogSink
-    units: dict[str, _Unit] = field(default_factory=dict)
-
-    def record(self, unit: RunUnit) -> _Unit:
-        found = self.units.get(unit.name)
-        if found is None:
-            found = self.units[unit.name] = _Unit(unit)
-        return found
-
-
-@dataclass
-class _App:
-    live: str | None = None  # deployment whose backends the ingress serves
-    switched_at: float = 0.0  # loop time of the last switch: drains count from it
-    deployments: dict[str, _Deployment] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Output:
-    """Where a process's lines go."""
-
-    sink: LogSink
-    component: str
-    stage: str
-    upstream_of: _Instance | None = None
 
 
 class LocalRuntime:
@@ -98,19 +55,22 @@ class LocalRuntime:
 
     def __init__(self, data_dir: Path, routes: RoutePublisher, host_env: dict[str, str],
                  box: SecretBox | None = None, databases: DevDatabases | None = None,
-                 clusters: Clusters = lambda name: None, reaper: Reaper | None = None) -> None:
+                 clusters: Clusters = lambda name: None, usage: UsageMeter | None = None,
+                 reaper: Reaper | None = None) -> None:
         self._bindings = Bindings(box, databases or DevDatabases(data_dir / "postgres"), clusters)
         self._sources = SourceCache(data_dir / "cache" / "git")
         self._builder = Builder(data_dir / "builds", in_use=self._app_dirs_in_use)
         self._checkouts = data_dir / "checkouts"
         self._routes = routes
         self._host_env = host_env
-        self._apps: dict[str, _App] = {}
-        self._by_instance: dict[str, _Output] = {}
+        self._apps: dict[str, AppRecord] = {}
+        self._by_instance: dict[str, Output] = {}
         # With a reaper (several servers), every instance dies with this server, even by kill -9.
         self._reaper = reaper
         self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness,
                                       groups=(reaper.started, reaper.stopped) if reaper else None)
+        self._usage = usage or UsageMeter()
+        self._instances = Instances(self._supervisor, self._bindings, self._usage, self._by_instance, self._env)
         self._background: set[asyncio.Task[None]] = set()
         self._consoles = Consoles()
 
@@ -119,11 +79,11 @@ class LocalRuntime:
         return [u.build.app_dir for app in self._apps.values() for dep in app.deployments.values()
                 for u in dep.units.values() if u.build is not None]
 
-    def _deployment(self, plan: AppPlan, log: LogSink) -> _Deployment:
-        app = self._apps.setdefault(plan.app_id, _App())
+    def _deployment(self, plan: AppPlan, log: LogSink) -> DeploymentRecord:
+        app = self._apps.setdefault(plan.app_id, AppRecord())
         found = app.deployments.get(plan.deployment_id)
         if found is None:
-            found = app.deployments[plan.deployment_id] = _Deployment(plan, log)
+            found = app.deployments[plan.deployment_id] = DeploymentRecord(plan, log)
         return found
 
     # -- what processes say ----------------------------------------------------------------------
@@ -202,35 +162,15 @@ class LocalRuntime:
         build = await self._built(plan, unit, log)
         await self._bindings.ensure(plan, log)
         if unit.runs_continuously:
-            await self._start_instances(plan, record, build, log)
+            _check_command(unit, build)
+            await self._instances.start(plan, record, build, unit.instance_count, log)
         elif unit.kind == Kind.FUNCTION:
             await self._start_gateway(plan, record, build, log)
         elif unit.scheduled and unit.schedule is not None:
             log("DEPLOY", unit.name, f"scheduled {unit.name}: {unit.schedule.cron} ({unit.schedule.time_zone})")
         record.started = True
 
-    async def _start_instances(self, plan: AppPlan, record: _Unit, build: BuildResult, log: LogSink) -> None:
-        unit = record.unit
-        if not build.run_command:
-            raise StepFailed("ContainerCommandNotExecutable",
-                             f"{unit.name} has no run command: set run_command in the spec or add a "
-                             f"Procfile '{'web' if unit.kind == Kind.SERVICE else 'worker'}:' line")
-        ports = self._bindings.instance_ports(plan).get(unit.name, [])
-        for i, name in enumerate(unit.instance_names(plan.app_name, plan.deployment_id)):
-            port = ports[i] if i < len(ports) else None
-            instance = _Instance(name, port)
-            self._by_instance[name] = _Output(log, unit.name, "RUN", instance)
-            spec = ProcessSpec(
-                name=name, command=build.run_command, cwd=build.app_dir, env=self._env(plan, unit, build, port),
-                readiness=_local_probe(unit.readiness, unit, port) if port else None,
-                liveness=_local_probe(unit.liveness, unit, port) if port else None,
-                grace_period_seconds=unit.termination.grace_period_seconds)
-            record.instances.append(instance)
-            log("DEPLOY", unit.name, f"starting instance {i} of {unit.name}: {build.run_command}"
-                                     + (f" (PORT={port})" if port else ""))
-            await self._supervisor.start(spec)
-
-    async def _start_gateway(self, plan: AppPlan, record: _Unit, build: BuildResult, log: LogSink) -> None:
+    async def _start_gateway(self, plan: AppPlan, record: UnitRecord, build: BuildResult, log: LogSink) -> None:
         """A functions component: one gateway process on the component's port, ready before ``start``
         returns (functions have no separate wait step in DigitalOcean's progress tree)."""
         unit = record.unit
@@ -244,8 +184,8 @@ class LocalRuntime:
                            env=gateway_env(build.app_dir, unit, env, port, default_cors=not own_cors,
                                            namespace=plan.app_id, api_host=plan.app_url, host_env=self._host_env),
                            grace_period_seconds=10)
-        instance = _Instance(name, port)
-        self._by_instance[name] = _Output(log, unit.name, "RUN", instance)
+        instance = InstanceRecord(name, port)
+        self._by_instance[name] = Output(log, unit.name, "RUN", instance)
         record.instances.append(instance)
         log("DEPLOY", unit.name, f"starting the functions gateway of {unit.name} (port {port})")
         await self._supervisor.start(spec)
@@ -265,23 +205,23 @@ class LocalRuntime:
                 raise StepFailed("ContainerHealthChecksFailed", self._unhealthy(unit, instance))
             log("DEPLOY", unit.name, f"instance {instance.name} is healthy")
 
-    def _unhealthy(self, unit: RunUnit, instance: _Instance) -> str:
+    def _unhealthy(self, unit: RunUnit, instance: InstanceRecord) -> str:
         live = next((i for i in self._supervisor.instances() if i.name == instance.name), None)
         return unhealthy(unit.name, instance.port, live.pid if live else None,
                          live.last_exit_code if live else None, list(live.tail) if live else [])
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
-        app = self._apps.setdefault(plan.app_id, _App())
+        app = self._apps.setdefault(plan.app_id, AppRecord())
         deployment = self._deployment(plan, log)
         backends = self._backends(deployment)
-        offline_page, error_page = await pages(plan, log)
+        offline_page, error_page = await _pages(plan, log)
         # plan.secure_headers (ingress.secure_header, issue 13): set/removed on every answer of the app.
         self._routes.publish(plan.app_id, list(plan.hosts), list(plan.routes), backends, offline_page, plan.min_tls,
                              error_page, plan.secure_headers)
         app.live = plan.deployment_id
         app.switched_at = asyncio.get_running_loop().time()
 
-    def _backends(self, deployment: _Deployment) -> dict[str, Backend]:
+    def _backends(self, deployment: DeploymentRecord) -> dict[str, Backend]:
         """What the ingress sends each routed component's requests to: a service's ready instances
         first, a static site's files."""
         backends: dict[str, Backend] = {}
@@ -289,12 +229,10 @@ class LocalRuntime:
         for name, record in deployment.units.items():
             unit = record.unit
             if unit.kind in (Kind.SERVICE, Kind.FUNCTION):
-                upstream = Upstream([(LOCALHOST, i.port) for i in record.instances if i.port],
-                                    http2=unit.protocol == "HTTP2")
+                record.upstream = upstream = Upstream([], http2=unit.protocol == "HTTP2")
+                record.published_at = time.monotonic()
                 for instance in record.instances:
-                    if instance.port:
-                        instance.upstream = upstream
-                        upstream.mark((LOCALHOST, instance.port), ready.get(instance.name, False))
+                    self._instances.serve(record, instance, ready.get(instance.name, False))
                 backends[name] = upstream
             elif unit.static is not None and record.build is not None and record.build.static_root:
                 docs = unit.static
@@ -303,7 +241,7 @@ class LocalRuntime:
         return backends
 
     async def stop(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
-        app = self._apps.setdefault(plan.app_id, _App())
+        app = self._apps.setdefault(plan.app_id, AppRecord())
         found = [d.units.pop(unit.name) for deployment_id, d in app.deployments.items()
                  if deployment_id != plan.deployment_id and unit.name in d.units]
         names = [i.name for record in found for i in record.instances]
@@ -311,9 +249,8 @@ class LocalRuntime:
             # Requests that reached it before the switch may finish; the drain counts from the switch.
             drain = max(r.unit.termination.drain_seconds for r in found)
             await asyncio.sleep(max(0.0, app.switched_at + drain - asyncio.get_running_loop().time()))
-        await asyncio.gather(*(self._supervisor.stop(name) for name in names))
+        await self._instances.stop(names)
         for name in names:
-            self._by_instance.pop(name, None)
             log("DEPLOY", unit.name, f"stopped instance {name}")
         if found and unit.scheduled:
             log("DEPLOY", unit.name, f"unscheduled {unit.name}")
@@ -326,7 +263,7 @@ class LocalRuntime:
         if not build.run_command:
             raise StepFailed("ContainerCommandNotExecutable", f"job {unit.name} has no run_command")
         name = f"{plan.app_name}-{unit.name}-{plan.deployment_id[:8]}-job"
-        self._by_instance[name] = _Output(log, unit.name, "DEPLOY")
+        self._by_instance[name] = Output(log, unit.name, "DEPLOY")
         spec = ProcessSpec(name=name, command=build.run_command, cwd=build.app_dir,
                            env=self._env(plan, unit, build, None), restart=False,
                            grace_period_seconds=unit.termination.grace_period_seconds)
@@ -343,23 +280,40 @@ class LocalRuntime:
     # -- what runs ---------------------------------------------------------------------------------
 
     def instances(self, app_id: str) -> list[InstanceState]:
+        """What runs of the app now, with each instance's CPU (percent of its size's CPUs, over the
+        last second or more) and memory."""
         supervised = {inst.name: inst for inst in self._supervisor.instances()}
         found = []
-        for deployment_id, deployment in self._apps.get(app_id, _App()).deployments.items():
-            for record in deployment.units.values():
+        for deployment_id, deployment in list(self._apps.get(app_id, AppRecord()).deployments.items()):
+            for record in list(deployment.units.values()):
                 if record.unit.kind == Kind.FUNCTION:
                     continue  # a functions gateway is not an instance DigitalOcean would list
-                for instance in record.instances:
+                for instance in list(record.instances):
                     live = supervised.get(instance.name)
                     if live is not None and live.state not in ("stopped", "exited"):
-                        found.append(InstanceState(deployment_id, record.unit.name, instance.name, live.ready,
-                                                   live.restart_count))
+                        found.append(self._instances.state(deployment_id, record, instance, live))
         return found
+
+    async def scale(self, plan: AppPlan, unit: RunUnit, count: int, log: LogSink,
+                    woken: Callable[[], None] | None = None) -> int:
+        """``InstanceScaler``: more or fewer instances of a running service or worker (0: asleep)."""
+        deployment = self._apps.get(plan.app_id, AppRecord()).deployments.get(plan.deployment_id)
+        record = deployment.units.get(unit.name) if deployment else None
+        if record is None or not record.started or not record.unit.runs_continuously:
+            return len(record.instances) if record else 0
+        return await self._instances.scale(plan, record, count, log, woken)
+
+    def idle_seconds(self, plan: AppPlan, unit: RunUnit) -> float | None:
+        deployment = self._apps.get(plan.app_id, AppRecord()).deployments.get(plan.deployment_id)
+        record = deployment.units.get(unit.name) if deployment else None
+        if record is None or record.upstream is None:
+            return None
+        return time.monotonic() - max(record.upstream.last_used, record.published_at)
 
     async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
         """``doctl apps console`` (issue 13 item 1): a shell in the instance's working tree and
         environment, as its user when its ProcessSpec carries one (``console.py``)."""
-        deployment = self._apps.get(app_id, _App()).deployments.get(deployment_id)
+        deployment = self._apps.get(app_id, AppRecord()).deployments.get(deployment_id)
         record = deployment.units.get(component) if deployment else None
         live = {i.name: i for i in self._supervisor.instances() if i.pid is not None}
         if record is None or instance not in live or instance not in {i.name for i in record.instances}:
@@ -370,7 +324,7 @@ class LocalRuntime:
     # -- retire, discard, remove -----------------------------------------------------------------
 
     async def _stop_deployment(self, app_id: str, deployment_id: str, drain: bool) -> None:
-        deployment = self._apps.setdefault(app_id, _App()).deployments.pop(deployment_id, None)
+        deployment = self._apps.setdefault(app_id, AppRecord()).deployments.pop(deployment_id, None)
         self._bindings.forget_deployment(deployment_id)
         if deployment is None:
             return
@@ -378,20 +332,17 @@ class LocalRuntime:
         if drain:
             drains = [r.unit.termination.drain_seconds for r in records if r.unit.kind == Kind.SERVICE and r.instances]
             await asyncio.sleep(min(drains, default=0))
-        names = [i.name for r in records for i in r.instances]
-        await asyncio.gather(*(self._supervisor.stop(name) for name in names), return_exceptions=True)
-        for name in names:
-            self._by_instance.pop(name, None)
+        await self._instances.stop([i.name for r in records for i in r.instances])
 
     async def retire(self, app_id: str, deployment_id: str) -> None:
-        if self._apps.setdefault(app_id, _App()).live == deployment_id:
+        if self._apps.setdefault(app_id, AppRecord()).live == deployment_id:
             return
         task = asyncio.get_running_loop().create_task(self._stop_deployment(app_id, deployment_id, drain=True))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def discard(self, app_id: str, deployment_id: str) -> None:
-        if self._apps.setdefault(app_id, _App()).live != deployment_id:
+        if self._apps.setdefault(app_id, AppRecord()).live != deployment_id:
             await self._stop_deployment(app_id, deployment_id, drain=False)
 
     async def remove_app(self, app_id: str) -> None:
@@ -428,15 +379,22 @@ class LocalRuntime:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self._consoles.close_all()
         await self._supervisor.stop_all(grace=10)
+        self._usage.close()
         if self._reaper is not None:
             await asyncio.to_thread(self._reaper.close)
         await self._bindings.close()
 
 
-def _local_probe(probe: Probe | None, unit: RunUnit, port: int) -> Probe | None:
-    """The unit's probe aimed at this instance: a check on the component's own port goes to the
-    port the instance really listens on here (``PORT``); a check on another port stays as written."""
-    if probe is None:
-        return None
-    own = unit.http_port or DEFAULT_HTTP_PORT
-    return replace(probe, port=port) if probe.port == own else probe
+def _check_command(unit: RunUnit, build: BuildResult) -> None:
+    if not build.run_command:
+        raise StepFailed("ContainerCommandNotExecutable",
+                         f"{unit.name} has no run command: set run_command in the spec or add a "
+                         f"Procfile '{'web' if unit.kind == Kind.SERVICE else 'worker'}:' line")
+
+
+async def _pages(plan: AppPlan, log: LogSink) -> tuple[str | None, str | None]:
+    """The offline page (only while the app is offline) and the app's custom error page, fetched now."""
+    offline_page = await page_for(plan.app_name, plan.maintenance.offline_page_url, log) if plan.offline else None
+    error_page = await custom_page(plan.error_page_url, "error page", log) if plan.error_page_url else None
+    return offline_page, error_page
+

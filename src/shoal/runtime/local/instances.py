@@ -1,0 +1,181 @@
+"""The instances of the local runtime's running units: starting them, adding and removing them
+(autoscaling), putting a service to sleep and waking it, and what each one uses.
+
+An instance added to a published service joins its upstream at once, marked down until its
+readiness check passes (the supervisor's callback marks it up); one removed leaves the upstream
+first, so it gets no new request, and is stopped after a short drain. A sleeping service has no
+instances and a ``wake`` hook on its upstream: the ingress holds requests and calls it, the unit's
+instances start, and the requests go on once one is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Kind, Probe, RunUnit, probe_from_spec
+from shoal.domain.ports import InstanceState, LogSink
+from shoal.runtime.local.bindings import Bindings
+from shoal.runtime.local.build import BuildResult
+from shoal.runtime.local.records import InstanceRecord, Output, UnitRecord
+from shoal.runtime.local.supervisor import Instance, ProcessSpec, Supervisor
+from shoal.runtime.local.usage import UsageMeter
+
+logger = logging.getLogger("shoal.runtime")
+LOCALHOST = "127.0.0.1"
+SCALE_DRAIN_SECONDS = 2.0  # how long a removed instance may finish what it was sent before the switch
+CPU_WINDOW_SECONDS = 1.0  # CPU percentages are averaged over at least this long
+Env = Callable[[AppPlan, RunUnit, BuildResult, "int | None"], dict[str, str]]
+
+
+class Instances:
+    def __init__(self, supervisor: Supervisor, bindings: Bindings, usage: UsageMeter,
+                 by_instance: dict[str, Output], env: Env) -> None:
+        self._supervisor = supervisor
+        self._bindings = bindings
+        self._usage = usage
+        self._by_instance = by_instance
+        self._env = env
+        # instance → (when, its CPU seconds then, the percentage over the window before)
+        self._cpu_marks: dict[str, tuple[float, float, float | None]] = {}
+
+    async def start(self, plan: AppPlan, record: UnitRecord, build: BuildResult, count: int, log: LogSink) -> None:
+        for index in range(len(record.instances), count):
+            await self._start_one(plan, record, build, index, log)
+
+    async def _start_one(self, plan: AppPlan, record: UnitRecord, build: BuildResult, index: int,
+                         log: LogSink) -> InstanceRecord:
+        unit = record.unit
+        assert build.run_command
+        name = f"{plan.app_name}-{unit.name}-{plan.deployment_id[:8]}-{index}"
+        port = self._bindings.instance_port(plan, unit, index)
+        instance = InstanceRecord(name, port)
+        self._by_instance[name] = Output(log, unit.name, "RUN", instance)
+        spec = ProcessSpec(
+            name=name, command=self._usage.join_command(name, build.run_command), cwd=build.app_dir,
+            env=self._env(plan, unit, build, port),
+            readiness=local_probe(unit.readiness, unit, port) if port else None,
+            liveness=local_probe(unit.liveness, unit, port) if port else None,
+            grace_period_seconds=unit.termination.grace_period_seconds)
+        record.instances.append(instance)
+        log("DEPLOY", unit.name, f"starting instance {index} of {unit.name}: {build.run_command}"
+                                 + (f" (PORT={port})" if port else ""))
+        await self._supervisor.start(spec)
+        return instance
+
+    async def stop(self, names: list[str]) -> None:
+        await asyncio.gather(*(self._supervisor.stop(name) for name in names), return_exceptions=True)
+        for name in names:
+            self._by_instance.pop(name, None)
+            self._cpu_marks.pop(name, None)
+            self._usage.release(name)
+
+    # -- scaling -----------------------------------------------------------------------------------
+
+    async def scale(self, plan: AppPlan, record: UnitRecord, count: int, log: LogSink,
+                    woken: Callable[[], None] | None) -> int:
+        async with record.changing:
+            if count == 0 and record.upstream is not None:
+                # Asleep from the moment the last instance leaves the upstream: a request arriving
+                # while they stop waits for this change, then wakes the service.
+                record.upstream.wake = functools.partial(self._wake, plan, record, log, woken)
+            current = len(record.instances)
+            if count > current:
+                await self._grow(plan, record, count, log)
+            elif count < current:
+                await self._shrink(record, count, log)
+        return len(record.instances)
+
+    async def _grow(self, plan: AppPlan, record: UnitRecord, count: int, log: LogSink) -> None:
+        assert record.build is not None, "a unit is built before it runs"
+        added = [await self._start_one(plan, record, record.build, index, log)
+                 for index in range(len(record.instances), count)]
+        for instance in added:
+            self.serve(record, instance, ready=False)
+        patience = (record.unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
+        for instance in added:
+            if await self._supervisor.wait_ready(instance.name, patience):
+                log("DEPLOY", record.unit.name, f"instance {instance.name} is healthy")
+
+    def serve(self, record: UnitRecord, instance: InstanceRecord, ready: bool) -> None:
+        """Put the instance in its service's published upstream (marked as ``ready`` says)."""
+        upstream = record.upstream
+        if upstream is None or not instance.port:
+            return
+        instance.upstream = upstream
+        address = (LOCALHOST, instance.port)
+        if address not in upstream.addresses:
+            upstream.addresses.append(address)
+        upstream.mark(address, ready)
+
+    async def _shrink(self, record: UnitRecord, count: int, log: LogSink) -> None:
+        leaving, record.instances = record.instances[count:], record.instances[:count]
+        for instance in leaving:
+            upstream, instance.upstream = instance.upstream, None
+            if upstream is not None and instance.port:
+                address = (LOCALHOST, instance.port)
+                if address in upstream.addresses:
+                    upstream.addresses.remove(address)
+                upstream.down.discard(address)
+        if record.unit.kind == Kind.SERVICE and leaving:
+            await asyncio.sleep(min(record.unit.termination.drain_seconds, SCALE_DRAIN_SECONDS))
+        await self.stop([i.name for i in leaving])
+        for instance in leaving:
+            log("DEPLOY", record.unit.name, f"stopped instance {instance.name}")
+
+    async def _wake(self, plan: AppPlan, record: UnitRecord, log: LogSink, woken: Callable[[], None] | None) -> None:
+        """What the ingress calls for a sleeping service: one start however many requests wait."""
+        if record.upstream is not None:
+            record.upstream.last_used = time.monotonic()  # a request is here: not idle, whoever looks now
+        if record.waking is None or record.waking.done():
+            record.waking = asyncio.ensure_future(self._wake_up(plan, record, log, woken))
+        await asyncio.shield(record.waking)  # a request that gives up must not stop the start
+
+    async def _wake_up(self, plan: AppPlan, record: UnitRecord, log: LogSink,
+                       woken: Callable[[], None] | None) -> None:
+        try:
+            async with record.changing:
+                if record.instances:
+                    return
+                log("DEPLOY", record.unit.name, f"{record.unit.name} is waking up: a request came in")
+                await self._grow(plan, record, max(1, record.unit.instance_count), log)
+                if record.upstream is not None:
+                    record.upstream.last_used = time.monotonic()  # the waiting requests are about to go
+                    record.upstream.wake = None
+            if woken is not None:
+                woken()
+        except Exception:  # the waiting requests get the ingress's 502; the next request tries again
+            logger.exception("could not wake %s of %s", record.unit.name, plan.app_name)
+
+    # -- what they use -------------------------------------------------------------------------------
+
+    def state(self, deployment_id: str, record: UnitRecord, instance: InstanceRecord,
+              live: Instance) -> InstanceState:
+        used = self._usage.usage(instance.name, live.pid)
+        percent = None
+        if used is not None:
+            now = time.monotonic()
+            mark = self._cpu_marks.get(instance.name)
+            if mark is None:
+                self._cpu_marks[instance.name] = (now, used.cpu_seconds, None)
+            elif now - mark[0] >= CPU_WINDOW_SECONDS:
+                cpus = record.unit.size.cpus if record.unit.size else 1.0
+                percent = round(100 * max(0.0, used.cpu_seconds - mark[1]) / (now - mark[0]) / max(cpus, 0.01), 2)
+                self._cpu_marks[instance.name] = (now, used.cpu_seconds, percent)
+            else:
+                percent = mark[2]
+        return InstanceState(deployment_id, record.unit.name, instance.name, live.ready, live.restart_count,
+                             cpu_percent=percent, memory_bytes=used.memory_bytes if used else None)
+
+
+def local_probe(probe: Probe | None, unit: RunUnit, port: int) -> Probe | None:
+    """The unit's probe aimed at this instance: a check on the component's own port goes to the
+    port the instance really listens on here (``PORT``); a check on another port stays as written."""
+    if probe is None:
+        return None
+    own = unit.http_port or DEFAULT_HTTP_PORT
+    return replace(probe, port=port) if probe.port == own else probe

@@ -1,6 +1,7 @@
 """Benchmark deployments: the engine in simulate mode, and real builds on the local runtime.
 
     python bench/deploy.py [--sequential 30] [--concurrent 100] [--no-local] [--kubernetes]
+                           [--no-container | --only-container]
 
 Simulate mode (no step delay) measures the engine itself — API write, pipeline, store — from
 ``apps.create`` to ACTIVE, one at a time and 100 at once (target: median < 300 ms).
@@ -185,7 +186,11 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=100)
     parser.add_argument("--no-local", action="store_true", help="skip the local-runtime figures")
     parser.add_argument("--kubernetes", action="store_true", help="add the Kubernetes row (root; a throwaway cluster)")
+    parser.add_argument("--no-container", action="store_true", help="skip the container-runtime figures")
+    parser.add_argument("--only-container", action="store_true", help="only the container-runtime figures")
     args = parser.parse_args()
+    if args.only_container:
+        return print_container()
     with tempfile.TemporaryDirectory() as tmp:
         server = LiveServer(Path(tmp) / "data", extra_args=["--rate-limit-per-minute",
                                                             UNLIMITED, "--rate-limit-per-hour", UNLIMITED]).start()
@@ -215,6 +220,18 @@ def main() -> None:
         print("| --- | ---: | ---: | ---: |")
         for line in kube_figures():
             print(line)
+    if not args.no_container:
+        print_container()
+
+
+def print_container() -> None:
+    from deploy_container import container_figures  # beside this file (sys.path[0])
+
+    print("\n| container runtime (podman, Go hello image) | count | shoal p50 (ms) | bare podman p50 (ms) |")
+    print("| --- | ---: | ---: | ---: |")
+    for line in container_figures():
+        print(line)
+    print("\nBare podman: `podman run -d -p` until the port answers; `podman build` of the same context, warm cache.")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.runtime.container import containers, images
+from shoal.runtime.container import containers, images, isolation
 from shoal.runtime.container.engine import Engine
 from shoal.runtime.container.registries import ImageRef
 from shoal.runtime.container.session import EngineSession, open_engine
@@ -113,6 +113,7 @@ def clean(session: EngineSession, before: set[str]) -> None:
     engine = session.engine
     try:
         containers.remove_labelled(engine, grace_seconds=1)
+        isolation.release(isolation.tag(engine.owner, ""))  # the firewall rules of its networks
         images.remove(engine, images.labelled(engine))
         for _ in range(3):  # a step's removal can free its parent step
             steps = [i for i in engine.client.images.list(all=True, filters={"dangling": True})

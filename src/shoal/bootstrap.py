@@ -158,7 +158,7 @@ def operations(settings: Settings, database: Database, clusters: Callable[[str],
     return Operations(LogForwarding(database.deployments, forwarder, clusters, clock), alerts)
 
 
-def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
+def build_platform(settings: Settings, clock: Clock | None = None, engine: EngineSession | None = None) -> Platform:
     """Every service of one server, each made once: store, runtime, engine (the deployer is the queue
     the use cases hand deployments to), ingress table."""
     clock = clock or SystemClock()
@@ -174,7 +174,7 @@ def build_platform(settings: Settings, clock: Clock | None = None) -> Platform:
 
     admin = database.accounts.ensure_account(ADMIN_ACCOUNT, f"{ADMIN_ACCOUNT}@shoal.local")
     sources = LocalSources(settings.data_dir, settings.runtime.local_sources, admin.id)
-    runtime = create_runtime(RuntimeContext(settings, routes, box, cluster, database.jobs, sources))
+    runtime = create_runtime(RuntimeContext(settings, routes, box, cluster, database.jobs, sources, engine))
     watching = operations(settings, database, cluster, clock)
     logs = LogBuffer(database.deployments.append_logs, clock, forward=watching.forwarding.offer)
     deployer = Deployer(database.deployments, runtime, clock, logs, database.jobs, database.ownership,
@@ -274,12 +274,13 @@ def open_container_engine(settings: Settings) -> EngineSession:
 
 def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
     stack = contextlib.ExitStack()
+    engine: EngineSession | None = None
     if settings.runtime.backend == "container":
         engine = open_container_engine(settings)  # before anything else: no engine, no start
         stack.callback(engine.close)
         announce(f"container engine: {engine.engine.info.describe()}")
     try:
-        platform = build_platform(settings)
+        platform = build_platform(settings, engine=engine)
     except BaseException:
         stack.close()
         raise

@@ -22,7 +22,9 @@ PY_SERVER = textwrap.dedent('''
         def log_message(self, *args):
             print("served", self.path, flush=True)
     print(f"listening on {os.environ['PORT']}", flush=True)
-    http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+    # In a container the published port reaches the container's own address, not its loopback.
+    http.server.ThreadingHTTPServer((os.environ.get("BIND_HOST", "127.0.0.1"), int(os.environ["PORT"])),
+                                    Handler).serve_forever()
 ''')
 
 NODE_SERVER = textwrap.dedent('''

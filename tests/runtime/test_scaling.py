@@ -40,7 +40,7 @@ async def test_instances_join_and_leave_the_published_service(tmp_path: Path) ->
     runtime = backend.runtime
     assert isinstance(runtime, InstanceScaler)
     try:
-        plan = await deploy(backend, plan_of(spec(backend.repo, instance_count=1)))
+        plan = await deploy(backend, plan_of(spec(backend, instance_count=1)))
         web = plan.unit("web")
         upstream = _upstream(backend)
         assert len(upstream.addresses) == 1
@@ -63,7 +63,7 @@ async def test_a_sleeping_service_is_woken_by_its_upstream_and_is_not_idle_while
     runtime = backend.runtime
     assert isinstance(runtime, InstanceScaler)
     try:
-        plan = await deploy(backend, plan_of(spec(backend.repo, instance_count=1)))
+        plan = await deploy(backend, plan_of(spec(backend, instance_count=1)))
         web = plan.unit("web")
         upstream = _upstream(backend)
         woken: list[str] = []
@@ -92,7 +92,7 @@ def test_scaling_a_unit_that_is_not_running_changes_nothing(tmp_path: Path) -> N
     backend = _local(tmp_path)
     runtime = backend.runtime
     assert isinstance(runtime, InstanceScaler)
-    plan = plan_of(spec(backend.repo))
+    plan = plan_of(spec(backend))
 
     async def scale() -> int:
         try:

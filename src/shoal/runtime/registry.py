@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shoal.core.errors import BadRequest
 from shoal.core.secrets import SecretBox
 from shoal.core.settings import Settings
 from shoal.domain.ports import JobStore, RoutePublisher, Runtime, SourcePolicy
+
+if TYPE_CHECKING:
+    from shoal.runtime.container.session import EngineSession
 
 Clusters = Callable[[str], tuple[str, str] | None]  # a registered database cluster's (engine, URL) by name
 
@@ -25,6 +30,7 @@ class RuntimeContext:
     clusters: Clusters
     jobs: JobStore
     sources: SourcePolicy | None = None  # which local sources each account may build from
+    engine: EngineSession | None = None  # the container engine ``serve`` opened at start, if it did
 
 
 def _simulate(ctx: RuntimeContext) -> Runtime:
@@ -51,12 +57,29 @@ def _kubernetes(ctx: RuntimeContext) -> Runtime:
     kube = ctx.settings.runtime.kubernetes
     options = KubeOptions(Target(kube.kubeconfig, kube.context), ctx.settings.data_dir, kube.image_registry,
                           kube.ingress_class, dict(ctx.settings.runtime.container.registry_mirrors))
-    return KubernetesRuntime(options, ctx.routes, ctx.box)
+    return KubernetesRuntime(options, ctx.routes, ctx.box, ctx.sources)
+
+
+def _container(ctx: RuntimeContext) -> Runtime:
+    """Cheap to make: the engine is the one ``serve`` opened, or is opened at the first step that needs it."""
+    from shoal.runtime.container.access import EngineAccess
+    from shoal.runtime.container.builds import DEBIAN_CA_BUNDLE
+    from shoal.runtime.container.runtime import ContainerRuntime
+    from shoal.runtime.container.session import open_engine
+
+    container, data_dir = ctx.settings.runtime.container, ctx.settings.data_dir
+    mirrors = dict(container.registry_mirrors)
+    access = EngineAccess(lambda: open_engine(data_dir, container.engine_url, mirrors), ctx.engine)
+    ca = ctx.settings.host_env.get("SSL_CERT_FILE")
+    return ContainerRuntime(data_dir, ctx.routes, access, container.stack_image, mirrors, ctx.box,
+                            clusters=ctx.clusters, ca_bundle=Path(ca) if ca else DEBIAN_CA_BUNDLE,
+                            sources=ctx.sources)
 
 
 BACKENDS: dict[str, Callable[[RuntimeContext], Runtime]] = {
     "simulate": _simulate,
     "local": _local,
+    "container": _container,
     "kubernetes": _kubernetes,
 }
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from shoal.runtime.container.engine import Engine
-from tests.live import free_port
+from tests.live import LiveServer, free_port
 
 
 def _shoal(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -26,12 +26,17 @@ def test_serve_without_an_engine_fails_at_start_with_the_reason(tmp_path: Path) 
     assert f"nothing listens at unix://{tmp_path}/no-engine.sock (--container-engine-url)" in done.stderr + done.stdout
 
 
-def test_serve_names_the_engine_it_started(tmp_path: Path, engine: Engine) -> None:
-    done = _shoal("serve", "--runtime", "container", "--data-dir", str(tmp_path / "data"),
-                  "--api-listen", f"127.0.0.1:{free_port()}", "--ingress-listen", f"127.0.0.1:{free_port()}")
+def test_serve_names_the_engine_it_started_serves_and_stops_it(tmp_path: Path, engine: Engine) -> None:
+    server = LiveServer(data_dir=tmp_path / "data", runtime="container").start(timeout=120)
     socket = tmp_path / "data" / "podman" / "podman.sock"
-    assert f"container engine: podman {engine.info.version}" in done.stdout
-    assert f"at unix://{socket}" in done.stdout
+    try:
+        assert f"container engine: podman {engine.info.version}" in server.log()
+        assert f"at unix://{socket}" in server.log()
+        assert socket.exists()
+        with server.http() as http:
+            assert http.get("/v2/apps").status_code == 200  # serving, with the container runtime behind it
+    finally:
+        assert server.stop() == 0
     assert not socket.exists()  # shoal's podman service stopped with it
 
 

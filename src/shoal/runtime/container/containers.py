@@ -15,6 +15,7 @@ described with its code and whether the kernel's OOM killer ended it (``Exit.oom
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +126,7 @@ def run(engine: Engine, spec: RunSpec) -> Running:
 def _host_port(engine: Engine, container_id: str, port: int | None) -> int | None:
     if not port:
         return None
-    attrs = engine.api.inspect_container(container_id)
+    attrs = _inspect(engine, container_id)
     return _published(attrs, port)
 
 
@@ -138,8 +139,9 @@ def _published(attrs: Mapping[str, Any], port: int | None) -> int | None:
 
 
 def exit_of(engine: Engine, container_id: str) -> Exit | None:
-    """How it ended, or ``None`` while it runs."""
-    attrs = engine.api.inspect_container(container_id)
+    """How it ended, or ``None`` while it runs. podman answers an inspect of a container that is just
+    exiting with a 500 ("read /proc/<pid>/cgroup: no such process"); it is asked again."""
+    attrs = _inspect(engine, container_id)
     state = attrs.get("State") or {}
     if state.get("Running"):
         return None
@@ -148,11 +150,24 @@ def exit_of(engine: Engine, container_id: str) -> Exit | None:
     return Exit(code=code, oom_killed=bool(state.get("OOMKilled")) or (code == 137 and limited))
 
 
+def _inspect(engine: Engine, container_id: str, attempts: int = 5) -> dict[str, Any]:
+    for attempt in range(attempts):
+        try:
+            return dict(engine.api.inspect_container(container_id))
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def wait(engine: Engine, container_id: str, timeout: float | None = None) -> Exit:
     """Block until it exits (a run-to-completion job); ``TimeoutError`` after ``timeout``."""
     try:
         engine.client.containers.get(container_id).wait(timeout=timeout)
-    except requests.exceptions.ConnectionError as exc:
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise TimeoutError(f"container {container_id[:12]} still runs after {timeout} s") from exc
     found = exit_of(engine, container_id)
     return found or Exit(code=-1, oom_killed=False)
@@ -183,21 +198,23 @@ def remove(engine: Engine, container_id: str) -> None:
 
 
 def remove_named(engine: Engine, name: str) -> None:
-    found = engine.client.containers.list(all=True, filters={"name": f"^{name}$"})
-    for container in found:
-        if container.name == name:
-            remove(engine, str(container.id))
+    for item in engine.api.containers(all=True, filters={"name": f"^{name}$"}):
+        if name in [str(n).lstrip("/") for n in item.get("Names") or []]:
+            remove(engine, str(item["Id"]))
 
 
 def listed(engine: Engine, **values: str) -> list[Found]:
-    """This installation's containers with the given ``shoal.<key>`` labels, running or not."""
+    """This installation's containers with the given ``shoal.<key>`` labels, running or not.
+
+    From the engine's summary list, without inspecting each one: a container removed between the
+    list and an inspect (another task stopping it) must not make listing fail."""
     result: list[Found] = []
-    for container in engine.client.containers.list(all=True, filters={"label": engine.filters(**values)}):
-        attrs = container.attrs
-        ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
-        port = next((int(k.split("/")[0]) for k in ports), None)
-        result.append(Found(id=str(container.id), name=str(container.name), labels=dict(container.labels),
-                            running=container.status == "running", host_port=_published(attrs, port)))
+    for item in engine.api.containers(all=True, filters={"label": engine.filters(**values)}):
+        names = [str(n).lstrip("/") for n in item.get("Names") or []]
+        ports = [p for p in item.get("Ports") or [] if p.get("PublicPort")]
+        result.append(Found(id=str(item["Id"]), name=names[0] if names else str(item["Id"])[:12],
+                            labels=dict(item.get("Labels") or {}), running=str(item.get("State")) == "running",
+                            host_port=int(ports[0]["PublicPort"]) if ports else None))
     return result
 
 
@@ -220,3 +237,23 @@ def remove_networks(engine: Engine, **values: str) -> None:
 
 def names(found: Iterable[Found]) -> list[str]:
     return sorted(f.name for f in found)
+
+
+def network_address(engine: Engine, name: str) -> tuple[str, str]:
+    """(gateway, subnet) of a network: the host's address on its bridge, and the containers' range."""
+    attrs = engine.client.networks.get(name).attrs
+    for config in (attrs.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway") and config.get("Subnet") and ":" not in str(config["Gateway"]):
+            return str(config["Gateway"]), str(config["Subnet"])
+    raise docker.errors.APIError(f"network {name} has no IPv4 gateway")
+
+
+def bridge_of(engine: Engine, name: str) -> str | None:
+    """The host interface of a podman network (``podman3``); ``None`` on Docker or when not told."""
+    if not engine.is_podman:
+        return None
+    answer = engine.api.get(f"{engine.api.base_url}/v4.0.0/libpod/networks/{name}/json")
+    if answer.status_code >= 400:
+        return None
+    found = answer.json().get("network_interface")
+    return str(found) if found else None

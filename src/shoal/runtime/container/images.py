@@ -21,6 +21,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -246,9 +247,27 @@ def labelled(engine: Engine, tagged_only: bool = False, **values: str) -> list[s
     for the owner label only (podman 4.3 answers nothing to two image label filters); the rest is
     matched here. ``tagged_only`` leaves out the untagged steps of builds, which are the layer cache."""
     wanted = engine.labels(**values)
-    found = engine.client.images.list(filters={"label": f"shoal.owner={engine.owner}"})
-    return [str(i.id) for i in found if all(i.labels.get(k) == v for k, v in wanted.items())
-            and (i.tags or not tagged_only)]
+    # The summary list, not one inspect per image: an image removed meanwhile must not fail the listing.
+    found = summaries(engine, {"label": f"shoal.owner={engine.owner}"})
+    return [str(i["Id"]) for i in found if all((i.get("Labels") or {}).get(k) == v for k, v in wanted.items())
+            and (_tags(i) or not tagged_only)]
+
+
+def summaries(engine: Engine, filters: Mapping[str, str] | None = None, attempts: int = 5) -> list[dict[str, Any]]:
+    """The engine's image list. podman fails the whole list ("image not known") when an image is
+    removed while it lists — another app's pruning, say — so a failed listing is asked again."""
+    for attempt in range(attempts):
+        try:
+            return list(engine.api.images(filters=dict(filters or {})))
+        except docker.errors.APIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    return []
+
+
+def _tags(summary: Mapping[str, Any]) -> list[str]:
+    return [str(t) for t in summary.get("RepoTags") or [] if t and "<none>" not in str(t)]
 
 
 def remove(engine: Engine, image_ids: Iterable[str]) -> int:
@@ -268,7 +287,9 @@ def prune(engine: Engine, keep: Iterable[str], **values: str) -> int:
     """Remove this installation's images (narrowed by labels) except ``keep`` (ids or references)
     and those any container still uses."""
     kept = {_image_id(engine, ref) for ref in keep}
-    used = {_image_id(engine, str(c.attrs.get("Image") or "")) for c in engine.client.containers.list(all=True)}
+    # Summaries, not one inspect per container: containers come and go while this runs.
+    used = {str(c.get("ImageID") or "") or _image_id(engine, str(c.get("Image") or ""))
+            for c in engine.api.containers(all=True)}
     candidates = labelled(engine, tagged_only=True, **values)
     return remove(engine, [i for i in candidates if i not in kept and i not in used])
 

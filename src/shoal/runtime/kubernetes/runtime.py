@@ -28,7 +28,7 @@ from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, ImageSource, Kind, RunUnit, probe_from_spec
-from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher
+from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher, SourcePolicy
 from shoal.domain.routing import Backend, Upstream
 from shoal.runtime.kubernetes import podstate, render
 from shoal.runtime.kubernetes.apply import Applier, Ref
@@ -68,14 +68,15 @@ def _failed(code: str, exc: KubeError, what: str) -> StepFailed:
 class KubernetesRuntime:
     name = "kubernetes"
 
-    def __init__(self, options: KubeOptions, routes: RoutePublisher, box: SecretBox | None = None) -> None:
+    def __init__(self, options: KubeOptions, routes: RoutePublisher, box: SecretBox | None = None,
+                 sources: SourcePolicy | None = None) -> None:
         self._options = options
         self._kube = Kube(options.target)
         self._catalog = Catalog(self._kube)
         self._applier = Applier(self._kube, self._catalog)
         self._routes = routes
         self._box = box
-        self._static = StaticSites(options.data_dir)
+        self._static = StaticSites(options.data_dir, sources)
         self._live: dict[str, str] = {}  # app → the deployment its Services select
         self._logs: dict[tuple[str, str, str], Follower] = {}  # (app, deployment, unit) → its pods' logs
         self._endpoints: dict[tuple[str, str], Endpoints] = {}  # (app, service) → its endpoints follower
@@ -94,7 +95,7 @@ class KubernetesRuntime:
 
     async def fetch(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> str:
         if unit.kind == Kind.STATIC_SITE:
-            return unit.commit or await self._static.fetch(unit, log)
+            return unit.commit or await self._static.fetch(plan, unit, log)
         source = self._image_source(unit)
         ref = reference_of(source, self._options.mirrors)
         if unit.commit and unit.commit.startswith("sha256:"):

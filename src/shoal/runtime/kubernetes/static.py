@@ -10,7 +10,7 @@ from pathlib import Path
 
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import AppPlan, Artifact, RunUnit
-from shoal.domain.ports import LogSink
+from shoal.domain.ports import LogSink, SourcePolicy
 from shoal.domain.routing import StaticSite
 from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.environment import values
@@ -18,8 +18,8 @@ from shoal.runtime.local.sources import SourceCache, source_ref
 
 
 class StaticSites:
-    def __init__(self, data_dir: Path) -> None:
-        self._sources = SourceCache(data_dir / "cache" / "git")
+    def __init__(self, data_dir: Path, sources: SourcePolicy | None = None) -> None:
+        self._sources = SourceCache(data_dir / "cache" / "git", sources)
         self._builder = Builder(data_dir / "builds", in_use=self._in_use)
         self._checkouts = data_dir / "checkouts"
         self._built: dict[tuple[str, str], BuildResult] = {}  # (deployment, unit) → its build
@@ -27,14 +27,14 @@ class StaticSites:
     def _in_use(self) -> list[Path]:
         return [b.build_dir for b in self._built.values()]
 
-    async def fetch(self, unit: RunUnit, log: LogSink) -> str:
-        ref = source_ref(unit.source)
+    async def fetch(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> str:
+        ref = source_ref(unit.source, plan.account_id)
         if ref is None:
             raise StepFailed("BuildJobFailed", f"static site {unit.name} has no git source")
         return await self._sources.fetch(ref, lambda line: log("BUILD", unit.name, line))
 
     async def build(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> Artifact:
-        ref = source_ref(unit.source)
+        ref = source_ref(unit.source, plan.account_id)
         if ref is None or unit.commit is None:
             raise StepFailed("BuildJobFailed", f"static site {unit.name} has no fetched source")
         checkout = self._checkouts / plan.deployment_id / unit.name
@@ -57,7 +57,7 @@ class StaticSites:
         if found is None:
             from dataclasses import replace
 
-            commit = unit.commit or await self.fetch(unit, log)
+            commit = unit.commit or await self.fetch(plan, unit, log)
             await self.build(plan, replace(unit, commit=commit), log)
             found = self._built.get((plan.deployment_id, unit.name))
         if found is None or found.static_root is None or unit.static is None:

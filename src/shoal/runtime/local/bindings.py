@@ -56,21 +56,30 @@ class Bindings:
         for unit in plan.units:
             route = route_of.get(unit.name)
             if unit.kind == Kind.SERVICE:
-                own: list[int | None] = [*ports.get(unit.name, []), None]
+                host, port = self.private_address(unit, ports.get(unit.name, []))
                 variables[unit.name] = service_variables(
                     unit.name, unit.http_port, list(unit.internal_ports), plan.app_url if route else None, route,
-                    unit.commit, "127.0.0.1", own[0])
+                    unit.commit, host, port)
             elif unit.kind in (Kind.STATIC_SITE, Kind.FUNCTION):
                 variables[unit.name] = routed_variables(plan.app_url if route else None, route, unit.commit)
             elif unit.kind != Kind.DATABASE:
                 variables[unit.name] = worker_variables(unit.commit)
-        databases = {name: database_variables(i.host, i.port, i.user, i.password, i.database, i.engine)
+        databases = {name: database_variables(*self.database_address(plan.app_id, i), i.user, i.password,
+                                              i.database, i.engine)
                      for (app_id, name), i in self._db_info.items() if app_id == plan.app_id}
         for (app_id, name), url in self._db_urls.items():
             if app_id == plan.app_id:
                 databases[name]["DATABASE_URL"] = url
         return BindContext(app={"APP_URL": plan.app_url, "APP_DOMAIN": domain, "APP_ID": plan.app_id},
                            components=variables, databases=databases)
+
+    def private_address(self, unit: RunUnit, ports: list[int]) -> tuple[str, int | None]:
+        """Where the app's other components reach a service: here, its first instance's loopback port."""
+        return "127.0.0.1", ports[0] if ports else None
+
+    def database_address(self, app_id: str, info: DatabaseInfo) -> tuple[str, int]:
+        """Where the app's processes reach a database: here, where it listens."""
+        return info.host, info.port
 
     def instance_ports(self, plan: AppPlan) -> dict[str, list[int]]:
         """Ports of every service instance (and functions gateway) of the deployment, chosen once up front so that

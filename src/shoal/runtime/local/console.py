@@ -194,8 +194,9 @@ class Consoles:
     def __init__(self) -> None:
         self._open: set[PtyConsole] = set()
 
-    async def open(self, cwd: Path, env: Mapping[str, str], uid: int | None, gid: int | None) -> PtyConsole:
-        console = await PtyConsole.start(cwd, env, uid, gid, on_close=self._open.discard)
+    async def open(self, cwd: Path, env: Mapping[str, str], uid: int | None, gid: int | None,
+                   command: list[str] | None = None) -> PtyConsole:
+        console = await PtyConsole.start(cwd, env, uid, gid, command=command, on_close=self._open.discard)
         self._open.add(console)
         return console
 

@@ -18,6 +18,7 @@ import asyncio
 import httpx
 
 from shoal.domain.offline import offline_page
+from shoal.domain.plan import AppPlan
 from shoal.domain.ports import LogSink
 
 MAX_BYTES = 1 << 20
@@ -72,3 +73,10 @@ async def page_for(app_name: str, url: str | None, log: LogSink) -> str:
     """The offline page to publish: the one at ``url`` if it can be fetched, else the default one."""
     found = await custom_page(url, "offline page", log) if url else None
     return found if found is not None else offline_page(app_name)
+
+
+async def pages(plan: AppPlan, log: LogSink) -> tuple[str | None, str | None]:
+    """The offline page (only while the app is offline) and the app's custom error page, fetched now."""
+    offline = await page_for(plan.app_name, plan.maintenance.offline_page_url, log) if plan.offline else None
+    error_page = await custom_page(plan.error_page_url, "error page", log) if plan.error_page_url else None
+    return offline, error_page

@@ -98,7 +98,11 @@ class DoctlConsole:
         last_keepalive = time.monotonic()
         while time.monotonic() < deadline:
             if keepalive_every is not None and time.monotonic() - last_keepalive > keepalive_every:
-                self.keepalive()
+                try:
+                    self.keepalive()
+                except ConnectionClosed as closed:  # the server closed between two reads
+                    self.close_code = closed.rcvd.code if closed.rcvd else None
+                    return self.close_code
                 last_keepalive = time.monotonic()
             try:
                 self._receive(min(1.0, max(0.01, deadline - time.monotonic())))

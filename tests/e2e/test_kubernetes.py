@@ -77,9 +77,12 @@ def test_every_kind_runs_in_the_cluster(kube: tuple[LiveServer, Any], kube_clust
         "services": [{"name": "web", **image("kinds"), "run_command": WEB, "instance_count": 2,
                       "instance_size_slug": "apps-s-1vcpu-1gb",
                       "envs": [{"key": "VERSION", "value": "v1"}, secret],
-                      "health_check": {"http_path": "/", "period_seconds": 1}}],
+                      "health_check": {"http_path": "/", "period_seconds": 1},
+                      # busybox httpd as PID 1 ignores SIGTERM: without this every pod would take the
+                      # default 15 + 120 s to end, and so would the namespace when the app is deleted.
+                      "termination": {"drain_seconds": 1, "grace_period_seconds": 3}}],
         "workers": [{"name": "worker", **image("kinds"), "run_command": "while true; do echo worker tick; sleep 1; done",
-                     "instance_size_slug": "apps-d-1vcpu-0.5gb",
+                     "instance_size_slug": "apps-d-1vcpu-0.5gb", "termination": {"grace_period_seconds": 3},
                      "autoscaling": {"min_instance_count": 1, "max_instance_count": 2,
                                      "metrics": {"cpu": {"percent": 80}}}}],
         "jobs": [{"name": "migrate", "kind": "PRE_DEPLOY", **image("kinds"), "envs": [secret],
@@ -108,6 +111,7 @@ def test_every_kind_runs_in_the_cluster(kube: tuple[LiveServer, Any], kube_clust
     env = {e.name: e for e in pod.spec.containers[0].env}
     assert env["TOKEN"].value is None and env["TOKEN"].value_from.secret_key_ref.key == "TOKEN"
     assert "s3cr3t" not in str(pod.to_dict())
+    assert pod.spec.termination_grace_period_seconds == 4  # drain, then the grace period
     with Kube(Target(kube_cluster.kubeconfig)) as kube_api:  # the HPA of the version 1.20 offers
         scalers = kube_api.request("GET", f"/apis/autoscaling/v2beta2/namespaces/{namespace}/horizontalpodautoscalers")
     assert [(h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) for h in scalers["items"]] == [(1, 2)]
@@ -126,7 +130,7 @@ def test_every_kind_runs_in_the_cluster(kube: tuple[LiveServer, Any], kube_clust
     assert invocation["trigger"]["type"] == "SCHEDULED"
 
     client.apps.delete(created["id"])
-    wait_for(lambda: not [n for n in core.list_namespace().items if n.metadata.name == namespace], timeout=120)
+    wait_for(lambda: not [n for n in core.list_namespace().items if n.metadata.name == namespace], timeout=180)
     assert through_ingress(server, app).status_code == 404
 
 

@@ -284,7 +284,9 @@ def _project_id(value: object, account: Account) -> str:
 
 
 def _stem(name: str) -> str:
-    return re.sub(r"-\d+$", "", name)
+    # Only a counter like our own suggestions' (-2 ... -999) is replaced; a name that ends in a date or
+    # a digits-only hash (shop-2024, app-09079465) keeps it and gets the counter after it.
+    return re.sub(r"-[1-9]\d{0,2}$", "", name)
 
 
 def _suggest(name: str, taken: set[str]) -> str:

@@ -80,7 +80,7 @@ class Rig:
     def __init__(self, db: Database, clock: FakeClock, runtime: MemoryRuntime) -> None:
         self.lines: list[str] = []
         self.notifier = MemoryNotifier()
-        alerts = AlertsEngine(db.alerts, db.deployments, db.jobs, self.notifier, clock, link=lambda a, d: "link")
+        alerts = AlertsEngine(db.alerts, db.deployments, self.notifier, clock, link=lambda a, d: "link")
         self.autoscaler = Autoscaler(runtime, db.scale_events, alerts, self.sink, clock)
         self.metrics = MetricsService(db.deployments, runtime, clock, interval=1.0, window_scale=0.01,
                                       observers=[MetricAlerts(alerts), self.autoscaler])

@@ -25,7 +25,7 @@ from shoal.engine.metrics import MetricsService
 from shoal.store import Database, open_database
 from shoal.store.tables import alert_firings
 from tests.runtime.aio import run_async
-from tests.unit.test_alerts_engine import MemoryNotifier
+from tests.engine.test_alerts_engine import MemoryNotifier
 
 APP = "00000000-0000-4000-8000-000000000001"
 DEP = "00000000-0000-4000-8000-0000000000d1"

@@ -297,11 +297,12 @@ def test_a_service_built_from_git_is_pushed_and_run_by_digest(kube: tuple[LiveSe
         "Dockerfile": f"FROM {kube_cluster.registry}/e2e/busybox:git-base\nARG FLAVOUR\n"
                       "RUN echo \"$FLAVOUR\" > /flavour\nCOPY version serve.sh /\nCMD [\"/bin/sh\", \"/serve.sh\"]\n",
         "version": "one\n", "serve.sh": SERVE})
+    git = {"git": {"repo_clone_url": str(repo), "branch": "main"}, "dockerfile_path": "Dockerfile"}
     spec = {"name": unique_name("built"), "services": [{
-        "name": "web", "git": {"repo_clone_url": str(repo), "branch": "main"}, "dockerfile_path": "Dockerfile",
-        "http_port": 8080, "envs": [{"key": "FLAVOUR", "value": "salty", "scope": "BUILD_TIME"}],
+        "name": "web", **git, "http_port": 8080, "envs": [{"key": "FLAVOUR", "value": "salty", "scope": "BUILD_TIME"}],
         "health_check": {"http_path": "/", "period_seconds": 1},
-        "termination": {"drain_seconds": 1, "grace_period_seconds": 3}}]}
+        "termination": {"drain_seconds": 1, "grace_period_seconds": 3}}],
+        "jobs": [{"name": "migrate", "kind": "PRE_DEPLOY", **git, "run_command": 'echo "migrated to $(cat /version)"'}]}
     began = time.monotonic()
     created = client.apps.create(body={"spec": spec})["app"]
     first = wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=600)
@@ -314,6 +315,8 @@ def test_a_service_built_from_git_is_pushed_and_run_by_digest(kube: tuple[LiveSe
     assert running.startswith(f"{repository}@sha256:")  # by digest, in the registry the cluster pulls from
     build = history(server, client.apps.get_logs_aggregate(created["id"], first["id"], type="BUILD"))
     assert f"Pushing {repository}:" in build
+    deploy = history(server, client.apps.get_logs_aggregate(created["id"], first["id"], type="DEPLOY"))
+    assert "migrated to one" in deploy  # the job ran its own image, built from the same repository
 
     # The same commit again: the image is found by its build key, and the registry has it already.
     began = time.monotonic()
@@ -329,6 +332,8 @@ def test_a_service_built_from_git_is_pushed_and_run_by_digest(kube: tuple[LiveSe
     second = client.apps.create_deployment(created["id"], body={"force_build": False})["deployment"]
     assert wait_deployment(client, created["id"], second["id"], timeout=300)["phase"] == "ACTIVE"
     wait_for(lambda: through_ingress(server, app).text == "two salty\n", timeout=30)
+    deploy = history(server, client.apps.get_logs_aggregate(created["id"], second["id"], type="DEPLOY"))
+    assert "migrated to two" in deploy
     [newer] = wait_for(lambda: (found := pod_images(admin, created["id"])) != {running} and len(found) == 1
                        and found, timeout=60)
     assert newer.startswith(f"{repository}@sha256:") and newer != running

@@ -2,12 +2,15 @@
 
 shoal talks to the cluster as the service account of ``deploy/kubernetes/rbac.yaml``; images are small
 FROM-scratch busybox images pushed to the cluster's loopback registry, named in the specs as Docker Hub
-images that ``--registry-mirror docker.io=REGISTRY`` sends there. Traffic goes through shoal's ingress
-to the pods' addresses on the cluster's bridge.
+images that ``--registry-mirror docker.io=REGISTRY`` sends there. Components built from git are built by
+shoal's podman and pushed to the same registry (``--image-registry REGISTRY``). Traffic goes through
+shoal's ingress to the pods' addresses on the cluster's bridge.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +23,7 @@ import pytest
 from shoal.runtime.kubernetes.connection import Kube, Target
 from tests.conftest import leaves, unique_name, wait_deployment, wait_for
 from tests.doctl_console import DoctlConsole, exec_url
-from tests.e2e.apps import make_repo
+from tests.e2e.apps import commit, make_repo
 from tests.kubecluster import KubeCluster, rbac_kubeconfig
 from tests.live import LiveServer
 
@@ -37,7 +40,8 @@ def kube(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) ->
     config = rbac_kubeconfig(kube_cluster, root)
     server = LiveServer(data_dir=root / "data", runtime="kubernetes",
                         extra_args=["--kubeconfig", str(config),
-                                    "--registry-mirror", f"docker.io={kube_cluster.registry}"]).start()
+                                    "--registry-mirror", f"docker.io={kube_cluster.registry}",
+                                    "--image-registry", kube_cluster.registry]).start()
     admin = kubernetes.config.new_client_from_config(str(kube_cluster.kubeconfig))
     yield server, admin
     admin.close()
@@ -266,3 +270,91 @@ def test_doctl_console_execs_a_shell_in_the_pod(kube: tuple[LiveServer, Any], ku
     finally:
         session.close()
     client.apps.delete(created["id"])
+
+
+SERVE = 'mkdir -p /www && echo "$(cat /version) $(cat /flavour)" > /www/index.html && echo "built web up" ' \
+        '&& exec httpd -f -v -p "$PORT" -h /www\n'
+
+
+def pod_images(admin: Any, app_id: str) -> set[str]:
+    core = kubernetes.client.CoreV1Api(admin)
+    pods = core.list_namespaced_pod(f"shoal-{app_id}", label_selector="shoal.dev/component=web").items
+    return {p.spec.containers[0].image for p in pods if p.metadata.deletion_timestamp is None}
+
+
+@pytest.mark.timeout(900)
+def test_a_service_built_from_git_is_pushed_and_run_by_digest(kube: tuple[LiveServer, Any], kube_cluster: KubeCluster,
+                                                             tmp_path: Path) -> None:
+    """A Dockerfile build on shoal's podman, FROM an image in the cluster's registry, pushed there and
+    run by digest; the same commit again reuses the build and pushes nothing; a new commit serves the
+    new version; a rollback runs the first image exactly."""
+    if shutil.which("podman") is None:
+        pytest.skip("building git sources for Kubernetes needs podman on shoal's host")
+    server, admin = kube
+    client = server.client()
+    push_version(kube_cluster, tmp_path, "git-base", "unused")
+    repo = make_repo(tmp_path / "repo", {
+        "Dockerfile": f"FROM {kube_cluster.registry}/e2e/busybox:git-base\nARG FLAVOUR\n"
+                      "RUN echo \"$FLAVOUR\" > /flavour\nCOPY version serve.sh /\nCMD [\"/bin/sh\", \"/serve.sh\"]\n",
+        "version": "one\n", "serve.sh": SERVE})
+    git = {"git": {"repo_clone_url": str(repo), "branch": "main"}, "dockerfile_path": "Dockerfile"}
+    spec = {"name": unique_name("built"), "services": [{
+        "name": "web", **git, "http_port": 8080, "envs": [{"key": "FLAVOUR", "value": "salty", "scope": "BUILD_TIME"}],
+        "health_check": {"http_path": "/", "period_seconds": 1},
+        "termination": {"drain_seconds": 1, "grace_period_seconds": 3}}],
+        "jobs": [{"name": "migrate", "kind": "PRE_DEPLOY", **git, "run_command": 'echo "migrated to $(cat /version)"'}]}
+    began = time.monotonic()
+    created = client.apps.create(body={"spec": spec})["app"]
+    first = wait_deployment(client, created["id"], created["pending_deployment"]["id"], timeout=600)
+    assert first["phase"] == "ACTIVE", first["progress"]
+    print(f"\ngit build + push + rollout to ACTIVE: {time.monotonic() - began:.1f} s")
+    app = client.apps.get(created["id"])["app"]
+    assert through_ingress(server, app).text == "one salty\n"
+    [running] = pod_images(admin, created["id"])
+    repository = f"{kube_cluster.registry}/shoal/{created['id']}-web"
+    assert running.startswith(f"{repository}@sha256:")  # by digest, in the registry the cluster pulls from
+    build = history(server, client.apps.get_logs_aggregate(created["id"], first["id"], type="BUILD"))
+    assert f"Pushing {repository}:" in build
+    deploy = history(server, client.apps.get_logs_aggregate(created["id"], first["id"], type="DEPLOY"))
+    assert "migrated to one" in deploy  # the job ran its own image, built from the same repository
+
+    # The same commit again: the image is found by its build key, and the registry has it already.
+    began = time.monotonic()
+    again = client.apps.create_deployment(created["id"], body={"force_build": False})["deployment"]
+    assert wait_deployment(client, created["id"], again["id"], timeout=300)["phase"] == "ACTIVE"
+    print(f"same commit again, to ACTIVE: {time.monotonic() - began:.1f} s")
+    build = history(server, client.apps.get_logs_aggregate(created["id"], again["id"], type="BUILD"))
+    assert "PreviousBuildReused" in build and "Pushing" not in build
+    wait_for(lambda: pod_images(admin, created["id"]) == {running}, timeout=60)
+
+    # A new commit: built, pushed, served.
+    commit(tmp_path / "repo", "two", {"version": "two\n"})
+    second = client.apps.create_deployment(created["id"], body={"force_build": False})["deployment"]
+    assert wait_deployment(client, created["id"], second["id"], timeout=300)["phase"] == "ACTIVE"
+    wait_for(lambda: through_ingress(server, app).text == "two salty\n", timeout=30)
+    deploy = history(server, client.apps.get_logs_aggregate(created["id"], second["id"], type="DEPLOY"))
+    assert "migrated to two" in deploy
+    [newer] = wait_for(lambda: (found := pod_images(admin, created["id"])) != {running} and len(found) == 1
+                       and found, timeout=60)
+    assert newer.startswith(f"{repository}@sha256:") and newer != running
+
+    # Rollback: the first deployment's commit is pinned, its build reused, its digest run again.
+    rollback = client.apps.create_rollback(created["id"], body={"deployment_id": first["id"]})["deployment"]
+    assert wait_deployment(client, created["id"], rollback["id"], timeout=300)["phase"] == "ACTIVE"
+    wait_for(lambda: through_ingress(server, app).text == "one salty\n", timeout=30)
+    wait_for(lambda: pod_images(admin, created["id"]) == {running}, timeout=60)
+
+    # Deleting the app removes its namespace and the images shoal built for it on its host.
+    client.apps.delete(created["id"])
+    core = kubernetes.client.CoreV1Api(admin)
+    wait_for(lambda: not [n for n in core.list_namespace().items if n.metadata.name == f"shoal-{created['id']}"],
+             timeout=180)
+    assert local_images(f"label=shoal.app={created['id']}") == []
+    base = f"{kube_cluster.registry}/e2e/busybox:git-base"  # pulled by the build's FROM: the engine's cache
+    subprocess.run(["podman", "rmi", "-f", base], capture_output=True, timeout=60)
+
+
+def local_images(where: str) -> list[str]:
+    listed = subprocess.run(["podman", "images", "-q", "--filter", where], capture_output=True, text=True,
+                            timeout=60)
+    return listed.stdout.split()

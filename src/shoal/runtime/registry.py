@@ -51,13 +51,32 @@ def _local(ctx: RuntimeContext) -> Runtime:
 
 
 def _kubernetes(ctx: RuntimeContext) -> Runtime:
+    """Git-sourced images are built by the container runtime's builder on the engine the container
+    runtime would use (``--container-engine-url``, else shoal's podman), opened at the first build."""
     from shoal.runtime.kubernetes.connection import Target
     from shoal.runtime.kubernetes.runtime import KubeOptions, KubernetesRuntime
 
-    kube = ctx.settings.runtime.kubernetes
-    options = KubeOptions(Target(kube.kubeconfig, kube.context), ctx.settings.data_dir, kube.image_registry,
-                          kube.ingress_class, dict(ctx.settings.runtime.container.registry_mirrors))
-    return KubernetesRuntime(options, ctx.routes, ctx.box, ctx.sources)
+    kube, container, data_dir = ctx.settings.runtime.kubernetes, ctx.settings.runtime.container, ctx.settings.data_dir
+    mirrors = dict(container.registry_mirrors)
+    options = KubeOptions(Target(kube.kubeconfig, kube.context), data_dir, kube.image_registry,
+                          kube.ingress_class, mirrors)
+    registry = kube.image_registry
+    if not registry:
+        return KubernetesRuntime(options, ctx.routes, ctx.box, ctx.sources)
+
+    from shoal.runtime.container.access import EngineAccess
+    from shoal.runtime.container.builds import DEBIAN_CA_BUNDLE
+    from shoal.runtime.container.session import open_engine
+    from shoal.runtime.kubernetes.builds import ClusterImages
+    from shoal.runtime.local.sources import SourceCache
+
+    def images(sources: SourceCache) -> ClusterImages:
+        access = EngineAccess(lambda: open_engine(data_dir, container.engine_url, mirrors, [registry]))
+        ca = ctx.settings.host_env.get("SSL_CERT_FILE")
+        return ClusterImages(registry, access, sources, data_dir, container.stack_image, mirrors,
+                             Path(ca) if ca else DEBIAN_CA_BUNDLE)
+
+    return KubernetesRuntime(options, ctx.routes, ctx.box, ctx.sources, images)
 
 
 def _container(ctx: RuntimeContext) -> Runtime:

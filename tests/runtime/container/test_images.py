@@ -152,3 +152,26 @@ def test_prune_spares_kept_and_used_images(engine: Engine, stack_image: str, tmp
         assert not images.exists(engine, made[2])
     finally:
         containers.remove(engine, holder.id)
+
+
+def test_a_push_the_registry_refuses_is_a_build_failure_naming_the_target(engine: Engine, registry: LoopbackRegistry,
+                                                                          pushed: str) -> None:
+    """The Kubernetes runtime pushes what it builds (tests/e2e/test_kubernetes.py pushes for real);
+    a registry that refuses (this one wants credentials, and shoal pushes with none) fails the build
+    with the target named, not a crash."""
+    image_id = str(engine.client.images.get(f"{registry.host}/{pushed}:1").id)
+    lines: list[str] = []
+    with pytest.raises(StepFailed) as failed:
+        images.push(engine, image_id, f"{registry.host}/team/refused", "2", lines.append)
+    assert failed.value.code == "BuildJobFailed"
+    assert failed.value.message.startswith(f"pushing {registry.host}/team/refused:2 failed")
+    assert lines[0] == f"=> Pushing {registry.host}/team/refused:2"
+
+
+@pytest.mark.parametrize(("event", "digest"), [
+    ({"aux": {"Tag": "2", "Digest": "sha256:" + "a" * 64, "Size": 527}}, "sha256:" + "a" * 64),
+    ({"status": "2: digest: sha256:" + "b" * 64 + " size: 527"}, "sha256:" + "b" * 64),
+    ({"status": "Pushing", "id": "sha256:" + "c" * 64}, None),  # a layer, not the manifest
+])
+def test_the_pushed_digest_is_read_from_either_engine_s_events(event: dict[str, object], digest: str | None) -> None:
+    assert images._pushed_digest(event) == digest

@@ -48,6 +48,10 @@ def test_pruning_keeps_rollbacks_and_what_runs_and_removing_the_app_leaves_nothi
         unit = first.unit("web")
         unit = replace(unit, commit=await runtime.fetch(first, unit, log))
         running = await runtime.build(first, unit, log)
+        # The run command is the buildpack image's own CMD too: it runs as built where shoal's labels
+        # are not read (a Kubernetes pod). Failed before: CMD was ["/bin/sh"].
+        command = engine.client.images.get(running.location).attrs["Config"]["Cmd"]
+        assert command[:2] == ["/bin/sh", "-c"] and command[-1].endswith("python3 server.py")
         first = first.with_progress({"web": unit.commit or ""}, {"web": running})
         await runtime.start(first, first.unit("web"), log)
         await runtime.wait_healthy(first, first.unit("web"), log)

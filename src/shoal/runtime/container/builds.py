@@ -200,7 +200,7 @@ class ContainerBuilder:
             labels.update({RUN_LABEL: command or "", WORKDIR_LABEL: str(workdir),
                            OUTPUT_LABEL: recipe.output_dir or ""})
             env = {**(runner.base_env() if ca else {}), **recipe.run_env}
-            await self._access.call(executor.commit, build_id, tag, labels, env, str(workdir))
+            await self._access.call(executor.commit, build_id, tag, labels, env, str(workdir), command)
         finally:
             await executor.stopped(self._access, build_id)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import resource
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,13 +67,15 @@ def containers_conf_text(nofile: int, nproc: int, runtime: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def registries_conf_text(mirrors: Mapping[str, str]) -> str:
+def registries_conf_text(mirrors: Mapping[str, str], also: Iterable[str] = ()) -> str:
+    """``also``: more registries shoal speaks to (the Kubernetes runtime's ``--image-registry``, which
+    it pushes to); like mirror targets, those on loopback are plain HTTP."""
     lines = ['unqualified-search-registries = ["docker.io"]', 'short-name-mode = "permissive"']
     for source, target in sorted(mirrors.items()):
         lines += ["", "[[registry]]", f'prefix = "{source}"', f'location = "{target}"']
         if is_loopback(target):
             lines.append("insecure = true")
-    for target in sorted({t for t in mirrors.values() if is_loopback(t)}):
+    for target in sorted({t for t in [*mirrors.values(), *also] if is_loopback(t)}):
         lines += ["", "[[registry]]", f'location = "{target}"', "insecure = true"]
     return "\n".join(lines) + "\n"
 
@@ -83,12 +85,13 @@ def is_loopback(registry: str) -> bool:
     return registry.startswith(_LOOPBACK)
 
 
-def write_podman_conf(directory: Path, mirrors: Mapping[str, str] | None = None) -> PodmanConf:
+def write_podman_conf(directory: Path, mirrors: Mapping[str, str] | None = None,
+                      also: Iterable[str] = ()) -> PodmanConf:
     """Write both files into ``directory`` (rewritten on every start: the mirrors may have changed)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     nofile, nproc = ulimits()
     runtime = "runc" if shutil.which("runc") else None
     conf = PodmanConf(directory / "containers.conf", directory / "registries.conf")
     conf.containers_conf.write_text(containers_conf_text(nofile, nproc, runtime), encoding="utf-8")
-    conf.registries_conf.write_text(registries_conf_text(mirrors or {}), encoding="utf-8")
+    conf.registries_conf.write_text(registries_conf_text(mirrors or {}, also), encoding="utf-8")
     return conf

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import tarfile
 import time
 from collections.abc import Mapping, Sequence
@@ -153,11 +154,14 @@ def _put_file(engine: Engine, container_id: str, path: PurePosixPath, data: byte
 
 
 def commit(engine: Engine, container_id: str, reference: str, labels: Mapping[str, str], env: Mapping[str, str],
-           workdir: str) -> str:
-    """The build container as an image: ``reference``, with the run environment, workdir and labels."""
+           workdir: str, command: str | None = None) -> str:
+    """The build container as an image: ``reference``, with the run environment, workdir and labels.
+    The run command found (the spec's, else the Procfile's) is also the image's CMD, so the image runs
+    as built where no one reads shoal's labels (a Kubernetes pod)."""
     repository, _, tag = reference.rpartition(":")
+    cmd = json.dumps(["/bin/sh", "-c", command] if command else ["/bin/sh"])
     changes = [f"ENV {key}={_quoted(value)}" for key, value in env.items()]
-    changes += [f"WORKDIR {workdir}", f"USER {APP_UID}", 'CMD ["/bin/sh"]', 'ENTRYPOINT []']
+    changes += [f"WORKDIR {workdir}", f"USER {APP_UID}", f"CMD {cmd}", 'ENTRYPOINT []']
     changes += [f"LABEL {key}={_quoted(value)}" for key, value in labels.items()]
     answer = engine.api.commit(container_id, repository=repository, tag=tag, changes=changes, pause=False)
     return str(answer.get("Id") or answer.get("id") or "")

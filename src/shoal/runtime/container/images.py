@@ -299,3 +299,38 @@ def _image_id(engine: Engine, ref: str) -> str:
         return str(engine.client.images.get(ref).id)
     except docker.errors.ImageNotFound:
         return ref
+
+
+def push(engine: Engine, image: str, repository: str, version: str, log: Log) -> str | None:
+    """Tag ``image`` as ``repository:version`` and push it; returns the manifest digest the engine
+    reports (``None`` if it reports none: the caller asks the registry). A registry on loopback is
+    spoken to over plain HTTP when shoal's podman configuration names it (``conf.registries_conf_text``)."""
+    target = f"{repository}:{version}"
+    engine.client.images.get(image).tag(repository, version)
+    log(f"=> Pushing {target}")
+    seen: set[tuple[str, str]] = set()
+    digest: str | None = None
+    try:
+        for event in engine.api.push(repository, tag=version, stream=True, decode=True):
+            if event.get("error"):
+                raise StepFailed("BuildJobFailed", f"pushing {target} failed: {str(event['error']).strip()}")
+            digest = _pushed_digest(event) or digest
+            line = _progress_line(event, seen)
+            if line:
+                log(line)
+    except docker.errors.APIError as exc:
+        raise StepFailed("BuildJobFailed", f"pushing {target} failed: {exc.explanation or exc}") from None
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise StepFailed("BuildJobFailed", f"pushing {target} failed: {exc}") from None
+    log(f"=> Pushed {target}" + (f" ({digest})" if digest else ""))
+    return digest
+
+
+def _pushed_digest(event: Mapping[str, Any]) -> str | None:
+    """The manifest digest in a push event: Docker's ``aux.Digest``, or a ``...: digest: sha256:... size: N``
+    status line."""
+    aux = event.get("aux") or {}
+    status = str(event.get("status") or "")
+    text = str(aux.get("Digest") or "") if isinstance(aux, Mapping) else ""
+    found = _SHA.search(text) or (_SHA.search(status) if "digest:" in status else None)
+    return found.group(0) if found else None

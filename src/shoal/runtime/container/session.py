@@ -11,7 +11,7 @@ on the machine and separated by the ``shoal.owner`` label).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,14 +40,16 @@ class EngineSession:
             self.service.stop()
 
 
-def open_engine(data_dir: Path, url: str | None = None, mirrors: Mapping[str, str] | None = None) -> EngineSession:
-    """Connect (see ``engine.choose_url`` for the order); ``EngineUnavailable`` says why none answered."""
+def open_engine(data_dir: Path, url: str | None = None, mirrors: Mapping[str, str] | None = None,
+                registries: Iterable[str] = ()) -> EngineSession:
+    """Connect (see ``engine.choose_url`` for the order); ``EngineUnavailable`` says why none answered.
+    ``registries``: more registries shoal's podman speaks to (plain HTTP on loopback), beside the mirrors."""
     directory = data_dir / "podman"
     service: PodmanService | None = None
     conf: PodmanConf | None = None
     podman_url: str | None = None
     if not url and podman_installed():
-        conf = write_podman_conf(directory, mirrors)
+        conf = write_podman_conf(directory, mirrors, registries)
         service = PodmanService(directory, conf)
         podman_url = service.url
     chosen, why = choose_url(url, podman_url, docker_host())

@@ -11,6 +11,11 @@ This package is the only importer of ``kubernetes``. Its layers, bottom up:
     namespaces  one labelled namespace per app; delete waits until it is gone
     logs        pod log streaming (follow included)
     endpoints   a Service's ready addresses, as they change
+    images      ``image`` sources pinned by the digest their registry answers
+    builds      git sources built by the container runtime's builder on shoal's host, pushed to
+                ``--image-registry``, run by digest (the package's only use of a container engine,
+                through ``shoal.runtime.container``)
+    static      static sites, built on shoal's host and served by its ingress
 
 Each step re-reads the state it acts on, so running it again after a crash changes nothing.
 """

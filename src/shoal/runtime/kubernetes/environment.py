@@ -4,11 +4,13 @@ component's stable Service — and ``PORT`` set for services, as on DigitalOcean
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from shoal.core.errors import InvalidArgument
 from shoal.core.secrets import SecretBox, is_encrypted
 from shoal.domain.bindables import BindContext, resolve, routed_variables, service_variables, worker_variables
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Kind, RunUnit
+from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, EnvVar, Kind, RunUnit
 
 
 def bind_context(plan: AppPlan) -> BindContext:
@@ -31,10 +33,23 @@ def bind_context(plan: AppPlan) -> BindContext:
 
 def unit_env(plan: AppPlan, unit: RunUnit, box: SecretBox | None) -> tuple[dict[str, str], frozenset[str]]:
     """The unit's run-time variables with their final values, and which of them are SECRET."""
+    env, secret = _values(plan, unit, unit.run_env, box, build_time=False)
+    if unit.kind == Kind.SERVICE:
+        env.setdefault("PORT", str(unit.http_port or DEFAULT_HTTP_PORT))
+    return env, secret
+
+
+def build_env(plan: AppPlan, unit: RunUnit, box: SecretBox | None) -> dict[str, str]:
+    """The unit's BUILD_TIME / RUN_AND_BUILD_TIME variables for an image build on shoal's host."""
+    return _values(plan, unit, unit.build_env, box, build_time=True)[0]
+
+
+def _values(plan: AppPlan, unit: RunUnit, variables: Iterable[EnvVar], box: SecretBox | None,
+            build_time: bool) -> tuple[dict[str, str], frozenset[str]]:
     ctx = bind_context(plan)
     env: dict[str, str] = {}
     secret: set[str] = set()
-    for var in unit.run_env:
+    for var in variables:
         raw = var.value
         if var.secret:
             secret.add(var.key)
@@ -44,7 +59,5 @@ def unit_env(plan: AppPlan, unit: RunUnit, box: SecretBox | None) -> tuple[dict[
                 except InvalidArgument as exc:
                     raise StepFailed("InternalError", f"{unit.name}: secret {var.key} cannot be decrypted "
                                                       f"({exc.message})") from exc
-        env[var.key] = resolve(raw, ctx, unit.name, False)
-    if unit.kind == Kind.SERVICE:
-        env.setdefault("PORT", str(unit.http_port or DEFAULT_HTTP_PORT))
+        env[var.key] = resolve(raw, ctx, unit.name, build_time)
     return env, frozenset(secret)

@@ -7,8 +7,10 @@ app: the namespace and a stable Service per HTTP service, moved to the new deplo
 goes live. shoal's ingress sends traffic to the Service's ready endpoints (followed as they change);
 pods' logs become RUN logs. Stopping shoal leaves all of it running; ``restore`` adopts it again.
 
-What this backend cannot run yet: components built from git (no image builder is wired to push to
-``--image-registry``; static sites excepted, which shoal serves itself), dev databases, functions.
+Images: ``image`` sources run as they are, pinned by digest (``images``); services, workers and jobs
+built from git are built on shoal's host by the container runtime's builder and pushed to
+``--image-registry`` (``builds``); static sites are built and served by shoal itself (``static``).
+What this backend cannot run yet: dev databases, functions.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher, 
 from shoal.domain.routing import Backend, Upstream
 from shoal.runtime.kubernetes import podstate, render
 from shoal.runtime.kubernetes.apply import Applier, Ref
+from shoal.runtime.kubernetes.builds import ClusterImages, missing_registry
 from shoal.runtime.kubernetes.connection import Kube, Target
 from shoal.runtime.kubernetes.console import open_pod_console
 from shoal.runtime.kubernetes.discovery import Catalog
-from shoal.runtime.kubernetes.environment import unit_env
+from shoal.runtime.kubernetes.environment import build_env, unit_env
 from shoal.runtime.kubernetes.errors import GiveUp, KubeError, RetryIn
 from shoal.runtime.kubernetes.followers import Endpoints, Follower, PodLogs
 from shoal.runtime.kubernetes.images import pinned, reference_of, resolve_digest
@@ -44,6 +47,7 @@ from shoal.runtime.kubernetes.namespaces import delete_namespace, ensure_namespa
 from shoal.runtime.kubernetes.static import StaticSites
 from shoal.runtime.kubernetes.watch import converge, deployment_rollout, job_finished
 from shoal.runtime.local.offline import custom_page, page_for
+from shoal.runtime.local.sources import SourceCache, source_ref
 
 T = TypeVar("T")
 JOB_SLACK_SECONDS = 60.0
@@ -69,14 +73,19 @@ class KubernetesRuntime:
     name = "kubernetes"
 
     def __init__(self, options: KubeOptions, routes: RoutePublisher, box: SecretBox | None = None,
-                 sources: SourcePolicy | None = None) -> None:
+                 sources: SourcePolicy | None = None,
+                 images: Callable[[SourceCache], ClusterImages] | None = None) -> None:
+        """``images`` makes the builder of git-sourced images (over this runtime's source cache) when
+        ``--image-registry`` is set (``registry._kubernetes`` wires it); without it those fail to build."""
         self._options = options
         self._kube = Kube(options.target)
         self._catalog = Catalog(self._kube)
         self._applier = Applier(self._kube, self._catalog)
         self._routes = routes
         self._box = box
-        self._static = StaticSites(options.data_dir, sources)
+        self._sources = SourceCache(options.data_dir / "cache" / "git", sources)
+        self._static = StaticSites(options.data_dir, self._sources)
+        self._images = images(self._sources) if images is not None else None
         self._live: dict[str, str] = {}  # app → the deployment its Services select
         self._logs: dict[tuple[str, str, str], Follower] = {}  # (app, deployment, unit) → its pods' logs
         self._endpoints: dict[tuple[str, str], Endpoints] = {}  # (app, service) → its endpoints follower
@@ -96,6 +105,12 @@ class KubernetesRuntime:
     async def fetch(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> str:
         if unit.kind == Kind.STATIC_SITE:
             return unit.commit or await self._static.fetch(plan, unit, log)
+        self._refuse_kind(unit)
+        if not isinstance(unit.source, ImageSource):  # git: a rollback or restart fetches exactly its pinned commit
+            git = source_ref(unit.source, plan.account_id)
+            if git is None:
+                raise StepFailed("BuildJobFailed", f"{unit.name} has no source to build")
+            return await self._sources.fetch(git, lambda line: log("BUILD", unit.name, line), unit.commit)
         source = self._image_source(unit)
         ref = reference_of(source, self._options.mirrors)
         if unit.commit and unit.commit.startswith("sha256:"):
@@ -107,19 +122,26 @@ class KubernetesRuntime:
         log("BUILD", unit.name, f"image {ref.reference} is {digest}")
         return digest
 
-    def _image_source(self, unit: RunUnit) -> ImageSource:
+    def _refuse_kind(self, unit: RunUnit) -> None:
         if unit.kind in (Kind.DATABASE, Kind.FUNCTION):
             raise StepFailed("BuildJobFailed", f"{unit.name}: the kubernetes runtime does not run "
                                                f"{unit.kind.value} components yet")
+
+    def _image_source(self, unit: RunUnit) -> ImageSource:
+        self._refuse_kind(unit)
         if not isinstance(unit.source, ImageSource):
-            raise StepFailed("BuildJobFailed", f"{unit.name} is built from git, which the kubernetes runtime cannot "
-                                               "do yet (no image builder pushes to --image-registry); use an "
-                                               "image source")
+            raise StepFailed("BuildJobFailed", f"{unit.name} has no image source and no built image; redeploy it")
         return unit.source
 
     async def build(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> Artifact:
         if unit.kind == Kind.STATIC_SITE:
             return await self._static.build(plan, unit, log)
+        self._refuse_kind(unit)
+        if not isinstance(unit.source, ImageSource):
+            if self._images is None:
+                raise missing_registry(unit)
+            return await self._images.build(plan, unit, build_env(plan, unit, self._box),
+                                            lambda line: log("BUILD", unit.name, line))
         ref = reference_of(self._image_source(unit), self._options.mirrors)
         digest = unit.commit if unit.commit and unit.commit.startswith("sha256:") else ref.digest
         if not digest:
@@ -378,6 +400,8 @@ class KubernetesRuntime:
     async def remove_app(self, app_id: str) -> None:
         self._removed.add(app_id)
         await self.release(app_id)
+        if self._images is not None:  # first: the namespace may take a while to go
+            await self._images.remove_app(app_id)
         try:
             await self._retrying(lambda: delete_namespace(self._applier, app_id), budget=180.0)
         except GiveUp as exc:
@@ -416,4 +440,6 @@ class KubernetesRuntime:
         self._logs.clear()
         self._endpoints.clear()
         await self._call(self._kube.close)
+        if self._images is not None:
+            await self._call(self._images.close)  # and shoal's podman service, if it started one
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import AppPlan, Artifact, RunUnit
-from shoal.domain.ports import LogSink, SourcePolicy
+from shoal.domain.ports import LogSink
 from shoal.domain.routing import StaticSite
 from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.environment import values
@@ -18,8 +18,8 @@ from shoal.runtime.local.sources import SourceCache, source_ref
 
 
 class StaticSites:
-    def __init__(self, data_dir: Path, sources: SourcePolicy | None = None) -> None:
-        self._sources = SourceCache(data_dir / "cache" / "git", sources)
+    def __init__(self, data_dir: Path, sources: SourceCache) -> None:
+        self._sources = sources  # the runtime's one cache: its per-mirror locks hold across every unit
         self._builder = Builder(data_dir / "builds", in_use=self._in_use)
         self._checkouts = data_dir / "checkouts"
         self._built: dict[tuple[str, str], BuildResult] = {}  # (deployment, unit) → its build

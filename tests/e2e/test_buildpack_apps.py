@@ -1,9 +1,10 @@
 """Issue 16's acceptance: typical App Platform apps per language, deployed through pydo on ``shoal serve
---runtime local``, each answering with its own content through the ingress.
+--runtime local`` and ``--runtime container``, each answering with its own content through the ingress.
 
-The apps come from ``tests/buildpacks/apps.py`` and are committed to git repos made in a temp dir. Each
-test needs its toolchain on the machine (``.ci/run`` installs Debian's) and is skipped, naming it,
-where it is missing. Deploy times beside the same build done by hand are in ``bench/buildpacks.py apps``.
+The apps come from ``tests/buildpacks/apps.py`` and are committed to git repos made in a temp dir. On
+the process runtime each test needs its toolchain on the machine (``.ci/run`` installs Debian's) and is
+skipped, naming it, where it is missing; on the container runtime the stack image holds the toolchains
+(podman is what it needs). Deploy times beside the same build done by hand are in ``bench/buildpacks.py apps``.
 """
 
 from __future__ import annotations
@@ -20,18 +21,39 @@ import pytest
 from tests.buildpacks import apps
 from tests.conftest import leaves, unique_name, wait_deployment
 from tests.e2e.apps import git
-from tests.live import LiveServer
+from tests.containers import clean, engine_session, image_ids, podman_missing, stack
+from tests.live import UNLIMITED, LiveServer
 
 
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = tmp_path_factory.mktemp("buildpacks")
-    server = LiveServer(data_dir=root / "data", runtime="local").start()
-    yield server, root
-    server.stop()
+@pytest.fixture(scope="module", params=["local", "container"])
+def local(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    if request.param == "local":
+        root = tmp_path_factory.mktemp("buildpacks")
+        server = LiveServer(data_dir=root / "data", runtime="local").start()
+        yield server, root
+        server.stop()
+        return
+    missing = podman_missing()
+    if missing:
+        pytest.skip(missing)
+    root = tmp_path_factory.mktemp("buildpacks-container")
+    inspect = engine_session(root / "tests-engine")
+    before = image_ids(inspect.engine)
+    stack(inspect.engine)
+    server = LiveServer(data_dir=root / "data", runtime="container", extra_args=UNLIMITED)
+    try:
+        server.start(timeout=120)
+        yield server, root
+    finally:
+        server.stop()
+        clean(engine_session(root / "data"), before)  # what the server labelled and left
+        clean(inspect, before)
 
 
-def needs(*tools: str) -> None:
+def needs(platform: Any, *tools: str) -> None:
+    """The process runtime builds with the machine's toolchains; the container runtime with the stack's."""
+    if platform[0].runtime != "local":
+        return
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} on this machine (see .ci/run)")
@@ -93,7 +115,7 @@ def test_django_with_a_static_site_component_for_collected_files(local: Any) -> 
 
 
 def test_go_module_with_a_procfile(local: Any) -> None:
-    needs("go")
+    needs(local, "go")
     server, root = local
     repo = committed(apps.go_app(root / "go", go="1.19"))
     app, dep = deploy(server, {"prefix": "go", "services": [{"name": "web", **source(repo),
@@ -103,7 +125,7 @@ def test_go_module_with_a_procfile(local: Any) -> None:
 
 
 def test_laravel_shaped_php(local: Any) -> None:
-    needs("php", "composer", "node")
+    needs(local, "php", "composer", "node")
     server, root = local
     repo = committed(apps.php_app(root / "php"))
     app, dep = deploy(server, {"prefix": "laravel", "services": [{"name": "web", **source(repo)}]})
@@ -113,7 +135,7 @@ def test_laravel_shaped_php(local: Any) -> None:
 
 
 def test_sinatra_app(local: Any) -> None:
-    needs("ruby", "bundle")
+    needs(local, "ruby", "bundle")
     server, root = local
     repo = committed(apps.sinatra_app(root / "sinatra"))
     app, dep = deploy(server, {"prefix": "sinatra", "services": [{"name": "web", **source(repo)}]})
@@ -122,7 +144,7 @@ def test_sinatra_app(local: Any) -> None:
 
 
 def test_hugo_site_with_its_theme_as_a_submodule(local: Any) -> None:
-    needs("hugo")
+    needs(local, "hugo")
     server, root = local
     theme = root / "theme"
     apps.hugo_site(root / "hugo", theme=theme)
@@ -140,7 +162,7 @@ def test_hugo_site_with_its_theme_as_a_submodule(local: Any) -> None:
 
 @pytest.mark.parametrize("manager", ["yarn", "pnpm"])
 def test_node_app_locked_by(local: Any, manager: str) -> None:
-    needs("node", "corepack")
+    needs(local, "node", "corepack")
     server, root = local
     repo = committed(apps.node_app(root / f"node-{manager}", manager))
     app, dep = deploy(server, {"prefix": manager, "services": [{"name": "web", **source(repo)}]})

@@ -10,7 +10,7 @@ Why the details: podman's compatible ``/containers/{id}/stats?stream=false`` ans
 empty ``precpu_stats`` (no previous sample to subtract), so CPU is the difference of the
 cumulative CPU nanoseconds between two of shoal's own samples over the time between them — for
 every engine alike. On podman one libpod call (``/libpod/containers/stats?containers=...``)
-answers for all containers at once (a tenth of the cost of one call per container, measured in
+answers for all containers at once (a fifth of the cost of one call per container at 10–20, measured in
 ``bench/container_usage.py``); if one of them went away meanwhile podman answers ``Stats: null``
 for the whole batch, and each is then asked alone. Docker Engine is asked per container with
 ``one_shot`` (no second sample waited for). Memory is what the engine reports as the container's

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from shoal.tls import issue_certificate
+from shoal.local_ca import issue_certificate
 
 
 @dataclass(frozen=True)

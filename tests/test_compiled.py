@@ -36,7 +36,7 @@ def test_the_ingress_hot_path_is_installed_compiled() -> None:
 
 @pytest.mark.skipif(not installed_compiled(), reason="the installed ingress is the interpreted one already")
 def test_the_ingress_tests_pass_on_the_interpreted_sources() -> None:
-    tests = ["tests/unit/test_ingress_server.py", "tests/unit/test_upstream_order.py", "tests/unit/test_cors.py"]
+    tests = ["tests/ingress/test_ingress_server.py", "tests/domain/test_upstream_order.py", "tests/ingress/test_cors.py"]
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True,
                           timeout=300)

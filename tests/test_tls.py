@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 
 from shoal.core.clock import FakeClock, SystemClock
-from shoal.tls import TlsFiles, ensure_server_tls, issue_certificate
+from shoal.local_ca import TlsFiles, ensure_server_tls, issue_certificate
 
 
 @contextmanager

@@ -63,7 +63,7 @@ from shoal.runtime.local.sources import LocalSources
 from shoal.runtime.registry import RuntimeContext, create_runtime
 from shoal.spec.sealing import plaintexts
 from shoal.store import Database, open_database
-from shoal.tls import TlsFiles, ensure_server_tls
+from shoal.local_ca import TlsFiles, ensure_server_tls
 
 log = logging.getLogger("shoal")
 
@@ -152,7 +152,7 @@ def operations(settings: Settings, database: Database, clusters: Callable[[str],
     smtp = parse_smtp_url(wanted.smtp_url) if wanted.smtp_url else None
     api = settings.api
     base = f"https://{_hostport(socket.getfqdn() if api.host in ('0.0.0.0', '::') else api.host, api.port)}"
-    alerts = AlertsEngine(database.alerts, database.deployments, database.jobs, Notifications(smtp, contexts), clock,
+    alerts = AlertsEngine(database.alerts, database.deployments, Notifications(smtp, contexts), clock,
                           link=lambda app_id, dep_id: f"{base}/v2/apps/{app_id}/deployments/{dep_id}")
     database.changes.subscribe(alerts.changed)
     return Operations(LogForwarding(database.deployments, forwarder, clusters, clock), alerts)
@@ -164,7 +164,7 @@ def build_platform(settings: Settings, clock: Clock | None = None, engine: Engin
     clock = clock or SystemClock()
     secure(settings.data_dir, sqlite_path(settings.store_url))
     database = open_database(settings.store_url)
-    box = SecretBox(settings.secret_key or secret_key(settings.data_dir, "secrets.key"))
+    box = SecretBox(settings.secret_key or secret_key(settings.data_dir, SEALING_KEY))
     routes = RouteTable()
     clusters = ClustersService(database.clusters, box, clock)
 
@@ -192,10 +192,18 @@ def build_platform(settings: Settings, clock: Clock | None = None, engine: Engin
                     routes=routes, traffic=TrafficMeter(), runtime=runtime, deployer=deployer, operations=watching)
 
 
-def secret_key(data_dir: Path, name: str = "secret.key") -> bytes:
-    """An installation secret (``secret.key`` signs log links, ``secrets.key`` seals app secrets),
-    made once and kept in the data dir (0600)."""
+SIGNING_KEY = "signing.key"  # signs log and console links
+SEALING_KEY = "secrets.key"  # seals every app's SECRET values
+_FORMER_NAMES = {SIGNING_KEY: "secret.key"}  # what shoal before 2026-12 called it (one letter from the other)
+
+
+def secret_key(data_dir: Path, name: str = SIGNING_KEY) -> bytes:
+    """An installation secret (``signing.key`` signs links, ``secrets.key`` seals app secrets), made
+    once and kept in the data dir (0600); a data dir of an older shoal has its key renamed in place."""
     path = data_dir / name
+    former = data_dir / _FORMER_NAMES.get(name, name)
+    if not path.exists() and former != path and former.is_file():
+        os.replace(former, path)
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -17,8 +17,8 @@ import os
 import stat
 from pathlib import Path
 
-PRIVATE_FILES = ("shoal.db", "shoal.db-wal", "shoal.db-shm", "shoal.db-journal", "admin-token", "secret.key",
-                 "secrets.key", "serve.log", "serve.pid")
+PRIVATE_FILES = ("shoal.db", "shoal.db-wal", "shoal.db-shm", "shoal.db-journal", "admin-token", "signing.key",
+                 "secret.key", "secrets.key", "serve.log", "serve.pid")
 
 
 def secure(data_dir: Path, sqlite_db: Path | None) -> None:

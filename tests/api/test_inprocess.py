@@ -58,7 +58,7 @@ def test_routes_for_fixed_paths_win_over_ids(api: tuple[TestClient, str]) -> Non
 
 
 def test_the_route_table_names_the_operations() -> None:
-    from shoal.api.routing import route_table
+    from shoal.api.route_table import route_table
 
     table = set(route_table())
     assert ("GET", "/v2/apps/{id}") in table and ("POST", "/v2/apps/propose") in table

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from shoal.cli.apps_cmd import apps_app
+from shoal.cli.apps import apps_app
 from tests.conftest import service_spec, unique_name, wait_deployment, wait_for
 from tests.live import LiveServer
 

@@ -1,6 +1,6 @@
 """Schemathesis run of DigitalOcean's Apps OpenAPI document against one live ``shoal serve``.
 
-Only the operations shoal implements (``shoal.api.routing.route_table()``, path templates compared with every
+Only the operations shoal implements (``shoal.api.route_table.route_table()``, path templates compared with every
 ``{...}`` segment treated as equal) are exercised.  Each gets a property-based run (the document's examples, the
 coverage phase's boundary/negative cases, then Hypothesis fuzzing, positive and negative data), and every response is
 checked for:
@@ -56,7 +56,7 @@ from schemathesis.specs.openapi.checks import (
     use_after_free,
 )
 
-from shoal.api.routing import route_table
+from shoal.api.route_table import route_table
 from tests.conftest import service_spec
 from tests.live import LiveServer
 

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import postgres_database, service_spec, unique_name, wait_deployment, wait_for
 from tests.live import LiveServer
 
-SHARED = ("tls", "secret.key", "secrets.key")  # what the second server copies from the first one's data dir
+SHARED = ("tls", "signing.key", "secrets.key")  # what the second server copies from the first one's data dir
 
 
 def twin(first: LiveServer, data_dir: Path, *extra: str) -> LiveServer:

@@ -25,7 +25,7 @@ from shoal.engine.metrics import MetricsService
 from shoal.store import Database, open_database
 from shoal.store.tables import alert_firings
 from tests.runtime.aio import run_async
-from tests.unit.test_alerts_engine import MemoryNotifier
+from tests.engine.test_alerts_engine import MemoryNotifier
 
 APP = "00000000-0000-4000-8000-000000000001"
 DEP = "00000000-0000-4000-8000-0000000000d1"
@@ -80,7 +80,7 @@ class Rig:
     def __init__(self, db: Database, clock: FakeClock, runtime: MemoryRuntime) -> None:
         self.lines: list[str] = []
         self.notifier = MemoryNotifier()
-        alerts = AlertsEngine(db.alerts, db.deployments, db.jobs, self.notifier, clock, link=lambda a, d: "link")
+        alerts = AlertsEngine(db.alerts, db.deployments, self.notifier, clock, link=lambda a, d: "link")
         self.autoscaler = Autoscaler(runtime, db.scale_events, alerts, self.sink, clock)
         self.metrics = MetricsService(db.deployments, runtime, clock, interval=1.0, window_scale=0.01,
                                       observers=[MetricAlerts(alerts), self.autoscaler])

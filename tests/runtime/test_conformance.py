@@ -10,6 +10,7 @@ for the backends that build; what is asserted is what a user sees through ``/ins
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from shoal.domain.routing import Upstream
 from shoal.ingress.table import RouteTable
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.runtime import LocalRuntime
+from shoal.runtime.local.usage import UsageMeter
 from shoal.runtime.simulate import SimulateRuntime
 from shoal.runtime.container import containers
 from shoal.runtime.container.stack import STACK_IMAGE
@@ -300,5 +302,41 @@ def test_a_functions_component_is_served_under_its_route_and_goes_with_the_app(b
         await backend.runtime.remove_app(plan.app_id)
         with pytest.raises(httpx.HTTPError):
             await asyncio.to_thread(httpx.get, f"http://{host}:{port}/sample/hello", timeout=5)
+
+    run(backend, scenario)
+
+
+HOG = ("import time\nblock = bytearray(768 * 2**20)\nfor i in range(0, len(block), 4096): block[i] = 1\n"
+       "print('holding 768 MiB', flush=True)\ntime.sleep(60)\n")
+
+
+def test_an_instance_that_outgrows_its_size_is_killed_and_says_so(backend: Backend) -> None:
+    """apps-s-1vcpu-0.5gb gives an instance 512 MiB: one that holds 768 MiB is ended by the kernel,
+    and its RUN_RESTARTED lines say why (the process runtime limited nothing before: it held them)."""
+    if backend.name == "simulate":
+        pytest.skip("the simulate runtime runs nothing")
+    if backend.name == "local" and not UsageMeter(namespace="shoal-probe").cgroups:
+        pytest.skip("the process runtime limits memory through cgroups v1, not writable here")
+    (backend.repo / "hog.py").write_text(HOG)
+    subprocess.run(["git", "-C", str(backend.repo), "add", "hog.py"], check=True)
+    subprocess.run(["git", "-C", str(backend.repo), "commit", "-qm", "hog"], check=True)
+    raw = spec(backend)
+    raw["workers"] = [{"name": "hog", "git": {"repo_clone_url": str(backend.repo), "branch": "main"},
+                       "run_command": f"{backend.python} hog.py", "instance_size_slug": "apps-s-1vcpu-0.5gb"}]
+
+    async def scenario() -> None:
+        try:
+            await deploy(backend, plan_of(raw))
+        except StepFailed as failed:  # it died before it counted as up: the deployment fails, saying why
+            assert failed.code == "ContainerHealthChecksFailed"
+            assert "more memory than its instance size allows" in failed.message, failed.message
+
+        def killed() -> bool:
+            return any(stage == "RUN_RESTARTED" and component == "hog"
+                       and "more memory than its instance size allows" in line
+                       for stage, component, line in backend.lines)
+
+        await until(killed, seconds=60)
+        assert not any("holding 768 MiB" in line for _, component, line in backend.lines if component == "hog")
 
     run(backend, scenario)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.runtime.local.usage import CGROUP_ROOT, UsageMeter
+from shoal.runtime.local.usage import CGROUP_ROOT, Limits, UsageMeter
 from tests.receivers import wait_until
 
 BURN = "python3 -c 'import time\nend = time.time() + 30\nwhile time.time() < end: pass'"
@@ -55,6 +55,36 @@ def test_an_instances_cgroups_count_the_cpu_and_memory_of_all_its_processes() ->
     assert not (base / "burner").exists()
     meter.close()
     assert not base.exists()
+
+
+@pytest.mark.skipif(not _cgroups_writable(), reason="cgroups v1 are not writable here")
+def test_an_instance_is_held_to_its_sizes_memory_and_cpus() -> None:
+    meter = UsageMeter(namespace=f"shoal-test-{os.getpid()}")
+    try:
+        meter.join_command("small", "true", limits=Limits(256 * 2**20, 0.25))
+        quota = "cpu" in meter._bases  # the CPU quota needs the cpu controller as well
+        assert meter.limits("small") == Limits(256 * 2**20, 0.25 if quota else None)
+        meter.join_command("small", "true", limits=Limits(2**30, 1.0))  # the same name again, larger
+        assert meter.limits("small") == Limits(2**30, 1.0 if quota else None)
+        meter.join_command("free", "true")
+        assert meter.limits("free") == Limits(None, None)
+        if quota:
+            burner = _start(meter, "slow", BURN)
+            meter.join_command("slow", "true", limits=Limits(None, 0.25))
+            try:
+                time.sleep(1)
+                first = meter.usage("slow", None)
+                time.sleep(2)
+                second = meter.usage("slow", None)
+                assert first is not None and second is not None
+                assert second.cpu_seconds - first.cpu_seconds < 1.0  # a quarter CPU: ~0.5 s in 2 s, never 2
+            finally:
+                _end(burner)
+    finally:
+        time.sleep(0.2)
+        for name in ("small", "free", "slow"):
+            meter.release(name)
+        meter.close()
 
 
 @pytest.mark.skipif(not _cgroups_writable(), reason="cgroups v1 are not writable here")

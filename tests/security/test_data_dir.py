@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.live import LiveServer
 
-PRIVATE = ["shoal.db", "shoal.db-wal", "shoal.db-shm", "admin-token", "secrets.key", "secret.key", "tls/ca-key.pem"]
+PRIVATE = ["shoal.db", "shoal.db-wal", "shoal.db-shm", "admin-token", "secrets.key", "signing.key", "tls/ca-key.pem"]
 
 
 def mode(path: Path) -> int:

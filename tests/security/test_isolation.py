@@ -107,7 +107,7 @@ def test_an_app_cannot_read_shoals_secrets(platform: Any) -> None:
     server, apps = platform
     data = server.data_dir
     token = (data / "admin-token").read_text().strip()
-    targets = [data / "admin-token", data / "secrets.key", data / "secret.key", data / "shoal.db",
+    targets = [data / "admin-token", data / "secrets.key", data / "signing.key", data / "shoal.db",
                data / "shoal.db-wal", data / "tls" / "ca-key.pem", data / "runtime" / "identities.json"]
     found = probe(server, apps["attacker"], read=[str(t) for t in targets],
                   listed=[str(data), str(data / "cache" / "git"), str(data / "checkouts")])

@@ -9,7 +9,7 @@ import yaml
 from tests.spec.spec_corpus import SPECS
 from typer.testing import CliRunner
 
-from shoal.cli.spec_cmd import spec_app
+from shoal.cli.spec import spec_app
 
 runner = CliRunner()
 VALID = SPECS / "valid" / "minimal-service.yaml"

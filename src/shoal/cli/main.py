@@ -11,12 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shoal.cli.apps_cmd import apps_app
-from shoal.cli.cluster_cmd import cluster_app
+from shoal.cli.apps import apps_app
+from shoal.cli.cluster import cluster_app
 from shoal.cli.output import EXIT_CODES_HELP
-from shoal.cli.spec_cmd import spec_app
-from shoal.cli.stack_cmd import stack_app
-from shoal.cli.up_cmd import down, up
+from shoal.cli.spec import spec_app
+from shoal.cli.stack import stack_app
+from shoal.cli.up import down, up
 from shoal.core.errors import ShoalError
 from shoal.core.settings import (DEFAULT_API_LISTEN, DEFAULT_APPS_DOMAIN, DEFAULT_INGRESS_LISTEN, ApiSettings,
                                  ContainerSettings, IngressSettings, KubernetesSettings, ObservabilitySettings,

@@ -297,11 +297,6 @@ class JobStore(Protocol):
     def list_invocations(self, app_id: str, offset: int, limit: int, deployment_id: str | None = None,
                          job_names: list[str] | None = None) -> tuple[list[JobInvocation], int]: ...
 
-    def alert_destinations(self, app_id: str) -> dict[str, tuple[list[str], list[dict[str, str]]]]: ...
-
-    def set_alert_destinations(self, alert_id: str, app_id: str, component: str, rule: str, spec: dict[str, Any],
-                               emails: list[str], slack_webhooks: list[dict[str, str]]) -> None: ...
-
 
 class TrafficStore(Protocol):
     """Daily traffic counters, fed by flushing the ingress's ``TrafficMeter``."""
@@ -363,7 +358,13 @@ class Notifier(Protocol):
 
 
 class AlertStore(Protocol):
-    """Alert firings and their deliveries; ``record_firing`` is insert-once by the firing's id."""
+    """Alerts' destinations (as assigned through the API), their firings and the firings' deliveries;
+    ``record_firing`` is insert-once by the firing's id."""
+
+    def alert_destinations(self, app_id: str) -> dict[str, tuple[list[str], list[dict[str, str]]]]: ...
+
+    def set_alert_destinations(self, alert_id: str, app_id: str, component: str, rule: str, spec: dict[str, Any],
+                               emails: list[str], slack_webhooks: list[dict[str, str]]) -> None: ...
 
     def record_firing(self, firing: Firing) -> bool: ...
 

@@ -27,7 +27,7 @@ from shoal.domain.alerts import Delivery, Firing
 from shoal.domain.changes import APP, EVERYTHING, Change
 from shoal.domain.deployments import Deployment
 from shoal.domain.plan import AppPlan, make_plan
-from shoal.domain.ports import AlertStore, DeliveryFailed, DeploymentStore, JobStore, Notifier
+from shoal.domain.ports import AlertStore, DeliveryFailed, DeploymentStore, Notifier
 
 log = logging.getLogger("shoal.engine")
 HORIZON = timedelta(minutes=15)
@@ -39,11 +39,10 @@ Link = Callable[[str, str], str]  # (app id, deployment id) → where to look
 
 
 class AlertsEngine:
-    def __init__(self, store: AlertStore, deployments: DeploymentStore, destinations: JobStore, notifier: Notifier,
-                 clock: Clock, link: Link) -> None:
+    def __init__(self, store: AlertStore, deployments: DeploymentStore, notifier: Notifier, clock: Clock,
+                 link: Link) -> None:
         self._store = store
         self._deployments = deployments
-        self._destinations = destinations
         self._notifier = notifier
         self._clock = clock
         self._link = link
@@ -127,7 +126,7 @@ class AlertsEngine:
         ident = rules.firing_id(alert.id, occurrence.subject)
         if ident in self._seen:
             return False
-        destinations = await asyncio.to_thread(self._destinations.alert_destinations, plan.app_id)
+        destinations = await asyncio.to_thread(self._store.alert_destinations, plan.app_id)
         firing = self._firing(ident, plan, alert, occurrence, destinations.get(alert.id, ([], [])))
         recorded = await asyncio.to_thread(self._store.record_firing, firing)
         if recorded:

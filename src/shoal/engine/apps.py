@@ -20,7 +20,7 @@ from shoal.domain.apps import App, AppView
 from shoal.domain.changes import APP, EVERYTHING, Change
 from shoal.domain.deployments import IN_PROGRESS, Phase, Trigger
 from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue, SourcePolicy
-from shoal.engine.planning import new_deployment
+from shoal.engine.new_deployments import new_deployment
 from shoal.spec import Problem, SpecInvalid, app_cost, check, diff
 from shoal.spec.catalog import DEFAULT_INSTANCE_SIZE, INSTANCE_SIZES_BY_SLUG
 from shoal.spec.defaults import resolve_region

@@ -16,7 +16,7 @@ from shoal.domain.deployments import DEPLOYMENT_TYPES, MANUAL_ROLLBACK, Deployme
 from shoal.domain.plan import archived, running_units
 from shoal.domain.ports import AppStore, DeploymentQueue, DeploymentStore, NullQueue
 from shoal.engine.apps import refuse_if_pinned, tier_of
-from shoal.engine.planning import new_deployment
+from shoal.engine.new_deployments import new_deployment
 from shoal.spec.defaults import resolve_region
 
 ROLLBACK_REVISIONS = 10  # DigitalOcean: one of the 10 most recent successful deployments

@@ -75,7 +75,7 @@ class InsightsService:
         """The spec's alerts with their destinations; ``progress`` adds the latest firing and how each
         of its deliveries went, and ``phase`` is ERROR while that firing could not be delivered."""
         app = self._deployments.app(account, app_id)
-        destinations = self._jobs.alert_destinations(app.id)
+        destinations = self._alerts.alert_destinations(app.id)
         latest = self._alerts.latest_firings(app.id)
         found = []
         for rule in alert_rules(app.spec):
@@ -96,7 +96,7 @@ class InsightsService:
         app = self._deployments.app(account, app_id)
         for rule in alert_rules(app.spec):
             if alert_id(app.id, rule.component, rule.rule) == wanted:
-                self._jobs.set_alert_destinations(wanted, app.id, rule.component, rule.rule, dict(rule.spec), emails,
+                self._alerts.set_alert_destinations(wanted, app.id, rule.component, rule.rule, dict(rule.spec), emails,
                                                   slack_webhooks)
                 return next(a for a in self.alerts(account, app_id) if a["id"] == wanted)
         raise NotFound(f"alert {wanted!r} not found")

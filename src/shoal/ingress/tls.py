@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shoal.ingress.table import by_host
-from shoal.tls import ProvidedCertificate, issue_certificate, provided_certificates
+from shoal.local_ca import ProvidedCertificate, issue_certificate, provided_certificates
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 RESCAN_SECONDS = 5.0  # how often a handshake may look for changed operator certificates

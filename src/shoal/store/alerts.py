@@ -1,4 +1,5 @@
-"""Alert firings in SQL (one row per firing, its deliveries as JSON beside it), and AUTOSCALING events."""
+"""Alerts in SQL: each alert's destinations, its firings (one row per firing, its deliveries as JSON
+beside it), and AUTOSCALING events."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from shoal.domain.alerts import Delivery, Firing
 from shoal.domain.deployments import Deployment
 from shoal.domain.scaling import ScaleChange, ScaleEvent
 from shoal.store.deployments import _deployment
-from shoal.store.tables import alert_firings, autoscale_events, deployments
+from shoal.store.tables import alert_firings, alerts, autoscale_events, deployments
 
 LATEST_SCANNED = 500  # an app's newest firings looked at for "the latest per alert"
 
@@ -51,6 +52,18 @@ def _values(firing: Firing) -> dict[str, Any]:
 class SqlAlertStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    def alert_destinations(self, app_id: str) -> dict[str, tuple[list[str], list[dict[str, str]]]]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(alerts).where(alerts.c.app_id == app_id)).all()
+        return {r.id: (r.emails, r.slack_webhooks) for r in rows}
+
+    def set_alert_destinations(self, alert_id: str, app_id: str, component: str, rule: str, spec: dict[str, Any],
+                               emails: list[str], slack_webhooks: list[dict[str, str]]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(alerts.delete().where(alerts.c.id == alert_id))
+            conn.execute(alerts.insert().values(id=alert_id, app_id=app_id, component_name=component, rule=rule,
+                                                spec=spec, emails=emails, slack_webhooks=slack_webhooks))
 
     def record_firing(self, firing: Firing) -> bool:
         """Insert the firing unless one with its id exists; True if this call inserted it."""

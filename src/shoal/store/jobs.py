@@ -1,4 +1,4 @@
-"""Job invocations and alert destinations in SQL."""
+"""Job invocations in SQL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shoal.domain.jobs import JobInvocation
-from shoal.store.tables import alerts, job_invocations
+from shoal.store.tables import job_invocations
 
 
 def _invocation(row: Any) -> JobInvocation:
@@ -50,15 +50,3 @@ class SqlJobStore:
             rows = conn.execute(query).all()
             total = conn.execute(sa.select(sa.func.count()).select_from(job_invocations).where(*where)).scalar_one()
         return [_invocation(r) for r in rows], int(total)
-
-    def alert_destinations(self, app_id: str) -> dict[str, tuple[list[str], list[dict[str, str]]]]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(alerts).where(alerts.c.app_id == app_id)).all()
-        return {r.id: (r.emails, r.slack_webhooks) for r in rows}
-
-    def set_alert_destinations(self, alert_id: str, app_id: str, component: str, rule: str, spec: dict[str, Any],
-                               emails: list[str], slack_webhooks: list[dict[str, str]]) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(alerts.delete().where(alerts.c.id == alert_id))
-            conn.execute(alerts.insert().values(id=alert_id, app_id=app_id, component_name=component, rule=rule,
-                                                spec=spec, emails=emails, slack_webhooks=slack_webhooks))

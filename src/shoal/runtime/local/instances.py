@@ -26,7 +26,7 @@ from shoal.runtime.local.environment import values
 from shoal.runtime.local.functions import gateway_command, gateway_env, gateway_probe
 from shoal.runtime.local.records import InstanceRecord, Output, UnitRecord
 from shoal.runtime.local.supervisor import Instance, ProcessSpec, Supervisor
-from shoal.runtime.local.usage import UsageMeter
+from shoal.runtime.local.usage import Limits, UsageMeter
 
 logger = logging.getLogger("shoal.runtime")
 LOCALHOST = "127.0.0.1"
@@ -61,7 +61,8 @@ class Instances:
         instance = InstanceRecord(name, port)
         self._by_instance[name] = Output(log, unit.name, "RUN", instance)
         spec = ProcessSpec(
-            name=name, command=self._usage.join_command(name, build.run_command, self._user(plan)), cwd=build.app_dir,
+            name=name, command=self._usage.join_command(name, build.run_command, self._user(plan), limits_of(unit)),
+            cwd=build.app_dir,
             env=self._env(plan, unit, build, port),
             readiness=local_probe(unit.readiness, unit, port) if port else None,
             liveness=local_probe(unit.liveness, unit, port) if port else None,
@@ -200,6 +201,11 @@ class Instances:
                 percent = mark[2]
         return InstanceState(deployment_id, record.unit.name, instance.name, live.ready, live.restart_count,
                              cpu_percent=percent, memory_bytes=used.memory_bytes if used else None)
+
+
+def limits_of(unit: RunUnit) -> Limits | None:
+    """What an instance of ``unit``'s size may use: its memory and its CPUs."""
+    return Limits(unit.size.memory_bytes, unit.size.cpus) if unit.size else None
 
 
 def local_probe(probe: Probe | None, unit: RunUnit, port: int) -> Probe | None:

@@ -61,7 +61,7 @@ def owns_port(port: int, pgid: int, proc: Path = _PROC) -> bool:
 
 
 def unhealthy(component: str, port: int | None, pgid: int | None, exit_code: int | None,
-              tail: list[str]) -> str:
+              tail: list[str], out_of_memory: bool = False) -> str:
     """Why an instance never became healthy, as the deployment's reason: it listens elsewhere than
     ``$PORT`` ("web listens on 8080, not on $PORT=47845"), or it exited saying its last lines, or its
     last output, or else the plain fact."""
@@ -70,6 +70,9 @@ def unhealthy(component: str, port: int | None, pgid: int | None, exit_code: int
         return (f"{component} listens on {', '.join(map(str, elsewhere))}, not on $PORT={port}: make it listen on "
                 "the port in the PORT environment variable")
     said = " | ".join(line.strip() for line in tail[-5:] if line.strip())[-1500:]
+    if out_of_memory:
+        return (f"{component} did not become healthy: it was killed for using more memory than its instance "
+                "size allows; choose a larger instance_size_slug or use less; see its RUN logs")
     ending = (f"; it exited with status {exit_code}, saying: {said}" if exit_code is not None and said
               else f"; its last output: {said}" if said else "; it printed nothing")
     return f"{component} did not become healthy" + (f" on port {port}" if port else "") + ending + \

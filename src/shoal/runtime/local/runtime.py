@@ -121,7 +121,9 @@ class LocalRuntime:
         if found:
             for line in last_lines:
                 found.sink("RUN_RESTARTED", found.component, line)
-            found.sink("RUN_RESTARTED", found.component, f"instance {instance} exited with status {code}; restarting")
+            ended = (f"was killed for using more memory than its instance size allows (exit status {code})"
+                     if self._usage.oom_kills(instance) else f"exited with status {code}")
+            found.sink("RUN_RESTARTED", found.component, f"instance {instance} {ended}; restarting")
 
     def _readiness(self, instance: str, ready: bool) -> None:
         found = self._by_instance.get(instance)
@@ -216,7 +218,8 @@ class LocalRuntime:
     def _unhealthy(self, unit: RunUnit, instance: InstanceRecord) -> str:
         live = next((i for i in self._supervisor.instances() if i.name == instance.name), None)
         return unhealthy(unit.name, instance.port, live.pid if live else None,
-                         live.last_exit_code if live else None, list(live.tail) if live else [])
+                         live.last_exit_code if live else None, list(live.tail) if live else [],
+                         out_of_memory=self._usage.oom_total(instance.name) > 0)
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
         app = self._apps.setdefault(plan.app_id, AppRecord())

@@ -11,7 +11,7 @@ from pathlib import Path
 from cryptography import x509
 
 from shoal.ingress.tls import SniContexts
-from shoal.tls import ensure_server_tls, provided_certificates
+from shoal.local_ca import ensure_server_tls, provided_certificates
 from tests.certs import OperatorCa
 from tests.runtime.aio import run_async
 

@@ -17,7 +17,7 @@ from shoal.domain.accounts import Account
 from shoal.domain.apps import App
 from shoal.domain.deployments import Trigger
 from shoal.domain.logs import LogLine
-from shoal.engine.planning import new_deployment
+from shoal.engine.new_deployments import new_deployment
 from shoal.store import open_database
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -82,7 +82,7 @@ def _fail(db: Database, clock: FakeClock, dep: Deployment) -> Deployment:
 
 
 def _engine(db: Database, clock: FakeClock, notifier: MemoryNotifier) -> AlertsEngine:
-    engine = AlertsEngine(db.alerts, db.deployments, db.jobs, notifier, clock,
+    engine = AlertsEngine(db.alerts, db.deployments, notifier, clock,
                           link=lambda app, dep: f"https://shoal/v2/apps/{app}/deployments/{dep}")
     db.changes.subscribe(engine.changed)
     return engine
@@ -110,7 +110,7 @@ async def _until(check: Callable[[], Any], timeout: float = 10) -> None:
 
 
 def _destinations(db: Database, rule: str, emails: list[str], hooks: list[dict[str, str]]) -> None:
-    db.jobs.set_alert_destinations(rules.alert_id(APP, "", rule), APP, "", rule, {"rule": rule}, emails, hooks)
+    db.alerts.set_alert_destinations(rules.alert_id(APP, "", rule), APP, "", rule, {"rule": rule}, emails, hooks)
 
 
 def test_a_failed_deployment_is_sent_once_across_changes_and_restarts(db: Database) -> None:

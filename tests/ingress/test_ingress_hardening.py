@@ -15,7 +15,7 @@ import time
 from shoal.domain.routing import Route
 from shoal.ingress.table import RouteTable, Upstream
 from tests.runtime.aio import run_async
-from tests.unit.test_ingress_server import HOST, Instance, exchange, get, ingress_for, read_response
+from tests.ingress.test_ingress_server import HOST, Instance, exchange, get, ingress_for, read_response
 
 ABORTED = 300
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,12 @@ def test_key_must_be_32_bytes() -> None:
     for size in (0, 16, 31, 33, 64):
         with pytest.raises(ValueError, match="32 bytes"):
             SecretBox(b"k" * size)
+
+
+def test_an_older_data_dirs_link_key_is_kept_under_its_new_name(tmp_path: Path) -> None:
+    from shoal.bootstrap import SIGNING_KEY, secret_key
+
+    (tmp_path / "secret.key").write_bytes(b"k" * 32)  # what shoal called it before
+    assert secret_key(tmp_path) == b"k" * 32  # links signed before the upgrade still verify
+    assert (tmp_path / SIGNING_KEY).read_bytes() == b"k" * 32 and not (tmp_path / "secret.key").exists()
+    assert secret_key(tmp_path, "secrets.key") != b"k" * 32  # the sealing key is its own

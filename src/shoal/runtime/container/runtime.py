@@ -57,7 +57,6 @@ from shoal.runtime.local.offline import pages
 from shoal.runtime.local.sources import SourceCache
 
 log = logging.getLogger("shoal.runtime.container")
-LOCALHOST = "127.0.0.1"
 CLOSE_GRACE_SECONDS = 10
 
 
@@ -187,9 +186,11 @@ class ContainerRuntime:
         timeout = (unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
         for inst in record.instances:
             if not await self._supervisor.wait_ready(inst.name, timeout):
+                why = await self._supervisor.why_down(inst.name)
                 raise StepFailed("ContainerHealthChecksFailed",
                                  f"{unit.name} did not become healthy"
-                                 + (f" on port {inst.spec.port}" if inst.spec.port else "") + "; see its RUN logs")
+                                 + (f" on port {inst.spec.port}" if inst.spec.port else "")
+                                 + (f": instance {inst.name} {why}" if why else "") + "; see its RUN logs")
             log("DEPLOY", unit.name, f"instance {inst.name} is healthy")
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:

@@ -104,6 +104,26 @@ async def test_a_sleeping_service_is_woken_by_its_upstream_and_is_not_idle_while
         await runtime.close()
 
 
+@run_async(timeout=240)  # a container backend builds its image in the stack first
+async def test_a_worker_scales_up_and_down_without_an_upstream(backend: Backend) -> None:
+    runtime = backend.runtime
+    assert isinstance(runtime, InstanceScaler)
+    try:
+        plan = await deploy(backend, plan_of(spec(backend, instance_count=1)))
+        queue = plan.unit("queue")
+
+        def workers() -> list[str]:
+            return sorted(s.name for s in runtime.instances("app-1") if s.component == "queue" and s.ready)
+
+        assert await runtime.scale(plan, queue, 2, backend.log) == 2
+        await until(lambda: workers() == ["shop-queue-0a1b2c3d-0", "shop-queue-0a1b2c3d-1"], 30)
+        assert await runtime.scale(plan, queue, 1, backend.log) == 1
+        assert workers() == ["shop-queue-0a1b2c3d-0"]
+        assert runtime.idle_seconds(plan, queue) is None  # a worker gets no requests: never idle
+    finally:
+        await runtime.close()
+
+
 def test_scaling_a_unit_that_is_not_running_changes_nothing(backend: Backend) -> None:
     runtime = backend.runtime
     assert isinstance(runtime, InstanceScaler)

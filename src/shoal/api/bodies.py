@@ -67,7 +67,10 @@ def _yaml(text: str) -> object:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BadRequest(f"error parsing request body: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+        problem = str(getattr(exc, "problem", exc))
+        if "invalid Unicode character escape" in problem:  # libyaml's words for a lone \\ud800-\\udfff
+            problem = "an escape there is not valid Unicode (an unpaired surrogate, or past U+10FFFF)"
+        raise BadRequest(f"error parsing request body: invalid YAML{where}: {problem}") from exc
     except RecursionError as exc:
         raise BadRequest("error parsing request body: the document is nested too deeply") from exc
 

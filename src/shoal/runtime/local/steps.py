@@ -94,6 +94,12 @@ class AppExecutor(HostExecutor):
         await super().write(file)
         if self._owner is not None:
             os.chown(file.path, self._owner.uid, self._owner.gid, follow_symlinks=False)
+            # The folders the write made on the way are the app's too (a runtime script that makes its
+            # own run/ beside it failed with EACCES when layers/php was root's).
+            folder, tree = os.path.dirname(file.path), str(self._owner.root)
+            while folder.startswith(tree + os.sep) and os.stat(folder).st_uid != self._owner.uid:
+                os.chown(folder, self._owner.uid, self._owner.gid, follow_symlinks=False)
+                folder = os.path.dirname(folder)
 
     def _line(self, raw: bytes) -> None:
         # "\r" redraws (progress bars) become separate lines; blank ones are dropped.

@@ -328,4 +328,8 @@ class RunUnit:
         """Stable names of its instances (``/instances``' ``instance_name``), the same in every runtime."""
         if not self.runs_continuously:
             return []
-        return [f"{app_name}-{self.name}-{deployment_id[:8]}-{i}" for i in range(self.instance_count)]
+        return [self.instance_name(app_name, deployment_id, i) for i in range(self.instance_count)]
+
+    def instance_name(self, app_name: str, deployment_id: str, index: int) -> str:
+        """The name of its ``index``-th instance, also past ``instance_count`` (scaled up)."""
+        return f"{app_name}-{self.name}-{deployment_id[:8]}-{index}"

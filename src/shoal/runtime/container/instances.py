@@ -57,6 +57,7 @@ class Instance:
     host_port: int | None = None
     ready: bool = False
     restarts: int = 0
+    last_exit: str | None = None  # how its container last ended unasked ("exited with status 1", ...)
     started_at: datetime | None = None
     state: str = "starting"  # starting, running, backoff, stopped
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES), repr=False)
@@ -140,6 +141,18 @@ class Supervisor:
                     await changed.wait()
             if loop.time() >= deadline:
                 return inst.ready
+
+    async def why_down(self, name: str) -> str | None:
+        """How the instance's container last ended (for a failed wait's reason): told by its report,
+        else asked of the engine — a wait that fails on an exit returns before the exit is reported."""
+        inst = self._instances.get(name)
+        if inst is None or inst.last_exit is not None or inst.container_id is None:
+            return inst.last_exit if inst else None
+        try:
+            found = await self._access.call(containers.exit_of, inst.container_id)
+        except Exception:  # already replaced by its restart
+            return inst.last_exit
+        return found.describe() if found is not None else None
 
     async def stop(self, name: str, grace: float | None = None) -> None:
         """Stop and remove the container (SIGTERM, SIGKILL after the grace period); idempotent."""
@@ -259,6 +272,7 @@ class Supervisor:
             inst.sink("RUN_RESTARTED", text)
         why = "failed its liveness check" if ending == "liveness" else \
             ending.describe() if isinstance(ending, Exit) else str(ending)
+        inst.last_exit = why
         inst.sink("RUN_RESTARTED", f"instance {inst.name} {why}; restarting in {delay:g} s")
         inst.tail.clear()
 

@@ -14,8 +14,9 @@ label and the app / deployment / component it belongs to. A step repeated after 
 instead of starting them twice; containers of deployments nobody restores are removed. Removing an
 app removes its containers, network, built images and dev databases; ``close`` stops what runs.
 
-State: one ``_Deployment`` record per deployment, one ``_Unit`` per component, as in ``local``;
-what really runs (``instances``) is asked of the engine.
+State: one record per deployment holding one per component (``records``), as in ``local``;
+starting, adopting and scaling instance containers is ``scaling``'s part, and what each uses is
+sampled in the background (``usage``). What really runs (``instances``) is asked of the engine.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from dataclasses import dataclass, field, replace
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from shoal.core.secrets import SecretBox
@@ -39,11 +42,13 @@ from shoal.runtime.container.bindings import ContainerBindings
 from shoal.runtime.container.builds import DEBIAN_CA_BUNDLE, ContainerBuilder, Image, app_images
 from shoal.runtime.container.containers import Found, RunSpec
 from shoal.runtime.container.forwarder import Forwarders
-from shoal.runtime.container.instances import Instance, Supervisor
+from shoal.runtime.container.instances import Supervisor
 from shoal.runtime.container.jobs import run_job
 from shoal.runtime.container.networks import Networks
-from shoal.runtime.container.specs import (component_sink, container_name, exec_command, own_port, own_probe,
-                                           run_spec)
+from shoal.runtime.container.records import AppRecord, DeploymentRecord, UnitRecord
+from shoal.runtime.container.scaling import Replicas
+from shoal.runtime.container.specs import container_name, exec_command, own_port, run_spec
+from shoal.runtime.container.usage import SAMPLE_SECONDS, UsageSampler
 from shoal.runtime.local.bindings import Clusters
 from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
@@ -52,35 +57,7 @@ from shoal.runtime.local.offline import pages
 from shoal.runtime.local.sources import SourceCache
 
 log = logging.getLogger("shoal.runtime.container")
-LOCALHOST = "127.0.0.1"
 CLOSE_GRACE_SECONDS = 10
-
-
-@dataclass
-class _Unit:
-    unit: RunUnit
-    image: Image | None = None
-    started: bool = False
-    instances: list[Instance] = field(default_factory=list)
-
-
-@dataclass
-class _Deployment:
-    plan: AppPlan
-    units: dict[str, _Unit] = field(default_factory=dict)
-
-    def record(self, unit: RunUnit) -> _Unit:
-        found = self.units.get(unit.name)
-        if found is None:
-            found = self.units[unit.name] = _Unit(unit)
-        return found
-
-
-@dataclass
-class _App:
-    live: str | None = None
-    switched_at: float = 0.0
-    deployments: dict[str, _Deployment] = field(default_factory=dict)
 
 
 class ContainerRuntime:
@@ -89,7 +66,8 @@ class ContainerRuntime:
     def __init__(self, data_dir: Path, routes: RoutePublisher, access: EngineAccess, stack_image: str,
                  mirrors: dict[str, str] | None = None, box: SecretBox | None = None,
                  databases: DevDatabases | None = None, clusters: Clusters = lambda name: None,
-                 ca_bundle: Path | None = DEBIAN_CA_BUNDLE, sources: SourcePolicy | None = None) -> None:
+                 ca_bundle: Path | None = DEBIAN_CA_BUNDLE, sources: SourcePolicy | None = None,
+                 usage_interval: float = SAMPLE_SECONDS) -> None:
         self._access = access
         self._routes = routes
         self._bindings = ContainerBindings(box, databases or DevDatabases(data_dir / "postgres"), clusters,
@@ -99,20 +77,21 @@ class ContainerRuntime:
                                          data_dir / "checkouts",
                                          self._sites, stack_image, mirrors or {}, box, ca_bundle)
         self._supervisor = Supervisor(access)
+        self._replicas = Replicas(access, self._supervisor, self._instance_spec)
+        self._usage = UsageSampler(access, usage_interval)
         self._networks = Networks(access)
         self._consoles = Consoles()
-        self._apps: dict[str, _App] = {}
-        self._served: dict[str, tuple[Upstream, tuple[str, int]]] = {}  # instance → where the ingress sends
+        self._apps: dict[str, AppRecord] = {}
         self._background: set[asyncio.Task[None]] = set()
 
-    def _app(self, app_id: str) -> _App:
-        return self._apps.setdefault(app_id, _App())
+    def _app(self, app_id: str) -> AppRecord:
+        return self._apps.setdefault(app_id, AppRecord())
 
-    def _deployment(self, plan: AppPlan) -> _Deployment:
+    def _deployment(self, plan: AppPlan) -> DeploymentRecord:
         app = self._app(plan.app_id)
         found = app.deployments.get(plan.deployment_id)
         if found is None:
-            found = app.deployments[plan.deployment_id] = _Deployment(plan)
+            found = app.deployments[plan.deployment_id] = DeploymentRecord(plan)
         return found
 
     # -- build -----------------------------------------------------------------------------------
@@ -163,6 +142,10 @@ class ContainerRuntime:
                         labels=engine.labels(app=plan.app_id, deployment=plan.deployment_id, component=unit.name,
                                              **labels), env=self._env(plan, unit))
 
+    def _instance_spec(self, plan: AppPlan, unit: RunUnit, image: Image, network: str, index: int,
+                       name: str) -> RunSpec:
+        return self._run_spec(plan, unit, image, network, str(index), instance=name, kind=unit.kind.value)
+
     # -- run -------------------------------------------------------------------------------------
 
     async def provision_database(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
@@ -180,39 +163,21 @@ class ContainerRuntime:
             log("DEPLOY", unit.name, f"scheduled {unit.name}: {unit.schedule.cron} ({unit.schedule.time_zone})")
         record.started = True
 
-    async def _start_instances(self, plan: AppPlan, record: _Unit, image: Image, network: str,
+    async def _start_instances(self, plan: AppPlan, record: UnitRecord, image: Image, network: str,
                                log: LogSink) -> None:
         unit = record.unit
         if not image.run_command and image.workdir is not None:  # a buildpack image has no CMD of its own
             raise StepFailed("ContainerCommandNotExecutable",
                              f"{unit.name} has no run command: set run_command in the spec or add a "
                              f"Procfile '{'web' if unit.kind == Kind.SERVICE else 'worker'}:' line")
-        engine = await self._access.ready()
-        running = {f.labels.get("shoal.instance"): f for f in await self._access.call(
-            containers.listed, app=plan.app_id, deployment=plan.deployment_id, component=unit.name)}
-        for i, name in enumerate(unit.instance_names(plan.app_name, plan.deployment_id)):
-            spec = self._run_spec(plan, unit, image, network, str(i), instance=name, kind=unit.kind.value)
-            inst = Instance(name, spec, sink=component_sink(log, unit.name), readiness=own_probe(unit.readiness, unit),
-                            liveness=own_probe(unit.liveness, unit),
-                            grace_seconds=unit.termination.grace_period_seconds, on_ready=self._readiness)
-            adopt = running.get(name)
-            record.instances.append(inst)
-            await self._supervisor.start(inst, adopt)
-            how = "adopted the running container" if adopt and adopt.running else f"started {image.reference}"
-            log("DEPLOY", unit.name, f"instance {i} of {unit.name}: {how}"
-                                     + (f" (PORT={spec.port}, published on {LOCALHOST}:{inst.host_port})"
-                                        if spec.port else ""))
+        await self._access.ready()
+        self._usage.start(self._measured)
+        await self._replicas.start(plan, record, image, network, log)
 
-    def _readiness(self, inst: Instance, ready: bool) -> None:
-        served = self._served.get(inst.name)
-        if served is None or inst.host_port is None:
-            return
-        upstream, address = served
-        now = (LOCALHOST, inst.host_port)
-        if address != now and address in upstream.addresses:  # restarted on another port
-            upstream.addresses[upstream.addresses.index(address)] = now
-            self._served[inst.name] = (upstream, now)
-        upstream.mark(now, ready)
+    def _measured(self) -> list[str]:
+        """The containers whose usage is sampled: every supervised instance's that runs."""
+        return [i.container_id for i in self._supervisor.instances()
+                if i.container_id and i.state in ("starting", "running")]
 
     async def wait_healthy(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         record = self._deployment(plan).units.get(unit.name)
@@ -221,9 +186,11 @@ class ContainerRuntime:
         timeout = (unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
         for inst in record.instances:
             if not await self._supervisor.wait_ready(inst.name, timeout):
+                why = await self._supervisor.why_down(inst.name)
                 raise StepFailed("ContainerHealthChecksFailed",
                                  f"{unit.name} did not become healthy"
-                                 + (f" on port {inst.spec.port}" if inst.spec.port else "") + "; see its RUN logs")
+                                 + (f" on port {inst.spec.port}" if inst.spec.port else "")
+                                 + (f": instance {inst.name} {why}" if why else "") + "; see its RUN logs")
             log("DEPLOY", unit.name, f"instance {inst.name} is healthy")
 
     async def switch_traffic(self, plan: AppPlan, log: LogSink) -> None:
@@ -235,17 +202,15 @@ class ContainerRuntime:
         app.live = plan.deployment_id
         app.switched_at = asyncio.get_running_loop().time()
 
-    def _backends(self, deployment: _Deployment) -> dict[str, Backend]:
+    def _backends(self, deployment: DeploymentRecord) -> dict[str, Backend]:
         backends: dict[str, Backend] = {}
         for name, record in deployment.units.items():
             unit = record.unit
             if unit.kind == Kind.SERVICE:
-                upstream = Upstream([(LOCALHOST, i.host_port) for i in record.instances if i.host_port],
-                                    http2=unit.protocol == "HTTP2")
+                record.upstream = upstream = Upstream([], http2=unit.protocol == "HTTP2")
+                record.published_at = time.monotonic()
                 for inst in record.instances:
-                    if inst.host_port:
-                        self._served[inst.name] = (upstream, (LOCALHOST, inst.host_port))
-                        upstream.mark((LOCALHOST, inst.host_port), inst.ready)
+                    self._replicas.serve(record, inst)
                 backends[name] = upstream
             elif unit.static is not None and record.image is not None and record.image.static_root:
                 docs = unit.static
@@ -268,9 +233,7 @@ class ContainerRuntime:
             log("DEPLOY", unit.name, f"unscheduled {unit.name}")
 
     async def _stop_instances(self, names: list[str], grace: float | None = None) -> None:
-        await asyncio.gather(*(self._supervisor.stop(name, grace) for name in names), return_exceptions=True)
-        for name in names:
-            self._served.pop(name, None)
+        await self._replicas.stop(names, grace)
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -287,7 +250,8 @@ class ContainerRuntime:
 
     def instances(self, app_id: str) -> list[InstanceState]:
         """The app's running service and worker containers as the engine lists them, with the
-        readiness shoal's checks last saw."""
+        readiness shoal's checks last saw and what each used at the last sample (CPU as a percentage
+        of its size's CPUs, over the last sampling interval; memory in bytes)."""
         if not self._access.opened:
             return []
         try:
@@ -301,10 +265,41 @@ class ContainerRuntime:
             if not item.running or not name or item.labels.get("shoal.kind") not in ("service", "worker"):
                 continue
             inst = self._supervisor.get(name)
-            states.append(InstanceState(item.labels.get("shoal.deployment", ""), item.labels.get("shoal.component", ""),
-                                        name, bool(inst and inst.ready), inst.restarts if inst else 0,
-                                        inst.started_at if inst else None))
+            deployment_id, component = item.labels.get("shoal.deployment", ""), item.labels.get("shoal.component", "")
+            used = self._usage.usage(item.id)
+            percent = None
+            if used is not None and used.cpus is not None:
+                percent = round(100 * used.cpus / max(self._cpus(app_id, deployment_id, component), 0.01), 2)
+            states.append(InstanceState(deployment_id, component, name, bool(inst and inst.ready),
+                                        inst.restarts if inst else 0, inst.started_at if inst else None,
+                                        cpu_percent=percent, memory_bytes=used.memory_bytes if used else None))
         return states
+
+    def _cpus(self, app_id: str, deployment_id: str, component: str) -> float:
+        """The CPUs of the component's instance size (what its CPU percentage is of), as in ``local``."""
+        deployment = self._apps.get(app_id, AppRecord()).deployments.get(deployment_id)
+        record = deployment.units.get(component) if deployment else None
+        return record.unit.size.cpus if record and record.unit.size else 1.0
+
+    # -- scaling (InstanceScaler) ------------------------------------------------------------------
+
+    def _unit_record(self, plan: AppPlan, unit: RunUnit) -> UnitRecord | None:
+        deployment = self._apps.get(plan.app_id, AppRecord()).deployments.get(plan.deployment_id)
+        return deployment.units.get(unit.name) if deployment else None
+
+    async def scale(self, plan: AppPlan, unit: RunUnit, count: int, log: LogSink,
+                    woken: Callable[[], None] | None = None) -> int:
+        """``InstanceScaler``: more or fewer instance containers of a running service or worker (0: asleep)."""
+        record = self._unit_record(plan, unit)
+        if record is None or not record.started or not record.unit.runs_continuously:
+            return len(record.instances) if record else 0
+        return await self._replicas.scale(plan, record, count, log, woken)
+
+    def idle_seconds(self, plan: AppPlan, unit: RunUnit) -> float | None:
+        record = self._unit_record(plan, unit)
+        if record is None or record.upstream is None:
+            return None
+        return time.monotonic() - max(record.upstream.last_used, record.published_at)
 
     # -- retire, discard, remove, restore ----------------------------------------------------------
 
@@ -354,7 +349,7 @@ class ContainerRuntime:
     async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
         """``doctl apps console``: a shell in the instance's own container (``exec`` through the engine's
         client under a pty), so it has the instance's files, environment and user."""
-        deployment = self._apps.get(app_id, _App()).deployments.get(deployment_id)
+        deployment = self._apps.get(app_id, AppRecord()).deployments.get(deployment_id)
         record = deployment.units.get(component) if deployment else None
         found = next((i for i in record.instances if i.name == instance), None) if record else None
         live = self._supervisor.get(instance)
@@ -366,7 +361,7 @@ class ContainerRuntime:
             raise Unavailable(f"a console needs the {engine.info.name} command-line client on shoal's machine")
         return await self._consoles.open(self._sites.parent, self._access.client_env(), None, None, command)
 
-    async def _stop_deployment_of(self, app: _App, app_id: str, deployment_id: str) -> None:
+    async def _stop_deployment_of(self, app: AppRecord, app_id: str, deployment_id: str) -> None:
         deployment = app.deployments.pop(deployment_id)
         self._bindings.forget_deployment(deployment_id)
         await self._stop_instances([i.name for r in deployment.units.values() for i in r.instances], grace=1)
@@ -394,6 +389,7 @@ class ContainerRuntime:
                 await self._access.call(containers.remove, item.id)
 
     async def close(self) -> None:
+        await self._usage.close()
         for task in self._background:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

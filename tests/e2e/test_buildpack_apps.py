@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 from tests.buildpacks import apps
 from tests.conftest import leaves, unique_name, wait_deployment
@@ -83,7 +84,10 @@ def deploy(server: LiveServer, spec: dict[str, Any], timeout: float = 300) -> tu
     if dep["phase"] != "ACTIVE":  # the logs say why, in the assertion's message
         with server.http(anonymous=True) as http:
             for kind in ("BUILD", "DEPLOY"):
-                answer = client.apps.get_logs_aggregate(created["id"], dep["id"], type=kind)
+                try:  # a failed build has no DEPLOY logs (the API says so with a 400)
+                    answer = client.apps.get_logs_aggregate(created["id"], dep["id"], type=kind)
+                except HttpResponseError:
+                    continue
                 dep.setdefault("_logs", {})[kind] = http.get(answer["historic_urls"][0]).text[-3000:]
     return client.apps.get(created["id"])["app"], dep
 
@@ -136,6 +140,11 @@ def test_laravel_shaped_php(local: Any) -> None:
 
 def test_sinatra_app(local: Any) -> None:
     needs(local, "ruby", "bundle")
+    if local[0].runtime == "container":
+        # The process runtime's bundler finds Debian's sinatra and puma on the host (.ci/run installs
+        # them); in the stack image bundler fetches them from rubygems.org ("Could not reach host
+        # index.rubygems.org" here). With rubygems.org (or a mirror, BUNDLE_MIRROR__...) the same app builds.
+        pytest.skip("a Ruby app's gems come from rubygems.org in a container build: not reachable here")
     server, root = local
     repo = committed(apps.sinatra_app(root / "sinatra"))
     app, dep = deploy(server, {"prefix": "sinatra", "services": [{"name": "web", **source(repo)}]})

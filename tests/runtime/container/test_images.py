@@ -87,6 +87,18 @@ def test_build_args_reach_the_build_and_a_dockerfile_outside_the_context_is_used
     assert (tmp_path / "out" / "app.txt").read_text() == "from the context\n"
 
 
+def test_a_folder_holding_one_folder_is_copied_out_whole(engine: Engine, stack_image: str, tmp_path: Path) -> None:
+    # Django's collectstatic: staticfiles/ holds only hello/site.css. It came out as site.css at the top
+    # (the single folder was taken for an archive wrapper) and the site answered 404.
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {stack_image}\nRUN mkdir -p /site/hello && echo 'body {{}}' > /site/hello/site.css\n")
+    images.build(engine, repo_root=tmp_path, source_dir="/", dockerfile="Dockerfile",
+                 tag="localhost/shoal-test/onefolder:1", build_args={}, labels=engine.labels(role="test"),
+                 log=lambda line: None)
+    images.copy_out(engine, "localhost/shoal-test/onefolder:1", "/site", tmp_path / "out")
+    assert (tmp_path / "out" / "hello" / "site.css").read_text() == "body {}\n"
+
+
 def test_paths_that_leave_the_repository_are_refused(engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     for source_dir, dockerfile in (("/../", "Dockerfile"), ("/", "../../etc/passwd")):

@@ -150,6 +150,13 @@ def exit_of(engine: Engine, container_id: str) -> Exit | None:
     return Exit(code=code, oom_killed=bool(state.get("OOMKilled")) or (code == 137 and limited))
 
 
+def main_pid(engine: Engine, container_id: str) -> int | None:
+    """The host pid of the container's first process while it runs (its namespaces are that pid's)."""
+    state = _inspect(engine, container_id).get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    return pid if state.get("Running") and pid > 0 else None
+
+
 def _inspect(engine: Engine, container_id: str, attempts: int = 5) -> dict[str, Any]:
     for attempt in range(attempts):
         try:

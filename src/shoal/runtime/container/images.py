@@ -197,10 +197,10 @@ def _extract(chunks: Iterable[bytes], dest: Path) -> None:
     try:
         with tarfile.open(fileobj=_ChunkReader(iter(chunks)), mode="r|") as archive:
             archive.extractall(staging, filter="data")  # no absolute paths, no links out, no devices
-        top = [p for p in staging.iterdir()]
-        root = top[0] if len(top) == 1 and top[0].is_dir() else staging
+        # "path/." is archived as the folder's contents (no wrapper folder): a site whose files all sit in
+        # one folder (Django's staticfiles/<app>/...) keeps that folder.
         shutil.rmtree(dest, ignore_errors=True)
-        root.rename(dest)
+        staging.rename(dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -34,6 +34,7 @@ from shoal.runtime.container import containers
 from shoal.runtime.container.access import EngineAccess
 from shoal.runtime.container.containers import Exit, Found, RunSpec
 from shoal.runtime.local.health import watch
+from shoal.runtime.local.listening import namespace_ports
 from shoal.runtime.local.supervisor import Backoff
 
 log = logging.getLogger("shoal.runtime.container")
@@ -153,6 +154,17 @@ class Supervisor:
         except Exception:  # already replaced by its restart
             return inst.last_exit
         return found.describe() if found is not None else None
+
+    async def listening(self, name: str) -> set[int]:
+        """The ports the instance's container listens on now (empty when it is down or unknown)."""
+        inst = self._instances.get(name)
+        if inst is None or inst.container_id is None:
+            return set()
+        try:
+            pid = await self._access.call(containers.main_pid, inst.container_id)
+        except Exception:  # gone meanwhile
+            return set()
+        return namespace_ports(pid) if pid else set()
 
     async def stop(self, name: str, grace: float | None = None) -> None:
         """Stop and remove the container (SIGTERM, SIGKILL after the grace period); idempotent."""

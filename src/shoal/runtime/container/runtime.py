@@ -53,6 +53,7 @@ from shoal.runtime.local.bindings import Clusters
 from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
+from shoal.runtime.local.listening import listens_elsewhere
 from shoal.runtime.local.offline import pages
 from shoal.runtime.local.sources import SourceCache
 
@@ -187,6 +188,10 @@ class ContainerRuntime:
         for inst in record.instances:
             if not await self._supervisor.wait_ready(inst.name, timeout):
                 why = await self._supervisor.why_down(inst.name)
+                elsewhere = None if why else listens_elsewhere(unit.name, await self._supervisor.listening(inst.name),
+                                                               inst.spec.port)
+                if elsewhere:
+                    raise StepFailed("ContainerHealthChecksFailed", elsewhere)
                 raise StepFailed("ContainerHealthChecksFailed",
                                  f"{unit.name} did not become healthy"
                                  + (f" on port {inst.spec.port}" if inst.spec.port else "")

@@ -2,7 +2,8 @@
 
 Role: when a service never answers its health check, say why if the reason is the commonest one —
 it listens on a port of its own (8080, hard-coded) rather than on ``$PORT``. In the process runtime
-every instance gets its own ``PORT``; in a container each binds its ``http_port`` and this never comes up.
+every instance gets its own ``PORT``; a container's instance is told ``PORT`` = its ``http_port``, and
+what its network namespace listens on is read the same way (``namespace_ports``).
 
 And a readiness check must mean *this* instance is ready: another program that took the
 instance's port (during its build, or something left over) would answer the probe just as well
@@ -40,6 +41,30 @@ def listening_ports(pgid: int, proc: Path = _PROC) -> set[int]:
     return ports
 
 
+def namespace_ports(pid: int, proc: Path = _PROC) -> set[int]:
+    """TCP ports anything listens on in the network namespace of process ``pid`` (a container's)."""
+    ports: set[int] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / str(pid) / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == _LISTEN:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def listens_elsewhere(component: str, ports: set[int], port: int | None) -> str | None:
+    """The reason for a health check that never passed when the instance listens, but not on ``port``."""
+    elsewhere = sorted(ports - {port}) if port else []
+    if not elsewhere or port in ports:
+        return None
+    return (f"{component} listens on {', '.join(map(str, elsewhere))}, not on $PORT={port}: make it listen on "
+            "the port in the PORT environment variable")
+
+
 def owns_port(port: int, pgid: int, proc: Path = _PROC) -> bool:
     """Whether something listens on TCP ``port`` and every such socket is held by group ``pgid``.
 
@@ -65,10 +90,9 @@ def unhealthy(component: str, port: int | None, pgid: int | None, exit_code: int
     """Why an instance never became healthy, as the deployment's reason: it listens elsewhere than
     ``$PORT`` ("web listens on 8080, not on $PORT=47845"), or it exited saying its last lines, or its
     last output, or else the plain fact."""
-    elsewhere = sorted(listening_ports(pgid) - {port}) if pgid and port else []
+    elsewhere = listens_elsewhere(component, listening_ports(pgid), port) if pgid and port else None
     if elsewhere:
-        return (f"{component} listens on {', '.join(map(str, elsewhere))}, not on $PORT={port}: make it listen on "
-                "the port in the PORT environment variable")
+        return elsewhere
     said = " | ".join(line.strip() for line in tail[-5:] if line.strip())[-1500:]
     if out_of_memory:
         return (f"{component} did not become healthy: it was killed for using more memory than its instance "

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.domain.functions.project import (Action, Limits, ProjectInvalid, WebMode, action_from_record,
-                                            action_record, read_project)
+from shoal.domain.functions.model import Action, Limits, ProjectInvalid, WebMode, action_from_record, action_record
+from shoal.domain.functions.project import read_project
 
 HELLO = ["packages/sample/hello/hello.py"]  # DigitalOcean's Python sample: a directory with one file
 

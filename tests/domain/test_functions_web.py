@@ -7,7 +7,7 @@ import json
 from types import MappingProxyType
 from typing import Any
 
-from shoal.domain.functions.project import Action, WebMode
+from shoal.domain.functions.model import Action, WebMode
 from shoal.domain.functions.web import (NOT_ALLOWED, WebAnswer, WebRequest, activation_input, cors_headers,
                                         parse_target, result_answer)
 

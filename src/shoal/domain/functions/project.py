@@ -15,40 +15,32 @@ are in OpenWhisk's units (``timeout`` ms, ``memory`` MB, ``logs`` KB) within Dig
 change the document's structure. Sequences, docker actions, ``binary`` uploads and package bindings
 are reported as not supported here rather than ignored; triggers are noted (App Platform does not run
 them either).
+
+This module reads ``project.yml`` and puts the parts together; what it builds is in ``model``, the
+``packages/`` tree in ``tree``, the ``${VAR}`` replacement in ``substitution``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import PurePosixPath
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import yaml
 
-from shoal.core.errors import InvalidArgument
+from shoal.domain.functions.model import (DEFAULT_LOGS_KB, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS, MEMORY_RANGE_MB,
+                                          PROJECT_FILE, TIMEOUT_RANGE_MS, Action, Limits, Project, ProjectInvalid,
+                                          ProjectProblem, WebMode)
+from shoal.domain.functions.substitution import substitute
+from shoal.domain.functions.tree import Found, entry_of, scan
 
-PROJECT_FILE = "project.yml"
-DEFAULT_PACKAGE = "default"
-# DigitalOcean's defaults for a function's limits (``doctl serverless functions get`` shows these);
-# the sources read do not state the default timeout, so this one is inferred.
-DEFAULT_TIMEOUT_MS = 3000
-DEFAULT_MEMORY_MB = 256
-DEFAULT_LOGS_KB = 16
-TIMEOUT_RANGE_MS = (100, 900_000)  # max 15 minutes (reference §3.2)
-MEMORY_RANGE_MB = (128, 1024)
 LANGUAGES = ("python", "nodejs", "go", "php")
 # What ``<language>:default`` means here: the versions DigitalOcean's runtime repos build.
 DEFAULT_VERSIONS = {"python": "3.11", "nodejs": "18", "go": "1.17", "php": "8.0"}
-_EXTENSIONS = {".py": "python", ".js": "nodejs", ".mjs": "nodejs", ".cjs": "nodejs", ".ts": "nodejs",
-               ".go": "go", ".php": "php"}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 _RUNTIME = re.compile(r"^(?P<language>[a-z]+)(?:-lambda)?:(?P<version>default|\d+(?:\.\d+)*)$")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
 
 
 class _Loader(yaml.SafeLoader):
@@ -69,161 +61,6 @@ _LIMIT_KEYS = frozenset({"timeout", "memory", "logs"})
 _UNSUPPORTED = {"sequence": "sequences are not supported by shoal", "docker": "docker actions are not supported "
                 "by shoal", "binary": "binary (pre-zipped) actions are not supported by shoal"}
 
-
-class WebMode(StrEnum):
-    OFF = "false"
-    ON = "true"
-    RAW = "raw"
-
-
-@dataclass(frozen=True)
-class Limits:
-    timeout_ms: int = DEFAULT_TIMEOUT_MS
-    memory_mb: int = DEFAULT_MEMORY_MB
-    logs_kb: int = DEFAULT_LOGS_KB
-
-
-@dataclass(frozen=True)
-class Action:
-    """One function: where its code is (relative to the project root) and how it is invoked."""
-
-    package: str  # "default" when it has none
-    name: str
-    runtime: str  # canonical "<language>:<version>", e.g. "python:3.11"
-    path: str  # "packages/sample/hello.py" or "packages/sample/hello" (a directory)
-    is_directory: bool
-    entry: str = ""  # what the worker loads: the file, a directory's __main__.py / single file, or the
-    # directory itself for Node.js (package.json "main" or index.js); "" means ``path``
-    main: str = "main"
-    web: WebMode = WebMode.ON
-    web_secure: str | None = None  # callers must send X-Require-Whisk-Auth with this value
-    parameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False)
-    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False)
-    annotations: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False)
-    limits: Limits = Limits()
-
-    @property
-    def language(self) -> str:
-        return self.runtime.split(":", 1)[0].removesuffix("-lambda")
-
-    @property
-    def qualified_name(self) -> str:
-        """``package/action`` as in its URL (``default/action`` for one without a package)."""
-        return f"{self.package}/{self.name}"
-
-    @property
-    def custom_options(self) -> bool:
-        """``web-custom-options``: the action answers OPTIONS and sets its own CORS headers."""
-        return self.annotations.get("web-custom-options") is True
-
-
-@dataclass(frozen=True)
-class Project:
-    actions: tuple[Action, ...]
-    notes: tuple[str, ...] = ()  # things worth a build log line (ignored triggers, ...)
-
-    def action(self, package: str, name: str) -> Action | None:
-        return next((a for a in self.actions if a.package == package and a.name == name), None)
-
-
-@dataclass(frozen=True, order=True)
-class ProjectProblem:
-    file: str  # "project.yml" or the action's path
-    path: str  # "packages[0].actions[1].runtime"; "" for the file as a whole
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}" if self.path else f"{self.file}: {self.message}"
-
-
-class ProjectInvalid(InvalidArgument):
-    def __init__(self, problems: list[ProjectProblem]) -> None:
-        self.problems = sorted(set(problems)) or [ProjectProblem(PROJECT_FILE, "", "the project is invalid")]
-        count = f"{len(self.problems)} problems: " if len(self.problems) > 1 else ""
-        super().__init__("functions project is invalid: " + count + "; ".join(str(p) for p in self.problems))
-
-
-# -- the files -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Found:
-    package: str
-    name: str
-    path: str
-    is_directory: bool
-    language: str | None  # inferred from the files
-    names: frozenset[str] = frozenset()  # a directory's files, relative to it
-
-
-def _language_of_directory(names: set[str]) -> str | None:
-    if "__main__.py" in names or "requirements.txt" in names or any(n.endswith(".py") for n in names):
-        return "python"
-    if "package.json" in names or any(PurePosixPath(n).suffix in (".js", ".mjs", ".cjs", ".ts") for n in names):
-        return "nodejs"
-    if any(n.endswith(".go") for n in names):
-        return "go"
-    if any(n.endswith(".php") for n in names):
-        return "php"
-    return None
-
-
-def _scan(files: Iterable[str], problems: list[ProjectProblem]) -> dict[tuple[str, str], _Found]:
-    """The actions the ``packages/`` tree holds (hidden files and files outside packages skipped)."""
-    singles: dict[tuple[str, str], list[str]] = {}
-    directories: dict[tuple[str, str], set[str]] = {}
-    for raw in files:
-        parts = PurePosixPath(raw).parts
-        if len(parts) < 3 or parts[0] != "packages" or any(p.startswith(".") for p in parts[1:3]):
-            continue
-        package, entry = parts[1], parts[2]
-        if len(parts) == 3:
-            stem = PurePosixPath(entry).stem
-            if PurePosixPath(entry).suffix in _EXTENSIONS:
-                singles.setdefault((package, stem), []).append(raw)
-        else:
-            directories.setdefault((package, entry), set()).add("/".join(parts[3:]))
-    found: dict[tuple[str, str], _Found] = {}
-    for key, paths in singles.items():
-        if len(paths) > 1 or key in directories:
-            clash = sorted(paths) + ([f"packages/{key[0]}/{key[1]}/"] if key in directories else [])
-            problems.append(ProjectProblem(f"packages/{key[0]}", "", f"action {key[1]!r} is defined more than "
-                                           f"once: {', '.join(clash)}"))
-            continue
-        path = paths[0]
-        found[key] = _Found(key[0], key[1], path, False, _EXTENSIONS[PurePosixPath(path).suffix])
-    for key, names in directories.items():
-        if key not in singles:
-            found[key] = _Found(key[0], key[1], f"packages/{key[0]}/{key[1]}", True, _language_of_directory(names),
-                                frozenset(names))
-    return found
-
-
-# -- substitution ------------------------------------------------------------------------------------
-
-
-def _substitute(value: Any, env: Mapping[str, str] | None, path: str, problems: list[ProjectProblem]) -> Any:
-    """``${VAR}`` in every string of ``value`` replaced from ``env`` (``None``: left as written)."""
-    if env is None:
-        return value
-    if isinstance(value, str):
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                problems.append(ProjectProblem(PROJECT_FILE, path, f"${{{name}}} is not set: add {name} to the "
-                                                                   "functions component's envs"))
-                return match.group(0)
-            return env[name]
-
-        return _VARIABLE.sub(replace, value)
-    if isinstance(value, list):
-        return [_substitute(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return {k: _substitute(v, env, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
-    return value
-
-
-# -- project.yml -----------------------------------------------------------------------------------
 
 
 def _load(text: str | None, problems: list[ProjectProblem]) -> dict[str, Any]:
@@ -340,8 +177,8 @@ def read_project(text: str | None, files: Iterable[str], env: Mapping[str, str] 
     """The project, or ``ProjectInvalid`` with every problem. ``env`` ``None``: no ``${VAR}`` substitution
     (the build checks the structure before the run-time variables are known)."""
     problems: list[ProjectProblem] = []
-    found = _scan(files, problems)
-    data = _substitute(_load(text, problems), env, "", problems)
+    found = scan(files, problems)
+    data = substitute(_load(text, problems), env, "", problems)
     _keys(data, _TOP_KEYS, "", problems)
     top = _Layer(_mapping(data.get("parameters"), "parameters", problems),
                  _mapping(data.get("environment"), "environment", problems, strings=True))
@@ -405,7 +242,7 @@ def _package_layer(raw: Mapping[str, Any], top: _Layer, path: str, problems: lis
                   _web(raw.get("web"), f"{path}.web", problems))
 
 
-def _action(package: str, raw: Any, layer: _Layer, found: Mapping[tuple[str, str], _Found], path: str,
+def _action(package: str, raw: Any, layer: _Layer, found: Mapping[tuple[str, str], Found], path: str,
             problems: list[ProjectProblem], notes: list[str]) -> Action | None:
     if not isinstance(raw, dict):
         problems.append(ProjectProblem(PROJECT_FILE, path, "must be a mapping with a name"))
@@ -423,7 +260,7 @@ def _action(package: str, raw: Any, layer: _Layer, found: Mapping[tuple[str, str
     if on_disk is None:
         problems.append(ProjectProblem(PROJECT_FILE, path, f"no file or directory packages/{package}/{name} "
                                                            "(a single source file or a directory) holds this action"))
-        on_disk = _Found(package, name, "", False, "python")  # go on, so every other problem is found too
+        on_disk = Found(package, name, "", False, "python")  # go on, so every other problem is found too
     runtime = _runtime(raw.get("runtime"), on_disk.language, f"{path}.runtime", on_disk.path, problems)
     main = raw.get("main", "main")
     if not isinstance(main, str) or not main:
@@ -437,67 +274,10 @@ def _action(package: str, raw: Any, layer: _Layer, found: Mapping[tuple[str, str
                                                    strings=True)}
     annotations = _mapping(raw.get("annotations"), f"{path}.annotations", problems)
     limits = _limits(raw.get("limits"), f"{path}.limits", problems)
-    entry = _entry(on_disk, runtime, problems) if runtime is not None else None
+    entry = entry_of(on_disk, runtime, problems) if runtime is not None else None
     if runtime is None or entry is None or not isinstance(main, str):
         return None
     return Action(package=package, name=name, runtime=runtime, path=on_disk.path, is_directory=on_disk.is_directory,
                   entry=entry, main=main or "main", web=web, web_secure=secure if isinstance(secure, str) else None,
                   parameters=MappingProxyType(parameters), environment=MappingProxyType(environment),
                   annotations=MappingProxyType(annotations), limits=limits)
-
-
-def _entry(on_disk: _Found, runtime: str, problems: list[ProjectProblem]) -> str | None:
-    """What the worker loads. A directory needs the file its runtime starts from: ``__main__.py``
-    (OpenWhisk's rule for zipped Python actions) or a ``package.json``/``index.js``; a directory
-    holding one source file of the language (DigitalOcean's samples: ``packages/sample/hello/hello.py``)
-    is that file."""
-    if not on_disk.is_directory:
-        return on_disk.path
-    language = runtime.split(":", 1)[0].removesuffix("-lambda")
-    top = sorted(n for n in on_disk.names if "/" not in n and not n.startswith("."))
-    if language == "python":
-        if "__main__.py" in top:
-            return f"{on_disk.path}/__main__.py"
-        sources = [n for n in top if n.endswith(".py")]
-        if len(sources) == 1:
-            return f"{on_disk.path}/{sources[0]}"
-        problems.append(ProjectProblem(on_disk.path, "", "a Python function directory needs a __main__.py holding "
-                                                         "its main function (or a single .py file)"))
-    elif language == "nodejs":
-        if {"package.json", "index.js"} & set(top):
-            return on_disk.path
-        sources = [n for n in top if PurePosixPath(n).suffix in (".js", ".mjs", ".cjs")]
-        if len(sources) == 1:
-            return f"{on_disk.path}/{sources[0]}"
-        problems.append(ProjectProblem(on_disk.path, "", "a Node.js function directory needs a package.json "
-                                                         "(its \"main\" file), an index.js or a single .js file"))
-    else:
-        return on_disk.path
-    return None
-
-
-# -- the record the runtime hands its gateway (JSON) -------------------------------------------------
-
-
-def action_record(action: Action) -> dict[str, Any]:
-    return {"package": action.package, "name": action.name, "runtime": action.runtime, "path": action.path,
-            "is_directory": action.is_directory, "entry": action.entry, "main": action.main, "web": action.web.value,
-            "web_secure": action.web_secure, "parameters": dict(action.parameters),
-            "environment": dict(action.environment), "annotations": dict(action.annotations),
-            "limits": {"timeout_ms": action.limits.timeout_ms, "memory_mb": action.limits.memory_mb,
-                       "logs_kb": action.limits.logs_kb}}
-
-
-def action_from_record(record: Mapping[str, Any]) -> Action:
-    limits = record.get("limits") or {}
-    return Action(package=str(record["package"]), name=str(record["name"]), runtime=str(record["runtime"]),
-                  path=str(record["path"]), is_directory=bool(record["is_directory"]),
-                  entry=str(record.get("entry") or ""),
-                  main=str(record.get("main") or "main"), web=WebMode(record.get("web") or "true"),
-                  web_secure=record.get("web_secure"),
-                  parameters=MappingProxyType(dict(record.get("parameters") or {})),
-                  environment=MappingProxyType({str(k): str(v) for k, v in (record.get("environment") or {}).items()}),
-                  annotations=MappingProxyType(dict(record.get("annotations") or {})),
-                  limits=Limits(int(limits.get("timeout_ms", DEFAULT_TIMEOUT_MS)),
-                                int(limits.get("memory_mb", DEFAULT_MEMORY_MB)),
-                                int(limits.get("logs_kb", DEFAULT_LOGS_KB))))

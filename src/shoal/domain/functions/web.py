@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from shoal.domain.functions.project import Action, WebMode
+from shoal.domain.functions.model import Action, WebMode
 
 EXTENSIONS = (".http", ".json", ".html", ".text", ".svg")
 RESERVED = frozenset({"__ow_method", "__ow_headers", "__ow_path", "__ow_user", "__ow_query", "__ow_body"})

@@ -22,7 +22,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from shoal.domain.deployments import StepFailed
-from shoal.domain.functions.project import PROJECT_FILE, Project, ProjectInvalid, read_project
+from shoal.domain.functions.model import PROJECT_FILE, Project, ProjectInvalid
+from shoal.domain.functions.project import read_project
 from shoal.domain.plan import RunUnit
 from shoal.runtime.buildpacks import Action, BuildContext, Recipe, Toolchains
 from shoal.runtime.buildpacks.recipe import Log

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shoal.domain.functions.project import Action, WebMode, action_from_record, action_record
+from shoal.domain.functions.model import Action, WebMode, action_from_record, action_record
 from shoal.domain.functions.web import (ERROR_PROCESSING, MAX_REQUEST_BYTES, NOT_FOUND, UNAUTHORIZED, WebAnswer,
                                         WebRequest, activation_input, cors_headers, error_answer, lowered,
                                         parse_target, result_answer)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.domain.functions.project import Action
+from shoal.domain.functions.model import Action
 
 WORKERS = Path(__file__).parent / "workers"
 MEMORY_POLL_SECONDS = 0.02

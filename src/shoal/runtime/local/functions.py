@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from shoal.domain.deployments import StepFailed
-from shoal.domain.functions.project import ProjectInvalid
+from shoal.domain.functions.model import ProjectInvalid
 from shoal.domain.plan import Probe, RunUnit
 from shoal.runtime.functions.build import load_project
 from shoal.runtime.functions.gateway import CONFIG_VARIABLE, GatewayConfig

@@ -16,6 +16,7 @@ This package is the only importer of ``kubernetes``. Its layers, bottom up:
                 ``--image-registry``, run by digest (the package's only use of a container engine,
                 through ``shoal.runtime.container``)
     static      static sites, built on shoal's host and served by its ingress
+    artifacts   what each unit runs: its source fetched, its image resolved or built (the build steps)
 
 Each step re-reads the state it acts on, so running it again after a crash changes nothing.
 """

@@ -7,8 +7,8 @@ app: the namespace and a stable Service per HTTP service, moved to the new deplo
 goes live. shoal's ingress sends traffic to the Service's ready endpoints (followed as they change);
 pods' logs become RUN logs. Stopping shoal leaves all of it running; ``restore`` adopts it again.
 
-Images: ``image`` sources run as they are, pinned by digest (``images``); services, workers and jobs
-built from git are built on shoal's host by the container runtime's builder and pushed to
+Images (``artifacts``): ``image`` sources run as they are, pinned by digest (``images``); services, workers
+and jobs built from git are built on shoal's host by the container runtime's builder and pushed to
 ``--image-registry`` (``builds``); static sites are built and served by shoal itself (``static``).
 What this backend cannot run yet: dev databases, functions.
 """
@@ -24,30 +24,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
-
 from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, ImageSource, Kind, RunUnit, probe_from_spec
+from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
 from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher, SourcePolicy
 from shoal.domain.routing import Backend, Upstream
 from shoal.runtime.kubernetes import podstate, render
 from shoal.runtime.kubernetes.apply import Applier, Ref
-from shoal.runtime.kubernetes.builds import ClusterImages, missing_registry
+from shoal.runtime.kubernetes.artifacts import Artifacts
+from shoal.runtime.kubernetes.builds import ClusterImages
 from shoal.runtime.kubernetes.connection import Kube, Target
 from shoal.runtime.kubernetes.console import open_pod_console
 from shoal.runtime.kubernetes.discovery import Catalog
-from shoal.runtime.kubernetes.environment import build_env, unit_env
+from shoal.runtime.kubernetes.environment import unit_env
 from shoal.runtime.kubernetes.errors import GiveUp, KubeError, RetryIn
 from shoal.runtime.kubernetes.followers import Endpoints, Follower, PodLogs
-from shoal.runtime.kubernetes.images import pinned, reference_of, resolve_digest
 from shoal.runtime.kubernetes.logs import pod_log, pods
 from shoal.runtime.kubernetes.namespaces import delete_namespace, ensure_namespace, namespace_name
 from shoal.runtime.kubernetes.static import StaticSites
 from shoal.runtime.kubernetes.watch import converge, deployment_rollout, job_finished
 from shoal.runtime.local.offline import custom_page, page_for
-from shoal.runtime.local.sources import SourceCache, source_ref
+from shoal.runtime.local.sources import SourceCache
 
 T = TypeVar("T")
 JOB_SLACK_SECONDS = 60.0
@@ -86,6 +84,7 @@ class KubernetesRuntime:
         self._sources = SourceCache(options.data_dir / "cache" / "git", sources)
         self._static = StaticSites(options.data_dir, self._sources)
         self._images = images(self._sources) if images is not None else None
+        self._artifacts = Artifacts(self._sources, self._static, self._images, options.mirrors, box)
         self._live: dict[str, str] = {}  # app → the deployment its Services select
         self._logs: dict[tuple[str, str, str], Follower] = {}  # (app, deployment, unit) → its pods' logs
         self._endpoints: dict[tuple[str, str], Endpoints] = {}  # (app, service) → its endpoints follower
@@ -103,57 +102,10 @@ class KubernetesRuntime:
     # -- build ---------------------------------------------------------------------------------
 
     async def fetch(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> str:
-        if unit.kind == Kind.STATIC_SITE:
-            return unit.commit or await self._static.fetch(plan, unit, log)
-        self._refuse_kind(unit)
-        if not isinstance(unit.source, ImageSource):  # git: a rollback or restart fetches exactly its pinned commit
-            git = source_ref(unit.source, plan.account_id)
-            if git is None:
-                raise StepFailed("BuildJobFailed", f"{unit.name} has no source to build")
-            return await self._sources.fetch(git, lambda line: log("BUILD", unit.name, line), unit.commit)
-        source = self._image_source(unit)
-        ref = reference_of(source, self._options.mirrors)
-        if unit.commit and unit.commit.startswith("sha256:"):
-            return unit.commit  # pinned: a rollback or a restart runs exactly the earlier image
-        try:
-            digest = await self._call(resolve_digest, ref)
-        except (httpx.HTTPError, LookupError) as exc:
-            raise StepFailed("BuildJobFailed", f"cannot resolve image {ref.reference}: {exc}") from exc
-        log("BUILD", unit.name, f"image {ref.reference} is {digest}")
-        return digest
-
-    def _refuse_kind(self, unit: RunUnit) -> None:
-        if unit.kind in (Kind.DATABASE, Kind.FUNCTION):
-            raise StepFailed("BuildJobFailed", f"{unit.name}: the kubernetes runtime does not run "
-                                               f"{unit.kind.value} components yet")
-
-    def _image_source(self, unit: RunUnit) -> ImageSource:
-        self._refuse_kind(unit)
-        if not isinstance(unit.source, ImageSource):
-            raise StepFailed("BuildJobFailed", f"{unit.name} has no image source and no built image; redeploy it")
-        return unit.source
+        return await self._artifacts.fetch(plan, unit, log)
 
     async def build(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> Artifact:
-        if unit.kind == Kind.STATIC_SITE:
-            return await self._static.build(plan, unit, log)
-        self._refuse_kind(unit)
-        if not isinstance(unit.source, ImageSource):
-            if self._images is None:
-                raise missing_registry(unit)
-            return await self._images.build(plan, unit, build_env(plan, unit, self._box),
-                                            lambda line: log("BUILD", unit.name, line))
-        ref = reference_of(self._image_source(unit), self._options.mirrors)
-        digest = unit.commit if unit.commit and unit.commit.startswith("sha256:") else ref.digest
-        if not digest:
-            raise StepFailed("BuildJobFailed", f"{unit.name}: the image was not resolved to a digest")
-        log("BUILD", unit.name, f"=> using image {pinned(ref, digest)} (nothing to build)")
-        return Artifact("image", pinned(ref, digest), reused=True, digest=digest)
-
-    def _image(self, unit: RunUnit) -> str:
-        if unit.artifact is not None and unit.artifact.kind == "image":
-            return unit.artifact.location
-        ref = reference_of(self._image_source(unit), self._options.mirrors)
-        return pinned(ref, unit.commit) if unit.commit and unit.commit.startswith("sha256:") else ref.reference
+        return await self._artifacts.build(plan, unit, log)
 
     async def provision_database(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         raise StepFailed("DeployJobFailed", f"{unit.name}: dev databases are not provided by the kubernetes runtime "
@@ -165,7 +117,7 @@ class KubernetesRuntime:
         how = self._how(plan)
         env, secret_keys = unit_env(plan, unit, self._box)
         objects = [render.secret_object(plan, unit, env, secret_keys, how)] if secret_keys else []
-        objects.append(render.deployment_object(plan, unit, self._image(unit), env, secret_keys, how))
+        objects.append(render.deployment_object(plan, unit, self._artifacts.image(unit), env, secret_keys, how))
         if (hpa := render.hpa_object(plan, unit, how)) is not None:
             objects.append(hpa)
         return objects
@@ -194,7 +146,7 @@ class KubernetesRuntime:
         deployment = applied[-2] if unit.autoscaling else applied[-1]
         log("DEPLOY", unit.name, f"applied Deployment {deployment['metadata']['name']} in "
                                  f"{deployment['metadata']['namespace']}: {unit.instance_count} instance(s) of "
-                                 f"{self._image(unit)}")
+                                 f"{self._artifacts.image(unit)}")
         self._follow_logs(plan, unit, log, only_new=restoring)
         if unit.kind == Kind.SERVICE:
             key = (plan.app_id, plan.deployment_id)
@@ -301,7 +253,7 @@ class KubernetesRuntime:
         def submit() -> dict[str, Any]:
             how = self._how(plan)
             env, secret_keys = unit_env(plan, unit, self._box)
-            job = render.job_object(plan, unit, self._image(unit), env, secret_keys, how, run)
+            job = render.job_object(plan, unit, self._artifacts.image(unit), env, secret_keys, how, run)
             self._ensure_namespace(plan)
             if secret_keys:
                 self._applier.apply(render.secret_object(plan, unit, env, secret_keys, how))

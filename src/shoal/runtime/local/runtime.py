@@ -11,13 +11,14 @@ app's deployment starts nothing (``AppPlan.running``): it publishes the offline 
 drains and stops what the earlier deployment ran, one component at a time.
 
 State: one record per running deployment holding one per component (``records``); starting,
-scaling and measuring instances is ``instances``' part. Each instance runs in cgroups of its own
-(``usage``), which is what ``instances()`` reports CPU and memory from. When shoal runs as root each
-app builds and runs as a user of its own (``identity``); every process group is recorded on disk
-(``groups``), so a shoal killed with ``kill -9`` leaves nothing running twice: the next one ends the
-leftovers before it starts anything. After such a restart the steps of an unfinished deployment
-start again what its earlier steps had started (``wait_healthy``, ``switch_traffic``), so a
-deployment never goes live with nothing running.
+scaling and measuring instances is ``instances``' part; what the supervisor says about them (lines,
+crashes, readiness) goes to their logs and upstreams through ``reports``. Each instance runs in
+cgroups of its own (``usage``), which is what ``instances()`` reports CPU and memory from. When shoal
+runs as root each app builds and runs as a user of its own (``identity``); every process group is
+recorded on disk (``groups``), so a shoal killed with ``kill -9`` leaves nothing running twice: the
+next one ends the leftovers before it starts anything. After such a restart the steps of an
+unfinished deployment start again what its earlier steps had started (``wait_healthy``,
+``switch_traffic``), so a deployment never goes live with nothing running.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
 from shoal.runtime.local.groups import ProcessRecords
 from shoal.runtime.local.identity import Isolation
-from shoal.runtime.local.instances import LOCALHOST, Instances
+from shoal.runtime.local.instances import Instances
 from shoal.runtime.local.listening import unhealthy
 from shoal.runtime.local.offline import custom_page, page_for
 from shoal.runtime.local.records import AppRecord, DeploymentRecord, InstanceRecord, Output
 from shoal.runtime.local.reaper import Reaper
+from shoal.runtime.local.reports import ProcessReports
 from shoal.runtime.local.sources import LocalSources, SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
 from shoal.runtime.local.usage import UsageMeter
@@ -82,10 +84,11 @@ class LocalRuntime:
         self._reaper = reaper
         records = ProcessRecords(data_dir / "runtime" / "processes")
         records.end_leftovers(grace=LEFTOVER_GRACE_SECONDS)  # what a killed shoal left running, before anything starts
-        self._supervisor = Supervisor(on_output=self._output, on_exit=self._crashed, on_ready=self._readiness,
-                                      groups=(reaper.started, reaper.stopped) if reaper else None, records=records,
-                                      on_piece=self._piece)
         self._usage = usage or UsageMeter()
+        reports = ProcessReports(self._by_instance, self._usage)
+        self._supervisor = Supervisor(on_output=reports.output, on_exit=reports.crashed, on_ready=reports.readiness,
+                                      groups=(reaper.started, reaper.stopped) if reaper else None, records=records,
+                                      on_piece=reports.piece)
         self._instances = Instances(self._supervisor, self._bindings, self._usage, self._by_instance, self._env,
                                     self._user)
         self._background: set[asyncio.Task[None]] = set()
@@ -102,34 +105,6 @@ class LocalRuntime:
         if found is None:
             found = app.deployments[plan.deployment_id] = DeploymentRecord(plan, log)
         return found
-
-    # -- what processes say ----------------------------------------------------------------------
-
-    def _output(self, instance: str, line: str) -> None:
-        found = self._by_instance.get(instance)
-        if found:
-            found.sink(found.stage, found.component, line)
-
-    def _piece(self, instance: str, line: str) -> None:
-        """A piece of a line too long to hold whole: the sink joins the pieces to mask secrets."""
-        found = self._by_instance.get(instance)
-        if found:
-            (found.sink.piece if isinstance(found.sink, PieceSink) else found.sink)(found.stage, found.component, line)
-
-    def _crashed(self, instance: str, code: int, last_lines: list[str]) -> None:
-        found = self._by_instance.get(instance)
-        if found:
-            for line in last_lines:
-                found.sink("RUN_RESTARTED", found.component, line)
-            ended = (f"was killed for using more memory than its instance size allows (exit status {code})"
-                     if self._usage.oom_kills(instance) else f"exited with status {code}")
-            found.sink("RUN_RESTARTED", found.component, f"instance {instance} {ended}; restarting")
-
-    def _readiness(self, instance: str, ready: bool) -> None:
-        found = self._by_instance.get(instance)
-        served = found.upstream_of if found else None
-        if served is not None and served.upstream is not None and served.port:
-            served.upstream.mark((LOCALHOST, served.port), ready)
 
     # -- build -----------------------------------------------------------------------------------
 

@@ -207,7 +207,12 @@ def test_without_root_shoal_says_apps_are_not_isolated(tmp_path: Path) -> None:
             wait_for(lambda: "shoal API on" in log.read_text() or serve.poll() is not None, timeout=60)
         finally:
             serve.terminate()
-            serve.wait(30)
+            try:
+                serve.wait(30)
+            except subprocess.TimeoutExpired:  # never left running, whatever went wrong
+                serve.kill()
+                serve.wait(10)
+                raise
         text = log.read_text()
         lines = [line for line in text.splitlines() if "not isolated" in line]
         assert len(lines) == 1 and "not running as root" in lines[0] and "nobody" in lines[0], text

@@ -3,6 +3,7 @@ headers, logs and the console of a running app."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,20 @@ def test_an_idle_console_is_closed(local: Any, console_app: dict[str, Any]) -> N
         assert "without activity" in session.output
     finally:
         session.close()
+
+
+def test_a_one_off_command_on_the_data_dir_leaves_the_servers_apps_running(local: Any,
+                                                                         console_app: dict[str, Any]) -> None:
+    # Failed before: `shoal token create` makes a runtime of its own on the same data dir, which ended
+    # every app process the running server had recorded, taking them for an earlier shoal's leftovers.
+    server, _ = local
+
+    def web_pids() -> set[int]:
+        return {p.pid for p in psutil.process_iter(["cmdline", "environ"])
+                if p.info["cmdline"] == ["python", "app.py"]
+                and (p.info["environ"] or {}).get("GREETING") == "from-the-spec"}
+
+    before = wait_for(web_pids)
+    server.create_token("app:read")
+    time.sleep(1)
+    assert web_pids() == before

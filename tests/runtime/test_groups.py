@@ -65,3 +65,26 @@ def test_a_group_that_ended_normally_leaves_no_record(tmp_path: Path) -> None:
     _end(proc)
     records.ended("app-web-1234abcd-0", proc.pid)
     assert list(tmp_path.glob("*.json")) == []
+
+
+def test_groups_of_a_shoal_that_still_runs_are_left_to_it(tmp_path: Path) -> None:
+    # Failed before: `shoal token create` (a one-off command, which makes a runtime on the same data
+    # dir) ended every app process of the server running beside it.
+    owner = subprocess.Popen(["sleep", "300"])  # stands for the running server
+    proc = _group()
+    try:
+        ProcessRecords(tmp_path).started("app-web-1234abcd-0", proc.pid, "app")
+        path = tmp_path / "app-web-1234abcd-0.json"
+        data = json.loads(path.read_text())
+        data["owner_pid"], data["owner_ticks"] = owner.pid, start_ticks(owner.pid)
+        path.write_text(json.dumps(data))
+        assert ProcessRecords(tmp_path).end_leftovers(grace=1) == []
+        assert proc.poll() is None and path.exists()
+        owner.kill()
+        owner.wait()
+        assert [r.name for r in ProcessRecords(tmp_path).end_leftovers(grace=5)] == ["app-web-1234abcd-0"]
+        proc.wait(10)
+    finally:
+        _end(proc)
+        owner.kill()
+        owner.wait()

@@ -6,7 +6,10 @@ its pid, process group and start time (the kernel's, in clock ticks since boot, 
 id) are written to ``DATA_DIR/runtime/processes/NAME.json``; when its whole group is gone the
 record is removed. On the next start, ``end_leftovers`` ends every group a record names whose
 leader is still the very process that was recorded — same pid, same start time, same boot —
-and never anything found by name, so a reused pid is left alone. The records live in the data
+and never anything found by name, so a reused pid is left alone. Each record also names the shoal
+process that started the group (its pid and start time): a group whose shoal still runs is that
+shoal's, not a leftover — a one-off command on the same data dir (``shoal token create`` makes a
+runtime too) must never end a running server's apps. The records live in the data
 dir (0700), where no app can forge one to make shoal signal a process of its choosing.
 
 Adopting a leftover instead of ending it is not done: its output went to a pipe that died with
@@ -36,6 +39,8 @@ class ProcessRecord:
     start_ticks: int  # /proc/PID/stat field 22
     boot_id: str
     app_id: str = ""
+    owner_pid: int = 0  # the shoal that started it (0: a record from before owners were kept)
+    owner_ticks: int = 0
 
 
 def boot_id() -> str:
@@ -62,6 +67,7 @@ class ProcessRecords:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._boot = boot_id()
+        self._owner = (os.getpid(), start_ticks(os.getpid()) or 0)
 
     def _path(self, name: str) -> Path:
         return self._root / f"{name.replace('/', '_')}.json"
@@ -70,7 +76,7 @@ class ProcessRecords:
         ticks = start_ticks(pid)
         if ticks is None:
             return  # already gone: nothing to end later
-        record = ProcessRecord(name, pid, ticks, self._boot, app_id)
+        record = ProcessRecord(name, pid, ticks, self._boot, app_id, *self._owner)
         self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self._path(name)
         partial = path.with_suffix(".partial")
@@ -95,11 +101,18 @@ class ProcessRecords:
         found = []
         for path in sorted(self._root.glob("*.json")):
             record = self._read(path)
+            if record is not None and self._owned_by_another_live_shoal(record):
+                continue  # its shoal runs: the group is that shoal's to stop
             if record is not None and record.boot_id == self._boot and start_ticks(record.pid) == record.start_ticks:
                 found.append(record)
             else:
                 path.unlink(missing_ok=True)  # gone, or a pid some other process has now
         return found
+
+    def _owned_by_another_live_shoal(self, record: ProcessRecord) -> bool:
+        owner = (record.owner_pid, record.owner_ticks)
+        return (record.owner_pid > 0 and owner != self._owner and record.boot_id == self._boot
+                and start_ticks(record.owner_pid) == record.owner_ticks)
 
     def end_leftovers(self, grace: float) -> list[ProcessRecord]:
         """End every group an earlier shoal left running: SIGTERM, SIGKILL after ``grace`` seconds."""
@@ -120,6 +133,7 @@ class ProcessRecords:
         try:
             data = json.loads(path.read_text())
             return ProcessRecord(str(data["name"]), int(data["pid"]), int(data["start_ticks"]), str(data["boot_id"]),
-                                 str(data.get("app_id", "")))
+                                 str(data.get("app_id", "")), int(data.get("owner_pid", 0)),
+                                 int(data.get("owner_ticks", 0)))
         except (OSError, ValueError, KeyError, TypeError):
             return None

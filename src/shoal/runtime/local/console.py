@@ -29,7 +29,7 @@ import termios
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from shoal.runtime.local.process import as_user
+from shoal.runtime.local.process import as_user, proc_stats
 
 READ_BYTES = 64 * 1024
 HANGUP_GRACE_SECONDS = 2.0
@@ -164,23 +164,11 @@ class PtyConsole:
 
 def session_members(sid: int) -> list[int]:
     """Every live process of session ``sid`` (Linux ``/proc``; empty elsewhere)."""
-    found = []
     try:
-        entries = os.listdir("/proc")
+        return [pid for pid, fields in proc_stats()
+                if len(fields) > 3 and fields[3] == str(sid).encode() and fields[0] not in (b"Z", b"X")]
     except OSError:
         return [sid]
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()  # state, ppid, pgrp, session, ...
-        if len(fields) > 3 and fields[3] == str(sid).encode() and fields[0] not in (b"Z", b"X"):
-            found.append(int(entry))
-    return found
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

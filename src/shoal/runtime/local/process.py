@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,12 +131,18 @@ def group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # Orphaned grandchildren are reaped by PID 1, which in a container may never do it.
     try:
-        entries = os.listdir("/proc")
+        return any(len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X")
+                   for _, fields in proc_stats())
     except OSError:  # no procfs: zombies count as alive, so a stop may wait out its grace
         return True
-    # Orphaned grandchildren are reaped by PID 1, which in a container may never do it.
-    for entry in entries:
+
+
+def proc_stats() -> Iterator[tuple[int, list[bytes]]]:
+    """Every process's ``/proc/PID/stat`` fields after its command (state, ppid, pgrp, session, ...);
+    a process that ends meanwhile is skipped. OSError when there is no procfs to list."""
+    for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
@@ -144,10 +150,7 @@ def group_alive(pgid: int) -> bool:
                 stat = fh.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2:].split()  # state, ppid, pgrp, ...
-        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
+        yield int(entry), stat[stat.rfind(b")") + 2:].split()  # the command may hold spaces and ")"
 
 
 async def terminate(child: Child, grace: float) -> None:

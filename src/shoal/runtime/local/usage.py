@@ -27,6 +27,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from shoal.runtime.local.process import proc_stats
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("cpuacct", "memory")  # needed to measure
 LIMITING = ("cpu",)  # used when present: the CPU quota
@@ -218,18 +220,10 @@ def _proc_usage(pgid: int) -> Usage | None:
     """CPU (with reaped children's) and resident memory of every live process of the group."""
     cpu_ticks, pages, seen = 0, 0, False
     try:
-        entries = os.listdir("/proc")
+        processes = list(proc_stats())
     except OSError:
         return None
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
+    for _, fields in processes:
         if len(fields) < 22 or fields[2] != str(pgid).encode() or fields[0] in (b"Z", b"X"):
             continue  # another group's, or a zombie nobody reaped (its figures are final, not in use)
         seen = True

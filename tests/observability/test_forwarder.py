@@ -341,3 +341,50 @@ def test_a_slow_destination_does_not_hold_up_another(ca: ReceiverCa) -> None:
 
 def _unused(_: ssl.SSLContext) -> None:
     return None
+
+
+class _SwallowsCancellation:
+    """A sender whose library eats a cancellation and reports a failure instead (Python 3.11's
+    wait_for does so when a connection attempt ends at the moment it is cancelled)."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.swallow = True
+
+    async def send(self, records: list[Record]) -> Any:
+        from shoal.domain.ports import DeliveryFailed
+
+        self.attempts += 1
+        try:
+            await asyncio.Event().wait()  # a connection attempt that hangs until shoal gives up on it
+        except asyncio.CancelledError:
+            if not self.swallow:
+                raise
+        raise DeliveryFailed("cannot connect")
+
+    async def close(self) -> None:
+        return None
+
+
+def test_shoal_stops_even_when_a_failing_destination_s_sender_swallows_the_cancellation() -> None:
+    sender = _SwallowsCancellation()
+    forwarder = Forwarder(lambda dest: sender, backoff=lambda: Backoff(initial=0.01, cap=0.02))
+    dest = Destination(APP, "web", "pt", "papertrail", endpoint="127.0.0.1:9")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(forwarder.run(stop))
+        forwarder.forward(dest, _records(2))
+        await _until(lambda: sender.attempts)
+        stop.set()
+        try:
+            async with asyncio.timeout(30):
+                await asyncio.shield(runner)
+        except TimeoutError:
+            sender.swallow = False  # so that this test's own clean-up can end the lane
+            runner.cancel()
+            raise AssertionError("the forwarder did not stop within 30 s of being told to") from None
+
+    asyncio.run(main())
+    (dropped,) = forwarder.dropped()
+    assert dropped.count == 2 and "shoal stopped" in dropped.reason

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
+from shoal.core.aio import within
 from shoal.core.clock import Clock
 from shoal.domain import alerts as rules
 from shoal.domain.alerts import Delivery, Firing
@@ -75,7 +76,7 @@ class AlertsEngine:
                 await self._evaluate()
                 delay = await self._deliver_due()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    await within(self._wake.wait(), delay)
                 if not stop.is_set():
                     await asyncio.sleep(SETTLE_SECONDS)
                 self._wake.clear()

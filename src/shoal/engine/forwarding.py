@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from shoal.core.aio import within
 from shoal.core.clock import Clock
 from shoal.domain.deployments import Phase
 from shoal.domain.forwarding import Destination, Dropped, Record, clipped, destinations
@@ -78,7 +79,7 @@ class LogForwarding:
             next_report = self._loop.time() + REPORT_SECONDS
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), REPORT_SECONDS)
+                    await within(self._wake.wait(), REPORT_SECONDS)
                 self._wake.clear()
                 await self._route_pending()
                 if self._loop.time() >= next_report:

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from shoal.core.aio import within
 from shoal.core.clock import Clock
 from shoal.domain.logs import LogLine
 from shoal.engine.masking import MAX_LINE, Masker, split
@@ -108,7 +109,7 @@ class LogBuffer:
         """Flush every interval until ``stop`` is set, then once more."""
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), FLUSH_SECONDS)
+                await within(stop.wait(), FLUSH_SECONDS)
             except TimeoutError:
                 pass
             await self.flush_async()

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
+from shoal.core.aio import within
 from shoal.core.clock import Clock
 from shoal.domain.deployments import Deployment
 from shoal.domain.metrics import LONGEST_WINDOW, Sample, Series, window_value
@@ -53,7 +54,7 @@ class MetricsService:
             except Exception:  # a bad round must not end the sampling
                 log.exception("could not sample instance metrics")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+                await within(stop.wait(), self.interval)
 
     async def sample(self) -> None:
         """One round: every live deployment's instances, then the observers."""

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from shoal.core.aio import within
 from shoal.core.clock import Clock
 from shoal.domain.jobs import next_run
 
@@ -70,7 +71,7 @@ class JobScheduler:
                     max(0.05, min(IDLE_SECONDS, (upcoming - self._clock.now()).total_seconds()))
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                    await within(self._wake.wait(), wait)
                 except TimeoutError:
                     pass
         finally:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from shoal.core.aio import within
 from shoal.domain.ports import TrafficStore
 from shoal.domain.traffic import TrafficMeter
 
@@ -45,7 +46,7 @@ async def flushing_traffic(meter: TrafficMeter, store: TrafficStore,
     async def flush_until_done() -> None:
         while not done.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), every)
+                await within(done.wait(), every)
             if not done.is_set():
                 await flush_traffic(meter, store)
 

@@ -13,13 +13,14 @@ import asyncio
 from typing import cast
 
 import h2.config
-import h2.errors
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
 import httptools
 
+from shoal.core.aio import within
 from shoal.ingress.upstream import CONNECT_SECONDS, Address, Link, Receiver
 
 # Request headers HTTP/2 forbids (RFC 9113 §8.2.2); Host becomes :authority.
@@ -255,7 +256,7 @@ class H2Pool:
 
     async def connect(self, address: Address) -> H2Stream:
         loop = asyncio.get_running_loop()
-        _, session = await asyncio.wait_for(
+        _, session = await within(
             loop.create_connection(lambda: H2Session(self, address), *address), CONNECT_SECONDS)
         current = self._sessions.get(address)
         if current is not None and not current.closed and session.transport is not None:

@@ -12,6 +12,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
+from shoal.core.aio import within
 from shoal.domain.traffic import TrafficMeter
 from shoal.ingress.client import ClientConnection
 from shoal.ingress.dispatch import Decision
@@ -90,8 +91,8 @@ class Ingress:
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), min(SWEEP_SECONDS, self.answer_timeout / 4,
-                                                            self.head_timeout / 4, self.idle_timeout / 4))
+                    await within(stop.wait(), min(SWEEP_SECONDS, self.answer_timeout / 4,
+                                                  self.head_timeout / 4, self.idle_timeout / 4))
                 self.sweep()
         finally:
             for server in servers:

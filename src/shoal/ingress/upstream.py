@@ -16,6 +16,8 @@ from typing import Protocol, cast
 
 import httptools
 
+from shoal.core.aio import within
+
 Address = tuple[str, int]
 IDLE_PER_ADDRESS = 64
 IDLE_SECONDS = 30.0  # a pooled connection unused this long is closed
@@ -223,7 +225,7 @@ class UpstreamPool:
 
     async def connect(self, address: Address) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
-        _, connection = await asyncio.wait_for(
+        _, connection = await within(
             loop.create_connection(lambda: UpstreamConnection(self, address), *address), CONNECT_SECONDS)
         return connection
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shoal.core.aio import within
 from shoal.domain.forwarding import Destination, Dropped, Record
 from shoal.domain.ports import DeliveryFailed
 from shoal.observability.outbox import Backoff, Outbox
@@ -47,6 +48,7 @@ class Forwarder:
         self._lanes: dict[Destination, _Lane] = {}
         self._retired: list[Dropped] = []
         self._group: asyncio.TaskGroup | None = None
+        self._closing = False  # set when the lanes are told to end: a lane checks it as well as its cancellation
         self.sent = 0  # lines delivered since start (the bench reads it)
 
     def forward(self, destination: Destination, records: list[Record]) -> None:
@@ -69,6 +71,7 @@ class Forwarder:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
+        self._closing = False
         async with asyncio.TaskGroup() as group:
             self._group = group
             for lane in self._lanes.values():
@@ -77,6 +80,7 @@ class Forwarder:
             deadline = loop.time() + GRACE_SECONDS
             while self.queued() and loop.time() < deadline:
                 await asyncio.sleep(0.05)
+            self._closing = True
             for lane in list(self._lanes.values()):
                 if lane.task is not None:
                     lane.task.cancel()
@@ -91,7 +95,10 @@ class Forwarder:
 
     async def _drive(self, lane: _Lane) -> None:
         backoff = self._backoff()
-        while True:
+        # Not only the cancellation ends a lane: a sender's library may swallow one (as Python 3.11's
+        # wait_for does when a result is ready at the same moment), and a lane retrying a failing
+        # destination would otherwise hold shoal's shutdown for ever.
+        while not self._closing:
             if lane.outbox:
                 delay = await self._send(lane, backoff)
                 if delay:
@@ -99,7 +106,7 @@ class Forwarder:
                 continue
             lane.wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lane.wake.wait(), IDLE_SECONDS)
+                await within(lane.wake.wait(), IDLE_SECONDS)
             if not lane.outbox:
                 await self._retire(lane)
                 return

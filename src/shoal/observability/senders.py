@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from shoal.core.aio import within
 from shoal.domain.forwarding import DATADOG_DEFAULT, GENERIC, Destination, Record, syslog_address
 from shoal.domain.ports import DeliveryFailed
 from shoal.observability import wire
@@ -54,7 +55,7 @@ class SyslogSender:
         writer = await self._connected()
         try:
             writer.write(b"".join(wire.syslog_line(r) for r in records))
-            await asyncio.wait_for(writer.drain(), TIMEOUT)
+            await within(writer.drain(), TIMEOUT)
         except (OSError, TimeoutError) as exc:
             await self.close()
             raise DeliveryFailed(f"syslog to {self._host}:{self._port} failed: {_why(exc)}") from exc
@@ -66,7 +67,7 @@ class SyslogSender:
                 return self._writer
             await self.close()
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            reader, writer = await within(asyncio.open_connection(
                 self._host, self._port, ssl=self._context, server_hostname=self._host), TIMEOUT)
         except ssl.SSLCertVerificationError as exc:
             raise DeliveryFailed(f"the TLS certificate of {self._host}:{self._port} is not trusted "
@@ -81,7 +82,7 @@ class SyslogSender:
         if writer is not None:
             writer.close()
             try:
-                await asyncio.wait_for(writer.wait_closed(), 2)
+                await within(writer.wait_closed(), 2)
             except (OSError, TimeoutError, ssl.SSLError):
                 pass
 

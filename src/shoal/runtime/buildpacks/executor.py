@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from shoal.core.aio import within
 from shoal.domain.deployments import StepFailed
 from shoal.runtime.buildpacks.recipe import Action, Command, Log, Origin, WriteFile
 
@@ -118,7 +119,7 @@ class HostExecutor:
         except (FileNotFoundError, PermissionError, NotADirectoryError):
             return None
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), PROBE_TIMEOUT)
+            out, _ = await within(proc.communicate(), PROBE_TIMEOUT)
         except (asyncio.CancelledError, TimeoutError):
             _kill(proc)
             await proc.wait()

@@ -27,6 +27,8 @@ import logging
 import socket
 from dataclasses import dataclass
 
+from shoal.core.aio import within
+
 log = logging.getLogger("shoal.runtime.container")
 IP_FREEBIND = 15  # linux/in.h; the socket module does not name it
 PREFERRED_PORT = 5432
@@ -62,7 +64,7 @@ class Forwarder:
         if self.server is not None:
             self.server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 5)
+                await within(self.server.wait_closed(), 5)
 
 
 def _bound(listen: tuple[str, int]) -> socket.socket:

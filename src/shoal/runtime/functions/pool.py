@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shoal.core.aio import within
 from shoal.domain.functions.model import Action
 
 WORKERS = Path(__file__).parent / "workers"
@@ -260,8 +261,8 @@ class ActionPool:
     async def _cold_start(self, timeout: float, memory: int) -> Worker | Failed:
         async with self._cold_starts:
             try:
-                worker = await asyncio.wait_for(start_worker(self.action, self._root, self._settings.interpreters,
-                                                             self._env), timeout=max(timeout, 10.0))
+                worker = await within(start_worker(self.action, self._root, self._settings.interpreters, self._env),
+                                      max(timeout, 10.0))
             except (OSError, ConnectionError, TimeoutError, ValueError):
                 return Failed(ABNORMAL_INIT)
             self._all.add(worker)

@@ -29,6 +29,7 @@ import termios
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from shoal.core.aio import within
 from shoal.runtime.local.process import as_user, proc_stats
 
 READ_BYTES = 64 * 1024
@@ -150,7 +151,7 @@ class PtyConsole:
         # (with job control, background jobs run in process groups of their own).
         _signal_group(self._process.pid, signal.SIGHUP)
         try:
-            await asyncio.wait_for(self._process.wait(), HANGUP_GRACE_SECONDS)
+            await within(self._process.wait(), HANGUP_GRACE_SECONDS)
         except TimeoutError:
             pass
         for pid in await asyncio.to_thread(session_members, self._process.pid):

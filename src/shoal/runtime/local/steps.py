@@ -18,6 +18,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
+from shoal.core.aio import within
 from shoal.domain.deployments import StepFailed
 from shoal.runtime.buildpacks import Command, HostExecutor, Probed, WriteFile
 from shoal.runtime.buildpacks.executor import PROBE_TIMEOUT, check
@@ -67,7 +68,7 @@ class AppExecutor(HostExecutor):
         except (FileNotFoundError, PermissionError, NotADirectoryError):
             return None
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), PROBE_TIMEOUT)
+            out, _ = await within(proc.communicate(), PROBE_TIMEOUT)
         finally:
             signal_group(proc.pid, signal.SIGKILL)
         assert proc.returncode is not None
@@ -82,7 +83,7 @@ class AppExecutor(HostExecutor):
         try:
             await child.protocol.exited.wait()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(child.protocol.output_closed.wait(), OUTPUT_DRAIN_SECONDS)
+                await within(child.protocol.output_closed.wait(), OUTPUT_DRAIN_SECONDS)
         finally:
             signal_group(child.pid, signal.SIGKILL)  # the whole tree (npm → node ...), now or when cancelled
             if child.transport.get_returncode() is None:

@@ -22,8 +22,9 @@ import signal
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
-from shoal.runtime.local.health import watch
+from shoal.core.aio import within
 from shoal.runtime.local.groups import ProcessRecords
+from shoal.runtime.local.health import watch
 from shoal.runtime.local.listening import owns_port
 from shoal.runtime.local.process import Child, signal_group, spawn, terminate
 from shoal.runtime.local.supervised import Backoff, Ending, Instance, ProcessSpec, State
@@ -278,7 +279,7 @@ class Supervisor:
                 await terminate(child, self._grace(inst))
             settled = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(child.protocol.output_closed.wait(), OUTPUT_DRAIN_SECONDS)
+                await within(child.protocol.output_closed.wait(), OUTPUT_DRAIN_SECONDS)
         except asyncio.CancelledError:
             await terminate(child, self._grace(inst))
             settled = True

@@ -47,6 +47,7 @@ from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.buildpacks import BuildpacksService
 from shoal.engine.console import ConsoleService
+from shoal.engine.databases import DatabasesService
 from shoal.engine.logs import LogsService
 from shoal.engine.metric_alerts import MetricAlerts
 from shoal.engine.metrics import MetricsService, Observer
@@ -98,7 +99,8 @@ class Platform:
                          max_body_bytes=self.settings.api.max_body_bytes,
                          console=ConsoleService(self.deployments, self.runtime),
                          buildpacks=BuildpacksService(db.apps, self.deployments),
-                         console_idle_seconds=self.settings.api.console_idle_seconds)
+                         console_idle_seconds=self.settings.api.console_idle_seconds,
+                         databases=DatabasesService(self.deployments, self.runtime))
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
     def ingress_address(self) -> IngressAddress:

@@ -61,6 +61,7 @@ from shoal.runtime.container.session import EngineSession, open_engine
 from shoal.runtime.local.identity import isolated
 from shoal.runtime.local.sources import LocalSources
 from shoal.runtime.registry import RuntimeContext, create_runtime
+from shoal.runtime.detector import SourceDetection
 from shoal.spec.sealing import plaintexts
 from shoal.store import Database, open_database
 from shoal.local_ca import TlsFiles, ensure_server_tls
@@ -98,7 +99,8 @@ class Platform:
                          max_body_bytes=self.settings.api.max_body_bytes,
                          console=ConsoleService(self.deployments, self.runtime),
                          buildpacks=BuildpacksService(db.apps, self.deployments),
-                         console_idle_seconds=self.settings.api.console_idle_seconds)
+                         console_idle_seconds=self.settings.api.console_idle_seconds,
+                         detector=SourceDetection(self.sources, self.settings.data_dir / "cache" / "detect"))
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
     def ingress_address(self) -> IngressAddress:

@@ -218,6 +218,17 @@ def test_a_token_without_app_create_is_forbidden(live: LiveServer, tmp_path: Pat
     assert "app:create" in refused(live, git_source(repo), 403, token=reader)
 
 
+def test_links_out_of_the_repository_are_not_read_back(live: LiveServer, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "server-file"
+    elsewhere.write_text("web: the-server-s-secret\n")
+    repo = make_repo(tmp_path / "py", {"requirements.txt": "", "main.py": ""})
+    (repo / "Procfile").symlink_to(elsewhere)
+    commit(repo, "link")
+    [component] = detected(live, git_source(repo))["components"]
+    assert component["run_command"] == "python main.py"
+    assert "secret" not in json.dumps(component)
+
+
 def test_nothing_fetched_is_kept(live: LiveServer, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "py", PY_PROCFILE)
     detected(live, git_source(repo))

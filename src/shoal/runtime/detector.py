@@ -6,7 +6,8 @@ from â€” a path inside shoal's data dir, a local path an account was not given â
 words, and a missing repository or branch fails with git's own reason. Each request fetches into a
 scratch directory of its own that is deleted afterwards: no mirror is kept, so a detect never shares
 (or races) a cache entry with a deployment, and an account's fetch is never another's. The whole of it
-is bounded by ``timeout`` seconds; the file reads run in a thread.
+is bounded by ``timeout`` seconds; the file reads run in a thread, after the copy's symlinks that lead out
+of it are removed.
 
 Must not: keep anything it fetched, or build or run anything found there.
 """
@@ -14,6 +15,7 @@ Must not: keep anything it fetched, or build or run anything found there.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -50,7 +52,7 @@ class SourceDetection:
                 cache = SourceCache(work / "git", self._policy)
                 commit = await cache.fetch(ref, _quiet, request.commit_sha)
                 await cache.export(ref, commit, work / "tree")
-            return await asyncio.to_thread(examine, work / "tree", request.source_dir)
+            return await asyncio.to_thread(_examined, work / "tree", request.source_dir)
         except StepFailed as failed:
             raise UnprocessableEntity(failed.message) from failed
         except TimeoutError as exc:
@@ -61,6 +63,23 @@ class SourceDetection:
     def _workdir(self) -> Path:
         self._scratch.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix="detect-", dir=self._scratch))
+
+
+def _examined(tree: Path, source_dir: str) -> Detected:
+    drop_escaping_links(tree)
+    return examine(tree, source_dir)
+
+
+def drop_escaping_links(tree: Path) -> None:
+    """Remove the symlinks of this scratch copy that lead out of it. The answer echoes what it read (a
+    Procfile's ``web`` line): a repository's ``Procfile -> /srv/elsewhere`` must not read this machine's
+    files back to the caller, and a link to a FIFO or a device must not hang the look."""
+    top = Path(os.path.realpath(tree))
+    for directory, dirs, files in os.walk(tree):
+        for name in (*dirs, *files):
+            path = Path(directory) / name
+            if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(top):
+                path.unlink()
 
 
 def _quiet(line: str) -> None:

@@ -47,6 +47,7 @@ from shoal.engine.insights import InsightsService
 from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.buildpacks import BuildpacksService
 from shoal.engine.console import ConsoleService
+from shoal.engine.databases import DatabasesService
 from shoal.engine.logs import LogsService
 from shoal.engine.metric_alerts import MetricAlerts
 from shoal.engine.metrics import MetricsService, Observer
@@ -100,6 +101,7 @@ class Platform:
                          console=ConsoleService(self.deployments, self.runtime),
                          buildpacks=BuildpacksService(db.apps, self.deployments),
                          console_idle_seconds=self.settings.api.console_idle_seconds,
+                         databases=DatabasesService(self.deployments, self.runtime),
                          detector=SourceDetection(self.sources, self.settings.data_dir / "cache" / "detect"))
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 

@@ -176,3 +176,35 @@ def _dead(conn: psycopg.Connection[Any]) -> bool:
     except psycopg.OperationalError:
         return True
     return False
+
+
+def test_a_password_reset_is_in_force_at_once_and_survives_a_restart(pg: Harness, tmp_path: Path) -> None:
+    app = new_app()
+    before = pg.provision(app, "main")
+    with connect(before) as conn:
+        conn.execute("CREATE TABLE kept (id int)")
+        conn.execute("INSERT INTO kept VALUES (7)")
+    new = pg.run(pg.dbs.reset_password(app, "main"))
+    assert new != before.password
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        connect(before).close()
+    after = pg.provision(app, "main")  # the next deployment's provision keeps the reset password
+    assert after.password == new and after.database == before.database
+    with connect(after) as conn:
+        assert conn.execute("SELECT id FROM kept").fetchall() == [(7,)]
+    # Another DevDatabases on the same root (shoal restarted) derives the same password.
+    assert pg.dbs._password(app, "main") == DevDatabases(pg.dbs._root)._password(app, "main") == new
+    # Other databases keep theirs; deleting the app forgets its resets.
+    other = pg.provision(app, "other")
+    assert pg.provision(app, "other").password == other.password
+    pg.run(pg.dbs.drop_app(app))
+    assert pg.provision(app, "main").password == before.password
+    pg.run(pg.dbs.drop_app(app))
+
+
+def test_resetting_a_database_never_provisioned_is_not_found(pg: Harness) -> None:
+    from shoal.core.errors import NotFound
+
+    pg.provision(new_app())  # the server runs
+    with pytest.raises(NotFound, match="has not been created yet"):
+        pg.run(pg.dbs.reset_password(new_app(), "db"))

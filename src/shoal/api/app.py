@@ -14,8 +14,8 @@ from shoal.api.errors import error_body
 from shoal.api.guard import REQUEST_ID_KEY, ApiGuard
 from shoal.api.ratelimit import RateLimiter
 from shoal.api.responses import json_response
-from shoal.api.routes import (account, apps, buildpacks, catalog, console, deployments, events, insights, logs,
-                              monitoring)
+from shoal.api.routes import (account, apps, buildpacks, catalog, console, databases, deployments, events, insights,
+                              logs, monitoring)
 from shoal.api.routes import detect
 from shoal.core.errors import ShoalError
 
@@ -23,7 +23,7 @@ from shoal.core.errors import ShoalError
 def all_routes() -> list[BaseRoute]:
     # The catalogue's fixed paths come before ``/v2/apps/{id}`` so ``regions`` is never taken for an id.
     return [*catalog.routes, *buildpacks.routes, *insights.routes, *apps.routes, *deployments.routes, *events.routes, *logs.routes,
-            *console.routes, *account.routes, *monitoring.routes, *detect.routes]
+            *console.routes, *account.routes, *monitoring.routes, *databases.routes, *detect.routes]
 
 
 async def _error(request: Request, exc: Exception) -> Response:

@@ -15,6 +15,7 @@ from shoal.engine.accounts import AccountsService
 from shoal.engine.apps import AppsService
 from shoal.engine.buildpacks import BuildpacksService
 from shoal.engine.console import ConsoleService
+from shoal.engine.databases import DatabasesService
 from shoal.core.signing import Signer
 from shoal.engine.deployments import DeploymentsService
 from shoal.engine.events import EventsService
@@ -36,6 +37,7 @@ class ApiContext:
     console: ConsoleService
     buildpacks: BuildpacksService
     console_idle_seconds: float
+    databases: DatabasesService
     app_bodies: dict[tuple[str, bool], tuple[int, bytes]] = field(default_factory=dict)  # encoded, by revision
     detector: SourceDetector | None = None  # POST /v2/apps/detect
 

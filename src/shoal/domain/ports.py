@@ -98,6 +98,22 @@ class InstanceState:
     memory_bytes: int | None = None
 
 
+@dataclass(frozen=True)
+class DatabaseConnection:
+    """How a client on shoal's host reaches one of an app's databases (``database_connection_details``)."""
+
+    component: str
+    engine: str  # PG, MYSQL, REDIS, ...: what ``url`` speaks
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    url: str
+    ssl_mode: str = ""  # dev databases here have no TLS
+    managed: bool = True  # False: a production cluster the operator registered, whose password shoal cannot reset
+
+
 class InstanceQuery(Protocol):
     """What runs now: asked of the runtime by insights (``/instances``, ``/health``)."""
 
@@ -191,6 +207,13 @@ class Runtime(Protocol):
 
     def instances(self, app_id: str) -> list[InstanceState]:
         """What runs for the app now (every deployment's instances), as the backend really sees it."""
+
+    def database_connections(self, app_id: str) -> list[DatabaseConnection]:
+        """The databases the app's deployments were given here, as a client on this host reaches them."""
+
+    async def reset_database_password(self, app_id: str, component: str) -> None:
+        """A new password for a dev database, in force at once; the next deployment hands it to the app.
+        ``BadRequest`` for a database shoal does not manage, ``NotFound`` for one never provisioned."""
 
     async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
         """A shell inside ``instance`` of ``component``, as the instance runs (its working tree,

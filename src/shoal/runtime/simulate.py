@@ -15,9 +15,11 @@ import asyncio
 import hashlib
 from datetime import UTC, datetime
 
+from shoal.core.errors import NotFound
+from shoal.domain.bindables import database_variables
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import AppPlan, Artifact, GitSource, ImageSource, RunUnit
-from shoal.domain.ports import Console, InstanceState, LogSink
+from shoal.domain.ports import Console, DatabaseConnection, InstanceState, LogSink
 
 FAIL_VAR = "SHOAL_SIMULATE_FAIL"
 
@@ -35,6 +37,16 @@ def _source(unit: RunUnit) -> tuple[str, str]:
         case ImageSource() as image:
             return f"{image.registry_type}/{image.repository}", image.tag or "latest"
     return "", ""
+
+
+_PORTS = {"PG": 5432, "MYSQL": 3306, "REDIS": 6379, "VALKEY": 6379, "MONGODB": 27017}
+
+
+def _simulated_connection(app_id: str, name: str, engine: str, resets: int) -> DatabaseConnection:
+    password = hashlib.sha256(f"{app_id}:{name}:{resets}".encode()).hexdigest()[:24]
+    host, port = "127.0.0.1", _PORTS.get(engine, 5432)
+    url = database_variables(host, port, name, password, name, engine).get("DATABASE_URL", "")
+    return DatabaseConnection(name, engine, host, port, name, password, name, url)
 
 
 class SimulatedConsole:
@@ -66,6 +78,7 @@ class SimulateRuntime:
         # app → deployment → instance name → its state
         self._instances: dict[str, dict[str, dict[str, InstanceState]]] = {}
         self._live: dict[str, str] = {}  # app → the deployment traffic was last switched to
+        self._databases: dict[tuple[str, str], tuple[str, int]] = {}  # (app, name) → (engine, password resets)
 
     async def _pause(self) -> None:
         await asyncio.sleep(self._delay)
@@ -99,6 +112,9 @@ class SimulateRuntime:
     async def provision_database(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
         await self._pause()
         engine = unit.database.engine if unit.database else "PG"
+        engine = engine or "PG"
+        resets = self._databases.get((plan.app_id, unit.name), (engine, 0))[1]
+        self._databases[(plan.app_id, unit.name)] = (engine, resets)
         log("DEPLOY", unit.name, f"Provisioned {engine} database {unit.name}")
 
     async def run_job(self, plan: AppPlan, unit: RunUnit, log: LogSink) -> None:
@@ -156,6 +172,7 @@ class SimulateRuntime:
     async def remove_app(self, app_id: str) -> None:
         self._instances.pop(app_id, None)
         self._live.pop(app_id, None)
+        self._databases = {key: db for key, db in self._databases.items() if key[0] != app_id}
 
     async def release(self, app_id: str) -> None:
         await self.remove_app(app_id)  # nothing simulated outlives the app's instances
@@ -168,6 +185,19 @@ class SimulateRuntime:
 
     async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
         return SimulatedConsole(component, instance)
+
+    def database_connections(self, app_id: str) -> list[DatabaseConnection]:
+        """What a real runtime would answer, for databases that are not there: the addresses are the
+        engines' usual local ports, the passwords change with each reset."""
+        return [_simulated_connection(app_id, name, engine, resets)
+                for (owner, name), (engine, resets) in sorted(self._databases.items()) if owner == app_id]
+
+    async def reset_database_password(self, app_id: str, component: str) -> None:
+        found = self._databases.get((app_id, component))
+        if found is None:
+            raise NotFound(f"database {component} of app {app_id} has not been created yet (no deployment "
+                           "provisioned it)")
+        self._databases[(app_id, component)] = (found[0], found[1] + 1)
 
     def instances(self, app_id: str) -> list[InstanceState]:
         return [i for running in self._instances.get(app_id, {}).values() for i in running.values()]

@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from shoal.core.errors import NotFound, Unavailable
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
-from shoal.core.errors import NotFound, Unavailable
-from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher, SourcePolicy
+from shoal.domain.ports import Console, DatabaseConnection, InstanceState, LogSink, RoutePublisher, SourcePolicy
 from shoal.domain.routing import Backend, StaticSite, Upstream
 from shoal.runtime.container import containers, images
 from shoal.runtime.container.access import EngineAccess
@@ -350,6 +350,12 @@ class ContainerRuntime:
         app = self._apps.pop(app_id, None)
         if app:
             await asyncio.gather(*(self._stop_deployment_of(app, app_id, d) for d in list(app.deployments)))
+
+    def database_connections(self, app_id: str) -> list[DatabaseConnection]:
+        return self._bindings.connections(app_id)
+
+    async def reset_database_password(self, app_id: str, component: str) -> None:
+        await self._bindings.reset_password(app_id, component)
 
     async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
         """``doctl apps console``: a shell in the instance's own container (``exec`` through the engine's

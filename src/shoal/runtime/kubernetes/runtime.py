@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shoal.core.errors import NotFound
+from shoal.core.errors import BadRequest, NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
-from shoal.domain.ports import Console, InstanceState, LogSink, RoutePublisher, SourcePolicy
+from shoal.domain.ports import Console, DatabaseConnection, InstanceState, LogSink, RoutePublisher, SourcePolicy
 from shoal.domain.routing import Backend, Upstream
 from shoal.runtime.kubernetes import podstate, render
 from shoal.runtime.kubernetes.apply import Applier, Ref
@@ -303,6 +303,13 @@ class KubernetesRuntime:
                               p["metadata"]["labels"].get(render.COMPONENT, ""), p["metadata"]["name"], podstate.ready(p),
                               podstate.restarts(p), podstate.started(p))
                 for p in found if p["metadata"].get("deletionTimestamp") is None]
+
+    def database_connections(self, app_id: str) -> list[DatabaseConnection]:
+        return []  # no dev databases here (``provision_database``)
+
+    async def reset_database_password(self, app_id: str, component: str) -> None:
+        raise BadRequest(f"database {component}: the kubernetes runtime provides no dev databases, so there is no "
+                         "password of shoal's to reset")
 
     async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
         """``doctl apps console``: a shell in the instance's pod (an exec with a tty, ``console.py``)."""

@@ -5,17 +5,23 @@ environments of the processes that need them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from shoal.core.errors import InvalidArgument
+from shoal.core.errors import BadRequest, InvalidArgument
 from shoal.core.secrets import SecretBox, is_encrypted
-from shoal.domain.bindables import (BindContext, database_variables, resolve, routed_variables, service_variables,
-                                    worker_variables)
+from shoal.domain.bindables import (
+    BindContext,
+    database_variables,
+    resolve,
+    routed_variables,
+    service_variables,
+    worker_variables,
+)
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, EnvVar, Kind, RunUnit
-from shoal.domain.ports import LogSink
+from shoal.domain.ports import DatabaseConnection, LogSink
 from shoal.runtime.local.databases import DatabaseInfo, DevDatabases
 from shoal.runtime.local.environment import ValueOf, plain_value
 from shoal.runtime.local.ports import allocate, port_is_free
@@ -164,6 +170,29 @@ class Bindings:
         for unit in plan.units:
             if unit.kind == Kind.DATABASE and (plan.app_id, unit.name) not in self._db_info:
                 await self.provision(plan, unit, log)
+
+    def connections(self, app_id: str) -> list[DatabaseConnection]:
+        """The app's databases as a client on this host reaches them (a container's address for the
+        same database differs: that one is only for the app's own processes)."""
+        found = []
+        for (owner, name), info in sorted(self._db_info.items()):
+            if owner != app_id:
+                continue
+            cluster_url = self._db_urls.get((owner, name))
+            url = cluster_url or database_variables(info.host, info.port, info.user, info.password, info.database,
+                                                    info.engine).get("DATABASE_URL", "")
+            found.append(DatabaseConnection(name, info.engine or "PG", info.host, info.port, info.user, info.password,
+                                            info.database, url, managed=cluster_url is None))
+        return found
+
+    async def reset_password(self, app_id: str, name: str) -> None:
+        info = self._db_info.get((app_id, name))
+        if (app_id, name) in self._db_urls:
+            raise BadRequest(f"database {name} is a cluster registered with this shoal: its password is kept "
+                             "where the cluster is run, not by shoal")
+        password = await self._databases.reset_password(app_id, name)
+        if info is not None:
+            self._db_info[(app_id, name)] = replace(info, password=password)
 
     def forget_deployment(self, deployment_id: str) -> None:
         self._ports.pop(deployment_id, None)

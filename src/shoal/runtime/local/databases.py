@@ -24,7 +24,9 @@ line, which no ``postgresql.conf`` setting can override. So this module runs ``i
 Idempotence: each database and role carries the comment ``shoal:<app id>:<name>``, so the
 server itself records which (app, name) owns what, and a repeated ``provision`` finds them.
 Passwords are derived, HMAC-SHA256 of (app id, name) under the 32-byte key in
-``<root>/databases.key`` (mode 0600), and are re-applied on every ``provision``. Databases are
+``<root>/databases.key`` (mode 0600), and are re-applied on every ``provision``. A password reset
+(``reset_password``) bumps that database's generation in ``<root>/password-generations.json``,
+which the derivation includes from then on. Databases are
 isolated: CONNECT is revoked from PUBLIC on every database, each role owns only its own.
 """
 
@@ -53,14 +55,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from shoal.core.errors import Conflict, Unavailable
+from shoal.core.errors import Conflict, NotFound, Unavailable
 from shoal.runtime.local.ports import allocate, port_is_free
+from shoal.runtime.local.state import write_record
 
 HOST = "127.0.0.1"
 ADMIN_USER = "postgres"
 OS_USER_WHEN_ROOT = "pgserver"  # the same system user the pgserver package creates
 _RESERVED = frozenset({"postgres", "template0", "template1", "public", "none"})
 _MAX_IDENTIFIER = 63
+GENERATIONS = "password-generations.json"
 _SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 
 
@@ -118,10 +122,31 @@ class DevDatabases:
         return DatabaseInfo(host=HOST, port=server.port, user=user, password=password, database=database,
                             version_served=major, warning=warning)
 
+    async def reset_password(self, app_id: str, name: str) -> str:
+        """A new password for the role of (app_id, name), in force at once; the new one.
+
+        The generation is recorded before the role is altered: after a crash in between, the next
+        ``provision`` applies the new password anyway."""
+        async with self._lock:
+            tag = _tag(app_id, name)
+            generations = self._generations()
+            generations[tag] = generations.get(tag, 0) + 1
+            await asyncio.to_thread(write_record, self._root / GENERATIONS, generations)
+            password = await asyncio.to_thread(self._password, app_id, name)
+            server = await self._started()
+            if not await asyncio.to_thread(_set_password, server, tag, password):
+                raise NotFound(f"database {name} of app {app_id} has not been created yet (no deployment "
+                               "provisioned it)")
+        return password
+
     async def drop_app(self, app_id: str) -> None:
         """Drop every dev database of ``app_id``."""
         prefix = _tag(app_id, "")
         await self._drop_where(lambda found: found.startswith(prefix))
+        generations = self._generations()
+        if any(tag.startswith(prefix) for tag in generations):
+            kept = {tag: n for tag, n in generations.items() if not tag.startswith(prefix)}
+            await asyncio.to_thread(write_record, self._root / GENERATIONS, kept)
 
     async def close(self) -> None:
         """Stop the server if this object started it; data stays for the next start."""
@@ -154,7 +179,18 @@ class DevDatabases:
             except FileExistsError:
                 pass
         key = key_file.read_bytes()
-        return hmac.new(key, f"{app_id}\x00{name}".encode(), hashlib.sha256).hexdigest()[:32]
+        generation = self._generations().get(_tag(app_id, name), 0)
+        # Generation 0 derives what shoal always derived, so a reset is the only thing that changes a password.
+        message = f"{app_id}\x00{name}" + (f"\x00{generation}" if generation else "")
+        return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _generations(self) -> dict[str, int]:
+        """How many times each database's password was reset (``reset_password``)."""
+        try:
+            found = json.loads((self._root / GENERATIONS).read_text())
+        except FileNotFoundError:
+            return {}
+        return {str(tag): int(n) for tag, n in found.items()}
 
 
 def _tag(app_id: str, name: str) -> str:
@@ -330,6 +366,15 @@ def _provision(server: _Server, tag: str, db_base: str, user_base: str, app_id: 
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident_db))
         conn.execute(sql.SQL("GRANT ALL ON DATABASE {} TO {}").format(ident_db, ident_user))
     return database, user
+
+
+def _set_password(server: _Server, tag: str, password: str) -> bool:
+    with _admin(server) as conn:
+        user = _tagged(conn, "pg_roles", "rolname", "pg_authid", tag)
+        if user is None:
+            return False
+        conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(sql.Identifier(user), sql.Literal(password)))
+    return True
 
 
 def _drop(server: _Server, matches: Callable[[str], bool]) -> None:

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shoal.runtime.local.process import group_alive, signal_group
+from shoal.runtime.local.state import write_record
 
 log = logging.getLogger("shoal.runtime")
 POLL_SECONDS = 0.05
@@ -77,15 +78,7 @@ class ProcessRecords:
         if ticks is None:
             return  # already gone: nothing to end later
         record = ProcessRecord(name, pid, ticks, self._boot, app_id, *self._owner)
-        self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self._path(name)
-        partial = path.with_suffix(".partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(record), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
+        write_record(self._path(name), asdict(record))
 
     def ended(self, name: str, pid: int) -> None:
         """The group of ``pid`` is gone: forget it (unless the record is already a newer process's)."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.core.errors import Unavailable
+from shoal.runtime.local.state import write_record
 
 BASE_UID = 1_900_000_000
 SYSTEM_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")
@@ -114,14 +115,7 @@ class Identities:
             return self._base, {}
 
     def _write(self, next_uid: int, apps: dict[str, int]) -> None:
-        self._record.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partial = self._record.with_suffix(".partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"next": next_uid, "apps": apps}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, self._record)
+        write_record(self._record, {"next": next_uid, "apps": apps})
 
 
 def _next_free(uid: int) -> int:

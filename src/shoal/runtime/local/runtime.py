@@ -37,7 +37,15 @@ from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
-from shoal.domain.ports import Console, InstanceState, LogSink, PieceSink, RoutePublisher, SourcePolicy
+from shoal.domain.ports import (
+    Console,
+    DatabaseConnection,
+    InstanceState,
+    LogSink,
+    PieceSink,
+    RoutePublisher,
+    SourcePolicy,
+)
 from shoal.domain.routing import Backend, StaticSite, Upstream
 from shoal.runtime.buildpacks import Provisioner
 from shoal.runtime.local.bindings import Bindings, Clusters
@@ -50,8 +58,8 @@ from shoal.runtime.local.identity import Isolation
 from shoal.runtime.local.instances import Instances
 from shoal.runtime.local.listening import unhealthy
 from shoal.runtime.local.offline import custom_page, page_for
-from shoal.runtime.local.records import AppRecord, DeploymentRecord, InstanceRecord, Output
 from shoal.runtime.local.reaper import Reaper
+from shoal.runtime.local.records import AppRecord, DeploymentRecord, InstanceRecord, Output
 from shoal.runtime.local.reports import ProcessReports
 from shoal.runtime.local.sources import LocalSources, SourceCache, source_ref
 from shoal.runtime.local.supervisor import ProcessSpec, Supervisor
@@ -297,6 +305,12 @@ class LocalRuntime:
         if record is None or record.upstream is None:
             return None
         return time.monotonic() - max(record.upstream.last_used, record.published_at)
+
+    def database_connections(self, app_id: str) -> list[DatabaseConnection]:
+        return self._bindings.connections(app_id)
+
+    async def reset_database_password(self, app_id: str, component: str) -> None:
+        await self._bindings.reset_password(app_id, component)
 
     async def open_console(self, app_id: str, deployment_id: str, component: str, instance: str) -> Console:
         """``doctl apps console`` (issue 13 item 1): a shell in the instance's working tree and

@@ -56,7 +56,7 @@ def test_a_canceled_pre_deploy_job_is_stopped_and_fails_its_deployment(server: L
     # The Dockerfile is for the container runtime (the stack has python3); the process runtime runs the command.
     repo = make_repo(tmp_path / "repo", {"sleeper.py": SLEEPER,
                                          "Dockerfile": f"FROM {STACK_IMAGE}\nWORKDIR /app\nCOPY sleeper.py .\n"})
-    spec = {"name": unique_name("cancel"),
+    spec: dict[str, Any] = {"name": unique_name("cancel"),
             "jobs": [{"name": "migrate", "kind": "PRE_DEPLOY", "git": {"repo_clone_url": str(repo), "branch": "main"},
                       "run_command": f"python3 sleeper.py {marker}"}]}
     if server.runtime == "container":

@@ -12,6 +12,7 @@ from shoal.runtime.buildpacks import catalogue, detect, process_command, static_
 from shoal.runtime.buildpacks import golang, node, php, python, ruby
 from shoal.runtime.buildpacks.detect import BUILDPACK_OF, SLUGS
 from shoal.runtime.buildpacks.tree import Tree
+from shoal.spec.buildpacks import buildpack
 from tests.buildpacks.apps import write
 
 
@@ -95,9 +96,11 @@ def test_every_slug_and_language_has_a_catalogue_entry() -> None:
     ids = {pack.id for pack in catalogue()}
     assert set(BUILDPACK_OF.values()) <= ids
     assert set(SLUGS.values()) <= set(BUILDPACK_OF)
-    wire = catalogue()[0].wire()
+    wire = catalogue()[0].as_wire()
     assert set(wire) == {"id", "version", "major_version", "latest", "name", "description", "docs_link"}
-    assert wire["major_version"] == 1 and isinstance(wire["description"], list)
+    assert wire["major_version"] == 322 and isinstance(wire["description"], list)  # heroku-buildpack-python v322
+    # Each slug selects the buildpack whose slugs name it, so an upgrade pins what the build uses.
+    assert all(slug in buildpack(BUILDPACK_OF[pack]).slugs for slug, pack in SLUGS.items())
 
 
 # -- what each language reads ------------------------------------------------------------------

@@ -17,7 +17,9 @@ def test_list_buildpacks(server: LiveServer) -> None:
         answer = http.get("/v2/apps/buildpacks", headers=GODO_HEADERS)
     assert answer.status_code == 200
     packs = {b["id"]: b for b in answer.json()["buildpacks"]}
-    assert {"digitalocean/python", "digitalocean/node"} <= set(packs)
+    # Every buildpack a build can use is listed (before, Go, PHP, Ruby ... were built with but not listed).
+    assert {"digitalocean/python", "digitalocean/node", "digitalocean/go", "digitalocean/php", "digitalocean/ruby",
+            "digitalocean/html", "digitalocean/hugo"} <= set(packs)
     python = packs["digitalocean/python"]
     assert python["major_version"] == 322 and python["version"].startswith("322.") and python["latest"] is True
     assert python["name"] and python["description"] and python["docs_link"].startswith("https://")

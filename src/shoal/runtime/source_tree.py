@@ -29,7 +29,6 @@ from shoal.domain.plan import DEFAULT_HTTP_PORT
 from shoal.runtime.buildpacks import Detection, buildpack, detect, suggested_run_command
 from shoal.runtime.buildpacks.detect import SLUGS, STATIC_GENERATORS
 from shoal.runtime.functions.build import load_project
-from shoal.spec.buildpacks import BUILDPACKS_BY_ID
 from shoal.spec.check import check
 from shoal.spec.parse import parse
 from shoal.spec.problems import SpecInvalid
@@ -86,11 +85,7 @@ def _types(detection: Detection) -> tuple[str, ...]:
 
 
 def _buildpack(buildpack_id: str) -> DetectedBuildpack:
-    """The entry ``GET /v2/apps/buildpacks`` lists for it; else the build catalogue's (Go, PHP, ...)."""
-    listed = BUILDPACKS_BY_ID.get(buildpack_id)
-    if listed is not None:
-        return DetectedBuildpack(listed.id, listed.version, listed.major_version, listed.name, listed.description,
-                                 listed.docs_link)
+    """The entry ``GET /v2/apps/buildpacks`` lists for it (one catalogue: the builds use the same)."""
     entry = buildpack(buildpack_id)
     return DetectedBuildpack(entry.id, entry.version, entry.major_version, entry.name, entry.description,
                              entry.docs_link)

@@ -15,7 +15,7 @@ runtime inside a build container started from the stack image (its own ``Executo
 Must not: fetch sources, cache or key builds, or start processes other than build steps.
 """
 
-from shoal.runtime.buildpacks.catalogue import Buildpack, buildpack, catalogue
+from shoal.spec.buildpacks import Buildpack, buildpack, catalogue
 from shoal.runtime.buildpacks.detect import STATIC_DIRS, Detection, Language, detect
 from shoal.runtime.buildpacks.executor import Executor, HostExecutor, Probed, execute
 from shoal.runtime.buildpacks.plan import build, build_env, plan, process_command, static_root, suggested_run_command

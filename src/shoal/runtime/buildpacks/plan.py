@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from shoal.runtime.buildpacks import golang, node, php, python, ruby, static
-from shoal.runtime.buildpacks.catalogue import buildpack
+from shoal.spec.buildpacks import buildpack
 from shoal.runtime.buildpacks.detect import DOTNET_PATTERNS, STATIC_DIRS, Detection, detect
 from shoal.runtime.buildpacks.executor import Executor, execute
 from shoal.runtime.buildpacks.recipe import BuildContext, Log, Recipe, with_path

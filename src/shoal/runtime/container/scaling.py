@@ -1,12 +1,7 @@
 """The instance containers of the container runtime's running units: starting (or adopting) them,
-adding and removing them (autoscaling), putting a service to sleep and waking it — the same moves
-of routes and upstreams as the local runtime's ``instances`` module.
-
-An instance added to a published service joins its upstream at once, marked down until its
-readiness check passes (the supervisor's ``on_ready`` marks it up); one removed leaves the upstream
-first, so it gets no new request, and its container is stopped after a short drain. A sleeping
-service has no instances and a ``wake`` hook on its upstream: the ingress holds requests and calls
-it, an instance container starts, and the requests go on once one is ready.
+adding and removing them (autoscaling), putting a service to sleep and waking it — with the moves
+of ``shoal.runtime.scaling``, which the process runtime shares; this module says what one instance
+is here (a supervised container, published on a host port, its readiness marked by ``on_ready``).
 
 Names: the ``index``-th instance is ``RunUnit.instance_name(..., index)`` (the ``shoal.instance``
 label) in the container ``container_name(..., str(index))``, so an instance added by scaling is
@@ -18,12 +13,10 @@ them again if the load still asks for them), as the local runtime starts only th
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import time
 from collections.abc import Callable
 
-from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Kind, RunUnit, probe_from_spec
+from shoal.domain.plan import AppPlan, RunUnit
 from shoal.domain.ports import LogSink
 from shoal.domain.routing import Upstream
 from shoal.runtime.container import containers
@@ -33,7 +26,7 @@ from shoal.runtime.container.containers import Found, RunSpec
 from shoal.runtime.container.instances import Instance, Supervisor
 from shoal.runtime.container.records import UnitRecord
 from shoal.runtime.container.specs import component_sink, own_probe
-from shoal.runtime.local.instances import SCALE_DRAIN_SECONDS
+from shoal.runtime.scaling import Scaler
 
 logger = logging.getLogger("shoal.runtime.container")
 LOCALHOST = "127.0.0.1"
@@ -41,7 +34,7 @@ LOCALHOST = "127.0.0.1"
 SpecOf = Callable[[AppPlan, RunUnit, Image, str, int, str], RunSpec]
 
 
-class Replicas:
+class Replicas(Scaler[UnitRecord, Instance]):
     def __init__(self, access: EngineAccess, supervisor: Supervisor, spec_of: SpecOf) -> None:
         self._access = access
         self._supervisor = supervisor
@@ -120,66 +113,18 @@ class Replicas:
         for name in names:
             self._served.pop(name, None)
 
-    # -- scaling -----------------------------------------------------------------------------------
+    # -- scaling (the moves are shoal.runtime.scaling's) ---------------------------------------------
 
-    async def scale(self, plan: AppPlan, record: UnitRecord, count: int, log: LogSink,
-                    woken: Callable[[], None] | None) -> int:
-        async with record.changing:
-            if count == 0 and record.upstream is not None:
-                # Asleep from the moment the last instance leaves the upstream: a request arriving
-                # while they stop waits for this change, then wakes the service.
-                record.upstream.wake = functools.partial(self._wake, plan, record, log, woken)
-            current = len(record.instances)
-            if count > current:
-                await self._grow(plan, record, count, log)
-            elif count < current:
-                await self._shrink(record, count, log)
-        return len(record.instances)
-
-    async def _grow(self, plan: AppPlan, record: UnitRecord, count: int, log: LogSink) -> None:
+    async def _add(self, plan: AppPlan, record: UnitRecord, count: int, log: LogSink) -> list[Instance]:
         added = []
         for _ in range(len(record.instances), count):
             inst = await self._start_one(plan, record, _next_index(record), log)
             self.serve(record, inst)
             added.append(inst)
-        patience = (record.unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
-        for inst in added:
-            if await self._supervisor.wait_ready(inst.name, patience):
-                log("DEPLOY", record.unit.name, f"instance {inst.name} is healthy")
+        return added
 
-    async def _shrink(self, record: UnitRecord, count: int, log: LogSink) -> None:
-        leaving, record.instances = record.instances[count:], record.instances[:count]
-        for inst in leaving:
-            self._withdraw(inst)
-        if record.unit.kind == Kind.SERVICE and leaving:
-            await asyncio.sleep(min(record.unit.termination.drain_seconds, SCALE_DRAIN_SECONDS))
-        await self.stop([i.name for i in leaving])
-        for inst in leaving:
-            log("DEPLOY", record.unit.name, f"stopped instance {inst.name}")
-
-    async def _wake(self, plan: AppPlan, record: UnitRecord, log: LogSink, woken: Callable[[], None] | None) -> None:
-        """What the ingress calls for a sleeping service: one start however many requests wait."""
-        if record.upstream is not None:
-            record.upstream.last_used = time.monotonic()  # a request is here: not idle, whoever looks now
-        if record.waking is None or record.waking.done():
-            record.waking = asyncio.ensure_future(self._wake_up(plan, record, log, woken))
-        await asyncio.shield(record.waking)  # a request that gives up must not stop the start
-
-    async def _wake_up(self, plan: AppPlan, record: UnitRecord, log: LogSink,
-                       woken: Callable[[], None] | None) -> None:
-        try:
-            async with record.changing:
-                if record.instances:
-                    return
-                log("DEPLOY", record.unit.name, f"{record.unit.name} is waking up: a request came in")
-                await self._grow(plan, record, max(1, record.unit.instance_count), log)
-                if record.upstream is not None:
-                    record.upstream.last_used = time.monotonic()  # the waiting requests are about to go
-                    record.upstream.wake = None
-            if woken is not None:
-                woken()
-        except Exception:  # the waiting requests get the ingress's 502; the next request tries again
-            logger.exception("could not wake %s of %s", record.unit.name, plan.app_name)
+    async def _wait_ready(self, name: str, patience: float) -> bool:
+        return await self._supervisor.wait_ready(name, patience)
 
 
 def _next_index(record: UnitRecord) -> int:

@@ -1,24 +1,20 @@
 """The instances of the local runtime's running units: starting them, adding and removing them
 (autoscaling), putting a service to sleep and waking it, and what each one uses.
 
-An instance added to a published service joins its upstream at once, marked down until its
-readiness check passes (the supervisor's callback marks it up); one removed leaves the upstream
-first, so it gets no new request, and is stopped after a short drain. A sleeping service has no
-instances and a ``wake`` hook on its upstream: the ingress holds requests and calls it, the unit's
-instances start, and the requests go on once one is ready.
+Scaling and sleep are ``shoal.runtime.scaling``'s moves, shared with the container runtime; this
+module says what one instance is here (a supervised process group on its own port).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 from shoal.domain.deployments import StepFailed
-from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Kind, Probe, RunUnit, probe_from_spec
+from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Probe, RunUnit
 from shoal.domain.ports import InstanceState, LogSink
 from shoal.runtime.local.bindings import Bindings
 from shoal.runtime.local.build import BuildResult
@@ -27,16 +23,16 @@ from shoal.runtime.local.functions import gateway_command, gateway_env, gateway_
 from shoal.runtime.local.records import InstanceRecord, Output, UnitRecord
 from shoal.runtime.local.supervisor import Instance, ProcessSpec, Supervisor
 from shoal.runtime.local.usage import Limits, UsageMeter
+from shoal.runtime.scaling import Scaler
 
 logger = logging.getLogger("shoal.runtime")
 LOCALHOST = "127.0.0.1"
-SCALE_DRAIN_SECONDS = 2.0  # how long a removed instance may finish what it was sent before the switch
 CPU_WINDOW_SECONDS = 1.0  # CPU percentages are averaged over at least this long
 Env = Callable[[AppPlan, RunUnit, BuildResult, "int | None"], dict[str, str]]
 User = Callable[[AppPlan], "tuple[int, int] | None"]  # the app's own (uid, gid) when apps are isolated
 
 
-class Instances:
+class Instances(Scaler[UnitRecord, InstanceRecord]):
     def __init__(self, supervisor: Supervisor, bindings: Bindings, usage: UsageMeter,
                  by_instance: dict[str, Output], env: Env, user: User = lambda plan: None) -> None:
         self._user = user
@@ -105,32 +101,15 @@ class Instances:
             self._cpu_marks.pop(name, None)
             self._usage.release(name)
 
-    # -- scaling -----------------------------------------------------------------------------------
+    # -- scaling (the moves are shoal.runtime.scaling's) ---------------------------------------------
 
-    async def scale(self, plan: AppPlan, record: UnitRecord, count: int, log: LogSink,
-                    woken: Callable[[], None] | None) -> int:
-        async with record.changing:
-            if count == 0 and record.upstream is not None:
-                # Asleep from the moment the last instance leaves the upstream: a request arriving
-                # while they stop waits for this change, then wakes the service.
-                record.upstream.wake = functools.partial(self._wake, plan, record, log, woken)
-            current = len(record.instances)
-            if count > current:
-                await self._grow(plan, record, count, log)
-            elif count < current:
-                await self._shrink(record, count, log)
-        return len(record.instances)
-
-    async def _grow(self, plan: AppPlan, record: UnitRecord, count: int, log: LogSink) -> None:
+    async def _add(self, plan: AppPlan, record: UnitRecord, count: int, log: LogSink) -> list[InstanceRecord]:
         assert record.build is not None, "a unit is built before it runs"
         added = [await self._start_one(plan, record, record.build, index, log)
                  for index in range(len(record.instances), count)]
         for instance in added:
             self.serve(record, instance, ready=False)
-        patience = (record.unit.readiness or probe_from_spec(None, DEFAULT_HTTP_PORT)).patience_seconds
-        for instance in added:
-            if await self._supervisor.wait_ready(instance.name, patience):
-                log("DEPLOY", record.unit.name, f"instance {instance.name} is healthy")
+        return added
 
     def serve(self, record: UnitRecord, instance: InstanceRecord, ready: bool) -> None:
         """Put the instance in its service's published upstream (marked as ``ready`` says)."""
@@ -143,44 +122,16 @@ class Instances:
             upstream.addresses.append(address)
         upstream.mark(address, ready)
 
-    async def _shrink(self, record: UnitRecord, count: int, log: LogSink) -> None:
-        leaving, record.instances = record.instances[count:], record.instances[:count]
-        for instance in leaving:
-            upstream, instance.upstream = instance.upstream, None
-            if upstream is not None and instance.port:
-                address = (LOCALHOST, instance.port)
-                if address in upstream.addresses:
-                    upstream.addresses.remove(address)
-                upstream.down.discard(address)
-        if record.unit.kind == Kind.SERVICE and leaving:
-            await asyncio.sleep(min(record.unit.termination.drain_seconds, SCALE_DRAIN_SECONDS))
-        await self.stop([i.name for i in leaving])
-        for instance in leaving:
-            log("DEPLOY", record.unit.name, f"stopped instance {instance.name}")
+    def _withdraw(self, instance: InstanceRecord) -> None:
+        upstream, instance.upstream = instance.upstream, None
+        if upstream is not None and instance.port:
+            address = (LOCALHOST, instance.port)
+            if address in upstream.addresses:
+                upstream.addresses.remove(address)
+            upstream.down.discard(address)
 
-    async def _wake(self, plan: AppPlan, record: UnitRecord, log: LogSink, woken: Callable[[], None] | None) -> None:
-        """What the ingress calls for a sleeping service: one start however many requests wait."""
-        if record.upstream is not None:
-            record.upstream.last_used = time.monotonic()  # a request is here: not idle, whoever looks now
-        if record.waking is None or record.waking.done():
-            record.waking = asyncio.ensure_future(self._wake_up(plan, record, log, woken))
-        await asyncio.shield(record.waking)  # a request that gives up must not stop the start
-
-    async def _wake_up(self, plan: AppPlan, record: UnitRecord, log: LogSink,
-                       woken: Callable[[], None] | None) -> None:
-        try:
-            async with record.changing:
-                if record.instances:
-                    return
-                log("DEPLOY", record.unit.name, f"{record.unit.name} is waking up: a request came in")
-                await self._grow(plan, record, max(1, record.unit.instance_count), log)
-                if record.upstream is not None:
-                    record.upstream.last_used = time.monotonic()  # the waiting requests are about to go
-                    record.upstream.wake = None
-            if woken is not None:
-                woken()
-        except Exception:  # the waiting requests get the ingress's 502; the next request tries again
-            logger.exception("could not wake %s of %s", record.unit.name, plan.app_name)
+    async def _wait_ready(self, name: str, patience: float) -> bool:
+        return await self._supervisor.wait_ready(name, patience)
 
     # -- what they use -------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from shoal.domain.progress import build_tree
 from shoal.engine.alerts import AlertsEngine
 from shoal.engine.autoscaler import Autoscaler
 from shoal.engine.metric_alerts import MetricAlerts
+from shoal.domain.traffic import TrafficMeter
 from shoal.engine.metrics import MetricsService
 from shoal.store import Database, open_database
 from shoal.store.tables import alert_firings
@@ -78,20 +79,25 @@ def _live(db: Database, clock: FakeClock, web: dict[str, Any], alerts: list[dict
 
 class Rig:
     def __init__(self, db: Database, clock: FakeClock, runtime: MemoryRuntime) -> None:
+        self.meter = TrafficMeter()
         self.lines: list[str] = []
         self.notifier = MemoryNotifier()
         alerts = AlertsEngine(db.alerts, db.deployments, self.notifier, clock, link=lambda a, d: "link")
         self.autoscaler = Autoscaler(runtime, db.scale_events, alerts, self.sink, clock)
         self.metrics = MetricsService(db.deployments, runtime, clock, interval=1.0, window_scale=0.01,
-                                      observers=[MetricAlerts(alerts), self.autoscaler])
+                                      observers=[MetricAlerts(alerts), self.autoscaler], traffic=self.meter)
         self.clock = clock
         self.db = db
 
     def sink(self, deployment_id: str) -> LogSink:
         return lambda stage, component, line: self.lines.append(f"{stage} {component} {line}")
 
-    async def rounds(self, count: int) -> None:
+    async def rounds(self, count: int, requests: int = 0, seconds: float = 0.01) -> None:
+        """``count`` sampling rounds a second apart, the ingress serving ``requests`` of ``seconds``
+        each to web between two rounds."""
         for _ in range(count):
+            for _ in range(requests):
+                self.meter.record(APP, "web", self.clock.now().date(), 200, 100, seconds)
             await self.metrics.sample()
             self.clock.advance(1)
 
@@ -121,6 +127,42 @@ async def test_a_metric_rule_fires_once_after_its_window_and_resolves_once(db: D
     runtime.cpu = 5
     await rig.rounds(8)
     assert rig.firings("CPU_UTILIZATION") == ["[shoal] CPU utilization: shop", "[shoal] CPU utilization resolved: shop"]
+
+
+@run_async
+async def test_requests_per_second_fire_after_the_window_and_resolve_when_the_traffic_stops(db: Database) -> None:
+    clock, runtime = FakeClock(), MemoryRuntime()
+    _live(db, clock, {"alerts": [{"rule": "REQUESTS_PER_SECOND", "operator": "GREATER_THAN", "value": 20,
+                                  "window": "FIVE_MINUTES"}]})  # 3 s at window_scale 0.01
+    rig = Rig(db, clock, runtime)
+    await rig.rounds(2, requests=50)
+    assert rig.firings("REQUESTS_PER_SECOND") == []  # not before the window was sampled
+    await rig.rounds(3, requests=50)
+    assert rig.firings("REQUESTS_PER_SECOND") == ["[shoal] Requests per second: shop"]  # once per firing
+    await rig.rounds(5)
+    await rig.rounds(5, requests=15)  # 15 a second is not above 20
+    assert rig.firings("REQUESTS_PER_SECOND") == ["[shoal] Requests per second: shop",
+                                                  "[shoal] Requests per second resolved: shop"]
+
+
+@run_async
+async def test_a_slow_p95_fires_and_an_idle_service_below_a_rate_fires_less_than(db: Database) -> None:
+    clock, runtime = FakeClock(), MemoryRuntime()
+    _live(db, clock, {"alerts": [
+        {"rule": "REQUEST_DURATION_P95_MS", "operator": "GREATER_THAN", "value": 200, "window": "FIVE_MINUTES"},
+        {"rule": "REQUESTS_PER_SECOND", "operator": "LESS_THAN", "value": 1, "window": "FIVE_MINUTES"}]})
+    rig = Rig(db, clock, runtime)
+    await rig.rounds(6, requests=10, seconds=0.05)
+    assert rig.firings("REQUEST_DURATION_P95_MS") == [] and rig.firings("REQUESTS_PER_SECOND") == []
+    await rig.rounds(6, requests=10, seconds=0.5)
+    assert rig.firings("REQUEST_DURATION_P95_MS") == ["[shoal] Request duration (p95): shop"]
+    await rig.rounds(6)  # no requests: a rate of 0 (below 1), and no duration to judge either way
+    assert rig.firings("REQUESTS_PER_SECOND") == ["[shoal] Requests per second: shop"]
+    assert rig.firings("REQUEST_DURATION_P95_MS") == ["[shoal] Request duration (p95): shop"]
+    with rig.db.engine.connect() as conn:
+        texts = conn.execute(sa.select(alert_firings.c.text).where(
+            alert_firings.c.rule == "REQUEST_DURATION_P95_MS")).scalars().all()
+    assert "P95 request duration of web: " in texts[0] and "(above 200 ms over 5 minutes)" in texts[0]
 
 
 @run_async

@@ -32,7 +32,7 @@ from shoal.core.settings import Settings
 from shoal.core.signing import Signer
 from shoal.datadir import secure, sqlite_path
 from shoal.domain.accounts import ADMIN_ACCOUNT
-from shoal.domain.ports import InstanceScaler, Runtime, TrafficStore
+from shoal.domain.ports import ActivationQuery, InstanceScaler, Runtime, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.alerts import AlertsEngine
@@ -142,7 +142,8 @@ class Operations:
         observers: list[Observer] = [MetricAlerts(self.alerts),
                                      Autoscaler(scaler, database.scale_events, self.alerts, logs.sink, clock)]
         metrics = MetricsService(database.deployments, runtime, clock, wanted.metrics_interval, wanted.window_scale,
-                                 observers, traffic=traffic)
+                                 observers, traffic=traffic,
+                                 activations=runtime if isinstance(runtime, ActivationQuery) else None)
         return replace(self, metrics=metrics)
 
 

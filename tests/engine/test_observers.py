@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from shoal.core.clock import FakeClock
 from shoal.domain.apps import App
+from shoal.domain.component_metrics import Activations
 from shoal.domain.deployments import Deployment, Phase
 from shoal.domain.plan import AppPlan, RunUnit, units_of
 from shoal.domain.ports import InstanceState, LogSink
@@ -42,6 +43,7 @@ class MemoryRuntime:
         self.idle: float | None = 0.0
         self.scaled: list[int] = []
         self.woken: Callable[[], None] | None = None
+        self.functions: dict[str, Activations] = {}  # per functions component: its gateway's totals
 
     def instances(self, app_id: str) -> list[InstanceState]:
         return [InstanceState(DEP, "web", f"shop-web-{i}", True, self.restarts, cpu_percent=self.cpu,
@@ -56,6 +58,9 @@ class MemoryRuntime:
     def idle_seconds(self, plan: AppPlan, unit: RunUnit) -> float | None:
         return self.idle
 
+    def activations(self, app_id: str, deployment_id: str) -> dict[str, Activations]:
+        return dict(self.functions)
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
@@ -64,8 +69,11 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.close()
 
 
-def _live(db: Database, clock: FakeClock, web: dict[str, Any], alerts: list[dict[str, Any]] | None = None) -> None:
-    spec = {"name": "shop", "alerts": alerts or [], "services": [{"name": "web", **web}]}
+def _live(db: Database, clock: FakeClock, web: dict[str, Any], alerts: list[dict[str, Any]] | None = None,
+          functions: list[dict[str, Any]] | None = None) -> None:
+    spec: dict[str, Any] = {"name": "shop", "alerts": alerts or [], "services": [{"name": "web", **web}]}
+    if functions:
+        spec["functions"] = functions
     account = db.accounts.ensure_account("admin", "admin@example.com")
     now = clock.now()
     dep = Deployment(id=DEP, app_id=APP, account_id=account.id, spec=spec, phase=Phase.ACTIVE,
@@ -85,7 +93,8 @@ class Rig:
         alerts = AlertsEngine(db.alerts, db.deployments, self.notifier, clock, link=lambda a, d: "link")
         self.autoscaler = Autoscaler(runtime, db.scale_events, alerts, self.sink, clock)
         self.metrics = MetricsService(db.deployments, runtime, clock, interval=1.0, window_scale=0.01,
-                                      observers=[MetricAlerts(alerts), self.autoscaler], traffic=self.meter)
+                                      observers=[MetricAlerts(alerts), self.autoscaler], traffic=self.meter,
+                                      activations=runtime)
         self.clock = clock
         self.db = db
 
@@ -163,6 +172,32 @@ async def test_a_slow_p95_fires_and_an_idle_service_below_a_rate_fires_less_than
         texts = conn.execute(sa.select(alert_firings.c.text).where(
             alert_firings.c.rule == "REQUEST_DURATION_P95_MS")).scalars().all()
     assert "P95 request duration of web: " in texts[0] and "(above 200 ms over 5 minutes)" in texts[0]
+
+
+@run_async
+async def test_the_functions_rules_judge_the_growth_of_the_gateways_totals(db: Database) -> None:
+    clock, runtime = FakeClock(), MemoryRuntime()
+    rules = [{"rule": "FUNCTIONS_ACTIVATION_COUNT", "value": 20, "window": "FIVE_MINUTES"},
+             {"rule": "FUNCTIONS_ERROR_RATE_PER_MINUTE", "value": 100, "window": "FIVE_MINUTES"},
+             {"rule": "FUNCTIONS_AVERAGE_DURATION_MS", "value": 500, "window": "FIVE_MINUTES"}]
+    _live(db, clock, {}, functions=[{"name": "fns", "git": {"repo_clone_url": "https://example.com/f.git",
+                                                             "branch": "main"}, "alerts": rules}])
+    rig = Rig(db, clock, runtime)
+    totals = Activations(source="gateway-1")
+    for _ in range(6):  # 10 activations a second, 100 ms each, one in ten failing
+        totals = Activations(totals.count + 10, totals.errors + 1, totals.duration_ms + 1000, 0, 0, "gateway-1")
+        runtime.functions = {"fns": totals}
+        await rig.rounds(1)
+    assert rig.firings("FUNCTIONS_ACTIVATION_COUNT") == ["[shoal] Function activations: shop"]  # 30 in 3 s
+    assert rig.firings("FUNCTIONS_ERROR_RATE_PER_MINUTE") == []  # 60 a minute
+    assert rig.firings("FUNCTIONS_AVERAGE_DURATION_MS") == []
+    # A new gateway starts counting again: its totals are growth, not a drop.
+    runtime.functions = {"fns": Activations(1, 1, 2000, 0, 0, "gateway-2")}
+    for _ in range(4):
+        await rig.rounds(1)
+    assert rig.firings("FUNCTIONS_ACTIVATION_COUNT") == ["[shoal] Function activations: shop",
+                                                         "[shoal] Function activations resolved: shop"]
+    assert rig.firings("FUNCTIONS_AVERAGE_DURATION_MS") == ["[shoal] Function duration: shop"]  # 2 s for one
 
 
 @run_async

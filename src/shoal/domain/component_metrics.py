@@ -54,14 +54,16 @@ class Activations:
     duration_ms: float = 0.0  # summed
     wait_ms: float = 0.0  # summed
     gb_seconds: float = 0.0  # Σ memory limit in GB × duration in s
+    source: str = ""  # which counter (gateway) these totals are of
 
     def since(self, earlier: Activations | None) -> Activations:
-        """This total's growth since ``earlier``; all of it when the counter was reset (restarted)."""
-        if earlier is None or self.count < earlier.count:
+        """This total's growth since ``earlier``; all of it when it is another counter's (a new
+        gateway, a new deployment's) or the counter went back (restarted)."""
+        if earlier is None or earlier.source != self.source or self.count < earlier.count:
             return self
         return Activations(self.count - earlier.count, self.errors - earlier.errors,
                            self.duration_ms - earlier.duration_ms, self.wait_ms - earlier.wait_ms,
-                           self.gb_seconds - earlier.gb_seconds)
+                           self.gb_seconds - earlier.gb_seconds, self.source)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,26 @@ def _functions_value(rule: str, done: Activations, seconds: float) -> float | No
     if rule in (AVERAGE_DURATION_MS, AVERAGE_WAIT_TIME_MS) and done.count:
         return (done.duration_ms if rule == AVERAGE_DURATION_MS else done.wait_ms) / done.count
     return None
+
+
+def counted(totals: Activations, memory_mb: int, duration_ms: float, wait_ms: float, error: bool) -> Activations:
+    """``totals`` with one more activation."""
+    return Activations(totals.count + 1, totals.errors + int(error), totals.duration_ms + duration_ms,
+                       totals.wait_ms + wait_ms, totals.gb_seconds + gb_seconds(memory_mb, duration_ms), totals.source)
+
+
+def activations_record(totals: Activations) -> dict[str, float | int | str]:
+    return {"count": totals.count, "errors": totals.errors, "duration_ms": totals.duration_ms,
+            "wait_ms": totals.wait_ms, "gb_seconds": totals.gb_seconds, "source": totals.source}
+
+
+def activations_from_record(data: dict[str, object]) -> Activations:
+    def number(key: str) -> float:
+        value = data.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+    return Activations(int(number("count")), int(number("errors")), number("duration_ms"), number("wait_ms"),
+                       number("gb_seconds"), str(data.get("source") or ""))
 
 
 def gb_seconds(memory_mb: int, duration_ms: float) -> float:

@@ -10,7 +10,9 @@ Kubernetes from its metrics API) is measured the same way.
 Per component beside per instance (``domain.component_metrics``): each round drains what the
 ingress's ``TrafficMeter`` counted for each served component since the last round (requests and
 their durations) into one reading per component of every live deployment — a zero reading when
-nothing came, so an idle service's rate is 0, not unknown. The request rules read those.
+nothing came, so an idle service's rate is 0, not unknown — and, from a runtime that counts
+function activations (``ActivationQuery``), each functions component's activations since the last
+round (the growth of its gateway's totals). The request and FUNCTIONS_* rules read those.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from typing import Protocol
 from shoal.core.aio import within
 from shoal.core.clock import Clock
 from shoal.domain import component_metrics
-from shoal.domain.component_metrics import ComponentSeries, Reading
+from shoal.domain.component_metrics import Activations, ComponentSeries, Reading
 from shoal.domain.deployments import Deployment
 from shoal.domain.metrics import LONGEST_WINDOW, Sample, Series, window_value
 from shoal.domain.plan import AppPlan, Kind, make_plan
-from shoal.domain.ports import DeploymentStore, InstanceQuery, InstanceState
+from shoal.domain.ports import ActivationQuery, DeploymentStore, InstanceQuery, InstanceState
 from shoal.domain.traffic import RequestTally, TrafficMeter
 
 log = logging.getLogger("shoal.engine")
@@ -47,7 +49,7 @@ class Observer(Protocol):
 class MetricsService:
     def __init__(self, deployments: DeploymentStore, running: InstanceQuery, clock: Clock, interval: float = 10.0,
                  window_scale: float = 1.0, observers: Sequence[Observer] = (),
-                 traffic: TrafficMeter | None = None) -> None:
+                 traffic: TrafficMeter | None = None, activations: ActivationQuery | None = None) -> None:
         self._deployments = deployments
         self._running = running
         self._clock = clock
@@ -58,6 +60,8 @@ class MetricsService:
         self._series: dict[SeriesKey, Series] = {}
         self._traffic = traffic
         self._components: dict[ComponentKey, ComponentSeries] = {}
+        self._activations = activations
+        self._totals: dict[ComponentKey, Activations] = {}  # each gateway's totals at the last round
         self._last_round: float | None = None
         self._plans: OrderedDict[str, AppPlan] = OrderedDict()
 
@@ -83,7 +87,9 @@ class MetricsService:
             states = [s for s in await asyncio.to_thread(self._running.instances, dep.app_id)
                       if s.deployment_id == dep.id]
             self._record(plan, states, now)
-            self._record_components(plan, tallies, now, seconds, recorded)
+            totals = (await asyncio.to_thread(self._activations.activations, dep.app_id, dep.id)
+                      if self._activations is not None and any(u.kind == Kind.FUNCTION for u in plan.units) else {})
+            self._record_components(plan, tallies, totals, now, seconds, recorded)
             for observer in self._observers:
                 try:
                     await observer.observe(plan, states, self, now)
@@ -95,6 +101,7 @@ class MetricsService:
         for ckey in [k for k, cs in self._components.items() if not cs.readings or
                      cs.readings[-1].at < now - self._keep]:
             del self._components[ckey]
+            self._totals.pop(ckey, None)
 
     def _plan(self, dep: Deployment) -> AppPlan:
         plan = self._plans.get(dep.id)
@@ -116,8 +123,9 @@ class MetricsService:
             series.add(Sample(now, state.cpu_percent, round(memory, 2) if memory is not None else None,
                               state.restarts))
 
-    def _record_components(self, plan: AppPlan, tallies: dict[ComponentKey, RequestTally], now: float,
-                           seconds: float, recorded: set[ComponentKey]) -> None:
+    def _record_components(self, plan: AppPlan, tallies: dict[ComponentKey, RequestTally],
+                           totals: dict[str, Activations], now: float, seconds: float,
+                           recorded: set[ComponentKey]) -> None:
         for unit in plan.units:
             key = (plan.app_id, unit.name)
             if unit.kind not in SERVED_KINDS or key in recorded:
@@ -127,8 +135,12 @@ class MetricsService:
             series = self._components.get(key)
             if series is None:
                 series = self._components[key] = ComponentSeries(self._keep)
+            done = Activations()
+            if unit.name in totals:
+                done = totals[unit.name].since(self._totals.get(key))
+                self._totals[key] = totals[unit.name]
             series.add(Reading(now, max(seconds, 1e-3), tally.requests if tally else 0,
-                               tuple(tally.buckets) if tally else ()))
+                               tuple(tally.buckets) if tally else (), done))
 
     # -- reading -----------------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ from shoal.runtime.container.session import EngineSession, open_engine
 from shoal.runtime.local.identity import isolated
 from shoal.runtime.local.sources import LocalSources
 from shoal.runtime.registry import RuntimeContext, create_runtime
+from shoal.runtime.detector import SourceDetection
 from shoal.spec.sealing import plaintexts
 from shoal.store import Database, open_database
 from shoal.local_ca import TlsFiles, ensure_server_tls
@@ -100,7 +101,8 @@ class Platform:
                          console=ConsoleService(self.deployments, self.runtime),
                          buildpacks=BuildpacksService(db.apps, self.deployments),
                          console_idle_seconds=self.settings.api.console_idle_seconds,
-                         databases=DatabasesService(self.deployments, self.runtime))
+                         databases=DatabasesService(self.deployments, self.runtime),
+                         detector=SourceDetection(self.sources, self.settings.data_dir / "cache" / "detect"))
         return build_api(ctx, RateLimiter(self.settings.api.rate_limits, clock))
 
     def ingress_address(self) -> IngressAddress:

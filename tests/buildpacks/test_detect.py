@@ -238,3 +238,23 @@ def test_pipfile_pins_become_pip_requirements_without_pipenv(tmp_path: Path) -> 
     said: list[str] = []
     assert python.pipfile_requirements(Tree(tmp_path / "plain"), said.append) == ["requests", "httpx[http2]>=0.27"]
     assert said == ["=> Skipping Pipfile entry 'mine': only version requirements are supported without pipenv"]
+
+
+def test_the_tree_does_not_read_through_links_out_of_it_nor_from_fifos(tmp_path: Path) -> None:
+    import os
+
+    secret = tmp_path / "server-secret"
+    secret.write_text("web: the-admin-token-value\n")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "Procfile").symlink_to(secret)  # committed in the repo as a link to a file of the server's
+    (app / "package.json").symlink_to("/etc/hostname")
+    os.mkfifo(app / "requirements.txt")  # reading it would block for ever
+    (app / "real.json").write_text('{"name": "inside"}')
+    (app / "linked.json").symlink_to("real.json")  # a link inside the tree is read as usual
+    tree = Tree(app)
+    assert tree.procfile() == {} and tree.text("Procfile") == "" and not tree.has("Procfile")
+    assert tree.package_json() == {} and tree.text("requirements.txt") == "" and not tree.has("requirements.txt")
+    assert tree.json("linked.json") == {"name": "inside"}
+    assert tree.glob("*.json") == ["linked.json", "real.json"]
+    assert detect(app).language == "none"

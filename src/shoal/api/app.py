@@ -16,13 +16,14 @@ from shoal.api.ratelimit import RateLimiter
 from shoal.api.responses import json_response
 from shoal.api.routes import (account, apps, buildpacks, catalog, console, databases, deployments, events, insights,
                               logs, monitoring)
+from shoal.api.routes import detect
 from shoal.core.errors import ShoalError
 
 
 def all_routes() -> list[BaseRoute]:
     # The catalogue's fixed paths come before ``/v2/apps/{id}`` so ``regions`` is never taken for an id.
     return [*catalog.routes, *buildpacks.routes, *insights.routes, *apps.routes, *deployments.routes, *events.routes, *logs.routes,
-            *console.routes, *account.routes, *monitoring.routes, *databases.routes]
+            *console.routes, *account.routes, *monitoring.routes, *databases.routes, *detect.routes]
 
 
 async def _error(request: Request, exc: Exception) -> Response:

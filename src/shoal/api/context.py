@@ -10,6 +10,7 @@ from starlette.websockets import WebSocket
 from shoal.api.guard import principal_of
 from shoal.api.wire import IngressAddress
 from shoal.domain.accounts import Principal
+from shoal.domain.ports import SourceDetector
 from shoal.engine.accounts import AccountsService
 from shoal.engine.apps import AppsService
 from shoal.engine.buildpacks import BuildpacksService
@@ -38,6 +39,7 @@ class ApiContext:
     console_idle_seconds: float
     databases: DatabasesService
     app_bodies: dict[tuple[str, bool], tuple[int, bytes]] = field(default_factory=dict)  # encoded, by revision
+    detector: SourceDetector | None = None  # POST /v2/apps/detect
 
 
 def context(request: Request | WebSocket) -> ApiContext:

@@ -14,6 +14,7 @@ from shoal.domain.alerts import Firing
 from shoal.domain.apps import App, Page
 from shoal.domain.component_metrics import Activations
 from shoal.domain.deployments import Deployment
+from shoal.domain.detection import DetectRequest, Detected
 from shoal.domain.forwarding import Destination, Dropped, Record
 from shoal.domain.jobs import JobInvocation
 from shoal.domain.logs import LogLine
@@ -421,3 +422,10 @@ class ScaleEventStore(Protocol):
     def add_scale_event(self, event: ScaleEvent) -> None: ...
 
     def scale_events(self, app_id: str) -> list[ScaleEvent]: ...
+
+
+class SourceDetector(Protocol):
+    """What a source would be built as (``POST /v2/apps/detect``): fetched as a deployment fetches it,
+    under the same source policy, and looked at; nothing of it is kept."""
+
+    async def detect(self, account_id: str, request: DetectRequest) -> Detected: ...

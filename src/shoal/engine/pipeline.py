@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -36,6 +36,7 @@ from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.schedules import JobScheduler, Scheduled
 
 log = logging.getLogger("shoal.engine")
+CANCEL_POLL_SECONDS = 1.0  # how soon a job canceled through the API is stopped
 
 
 class Stale(Exception):
@@ -233,13 +234,37 @@ class Pipeline:
             phase=jobs.RUNNING, trigger=dict(trigger or jobs.deployment_trigger(started_by or {})), created_at=started,
             started_at=started)
         await asyncio.to_thread(self._jobs.save_invocation, invocation)
-        phase = jobs.FAILED
+        phase, canceled = jobs.FAILED, False
         try:
-            await self._runtime.run_job(plan, unit, sink)
-            phase = jobs.SUCCEEDED
+            canceled = await self._unless_canceled(self._runtime.run_job(plan, unit, sink), plan.app_id, ident)
+            phase = jobs.CANCELED if canceled else jobs.SUCCEEDED
         finally:
-            done = replace(invocation, phase=phase, completed_at=self._clock.now())
-            await asyncio.shield(asyncio.to_thread(self._jobs.save_invocation, done))
+            if phase != jobs.CANCELED:  # a canceled one was recorded so by the cancel itself
+                done = replace(invocation, phase=phase, completed_at=self._clock.now())
+                await asyncio.shield(asyncio.to_thread(self._jobs.save_invocation, done))
+        if canceled:
+            sink("DEPLOY", unit.name, f"job {unit.name} was canceled and stopped")
+            if trigger is None:  # a deploy-time job: the deployment cannot go on as if it had run
+                raise StepFailed("ContainerExitNonZero", f"job {unit.name} was canceled (job invocation {ident})")
+
+    async def _unless_canceled(self, job: Coroutine[Any, Any, None], app_id: str, invocation_id: str) -> bool:
+        """Run ``job``, looking at its invocation now and then: canceled through the API (on this server or
+        another one sharing the database), the job is stopped and the answer is True."""
+        task = asyncio.ensure_future(job)
+        try:
+            while not (await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS))[0]:
+                found = await asyncio.to_thread(self._jobs.get_invocation, app_id, invocation_id)
+                if found is not None and found.phase == jobs.CANCELED:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StepFailed):
+                        await task
+                    return True
+            task.result()  # the job's own failure, if it failed
+            return False
+        finally:
+            if not task.done():  # shoal is stopping: the job stops with it
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     # -- scheduled jobs --------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ everything running behind the offline page; an archived app (``archive``, which 
 """
 
 from shoal.domain.plan.app import AppPlan, Domain, Maintenance
-from shoal.domain.plan.reading import (alert_rules, archived, jobs_of_kind, make_plan, running_units, stopped_units,
-                                       units_of)
+from shoal.domain.plan.reading import (alert_rules, archived, jobs_of_kind, make_plan, running_units, source_dir_of,
+                                       source_of, stopped_units, units_of)
 from shoal.domain.plan.units import (DEFAULT_HTTP_PORT, DEPLOYMENT_LISTS, KINDS, LIVENESS_DEFAULTS, MESSAGE_BASE,
                                      READINESS_DEFAULTS, AlertRule, Artifact, Autoscaling, BuildPlan, BuildStrategy,
                                      DatabasePlan, EnvVar, GitSource, ImageSource, JobKind, Kind, LogDestination,
@@ -29,4 +29,5 @@ __all__ = ["DEFAULT_HTTP_PORT", "DEPLOYMENT_LISTS", "KINDS", "LIVENESS_DEFAULTS"
            "AlertRule", "AppPlan", "Artifact", "Autoscaling", "BuildPlan", "BuildStrategy", "DatabasePlan", "Domain",
            "EnvVar", "GitSource", "ImageSource", "JobKind", "Kind", "LogDestination", "Maintenance", "Probe",
            "RunUnit", "Schedule", "Size", "Source", "StaticDocs", "Termination", "alert_rules", "archived",
-           "jobs_of_kind", "make_plan", "probe_from_spec", "running_units", "stopped_units", "units_of"]
+           "jobs_of_kind", "make_plan", "probe_from_spec", "running_units", "source_dir_of", "source_of", "stopped_units",
+           "units_of"]

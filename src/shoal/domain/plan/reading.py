@@ -105,6 +105,16 @@ def _layered(app_envs: tuple[EnvVar, ...], own: tuple[EnvVar, ...], scopes: froz
     return tuple(merged.values())
 
 
+def source_of(spec: Json) -> Source | None:
+    """The source block of a component (or of a detect request, which has the same fields)."""
+    return _source(spec)
+
+
+def source_dir_of(value: object) -> str:
+    """A ``source_dir`` ("/", "/api", "api/") relative to the repository root ("." for the root)."""
+    return str(PurePosixPath(str(value or "/").strip("/") or "."))
+
+
 def _source(spec: Json) -> Source | None:
     git = spec.get("git")
     if isinstance(git, Mapping) and git.get("repo_clone_url"):
@@ -131,7 +141,7 @@ def _build(spec: Json, source: Source | None) -> BuildPlan:
         strategy = BuildStrategy.DOCKERFILE
     else:
         strategy = BuildStrategy.BUILDPACK
-    source_dir = str(PurePosixPath(str(spec.get("source_dir") or "/").strip("/") or "."))
+    source_dir = source_dir_of(spec.get("source_dir"))
     return BuildPlan(strategy=strategy, source_dir=source_dir, build_command=_text(spec.get("build_command")),
                      dockerfile_path=_text(spec.get("dockerfile_path")), output_dir=_text(spec.get("output_dir")),
                      environment_slug=_text(spec.get("environment_slug")))

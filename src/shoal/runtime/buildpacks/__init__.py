@@ -18,12 +18,12 @@ Must not: fetch sources, cache or key builds, or start processes other than buil
 from shoal.runtime.buildpacks.catalogue import Buildpack, buildpack, catalogue
 from shoal.runtime.buildpacks.detect import STATIC_DIRS, Detection, Language, detect
 from shoal.runtime.buildpacks.executor import Executor, HostExecutor, Probed, execute
-from shoal.runtime.buildpacks.plan import build, build_env, plan, process_command, static_root
+from shoal.runtime.buildpacks.plan import build, build_env, plan, process_command, static_root, suggested_run_command
 from shoal.runtime.buildpacks.recipe import Action, BuildContext, Command, Recipe, Toolchain, WriteFile
 from shoal.runtime.buildpacks.toolchains import Provisioner, Toolchains
 
 __all__ = [
     "Action", "BuildContext", "Buildpack", "Command", "Detection", "Executor", "HostExecutor", "Language",
     "Probed", "Provisioner", "STATIC_DIRS", "Recipe", "Toolchain", "Toolchains", "WriteFile", "build", "build_env", "buildpack", "catalogue",
-    "detect", "execute", "plan", "process_command", "static_root",
+    "detect", "execute", "plan", "process_command", "static_root", "suggested_run_command",
 ]

@@ -107,10 +107,14 @@ async def plan(ctx: BuildContext, tools: Toolchains, log: Log, output_dir: str |
     modules_bin = ctx.app / "node_modules" / ".bin"
     run_env = {"NODE_ENV": ctx.user_env.get("NODE_ENV", "production")}
     buildpack = "digitalocean/" + generator if generator else "digitalocean/node"
-    processes = {"web": "npm start"} if "start" in found.scripts or tree.has("server.js") else {}
-    return Recipe((buildpack,), (node,), tuple(steps), processes=processes if not generator else {},
+    return Recipe((buildpack,), (node,), tuple(steps), processes=default_processes(tree) if not generator else {},
                   run_env=run_env, output_dir=output_dir,
                   run_path=tuple(p for p in (modules_bin, node.bin_dir) if p is not None))
+
+
+def default_processes(tree: Tree) -> dict[str, str]:
+    """The process types a Node.js app gets without a Procfile line: ``npm start`` when it can start."""
+    return {"web": "npm start"} if "start" in tree.scripts() or tree.has("server.js") else {}
 
 
 async def install_steps(ctx: BuildContext, tools: Toolchains, found: NodeFacts, node: Toolchain,

@@ -14,6 +14,9 @@ as usual; where it is unreachable, only apps without dependencies or with ``path
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from shoal.domain.deployments import StepFailed
 from shoal.runtime.buildpacks.php_servers import SCRIPT
 from shoal.runtime.buildpacks.recipe import Action, BuildContext, Log, Recipe, Toolchain, WriteFile, with_path
@@ -21,6 +24,7 @@ from shoal.runtime.buildpacks.toolchains import Toolchains
 from shoal.runtime.buildpacks.tree import Tree
 
 SERVERS = ("heroku-php-apache2", "heroku-php-nginx")
+DEFAULT_PROCESSES: Mapping[str, str] = MappingProxyType({"web": SERVERS[0]})
 
 
 def needs_lock(tree: Tree) -> bool:
@@ -52,7 +56,7 @@ async def plan(ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:
     servers = [t for name in ("apache2", "nginx") if (t := await tools.present(name)) is not None]
     log("=> Web servers for heroku-php-*: " + (", ".join(t.describe() for t in servers) or
                                                "neither Apache nor nginx; PHP's built-in server stands in"))
-    return Recipe(("digitalocean/php",), tuple(toolchains), tuple(steps), processes={"web": "heroku-php-apache2"},
+    return Recipe(("digitalocean/php",), tuple(toolchains), tuple(steps), processes=DEFAULT_PROCESSES,
                   run_path=(bin_dir, ctx.app / "vendor" / "bin"))
 
 

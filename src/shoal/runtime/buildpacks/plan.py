@@ -11,6 +11,7 @@ Must not: copy sources, key or cache builds, or start the app; those are the run
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
@@ -123,3 +124,26 @@ def static_root(app_dir: Path, output_dir: str | None, default: str | None = Non
         if (app_dir / name).is_dir():
             return app_dir / name
     return app_dir if (app_dir / "index.html").is_file() else None
+
+
+def suggested_run_command(detection: Detection, app_dir: Path) -> str | None:
+    """What a service built as ``detection`` says runs it, without building: its Procfile's ``web`` line,
+    else the buildpack's default where that needs no build to know (Python, Node.js, PHP, Ruby). Go's
+    default names the binaries the build makes, so it is not guessed here."""
+    tree = Tree(app_dir)
+    procfile = tree.procfile().get("web")
+    if procfile:
+        return procfile
+    language = detection.language
+    defaults: Mapping[str, str]
+    if language == "python":
+        defaults = python.default_processes(tree)
+    elif language == "node":
+        defaults = node.default_processes(tree)
+    elif language == "php":
+        defaults = php.DEFAULT_PROCESSES
+    elif language == "ruby":
+        defaults = ruby.default_processes(tree, ruby.rails_major(tree))
+    else:
+        defaults = {}
+    return defaults.get("web")

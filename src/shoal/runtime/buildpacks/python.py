@@ -143,7 +143,7 @@ async def plan(ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:
     steps += _collectstatic(ctx, found, venv, build_env, log)
     steps += _hook(ctx, tree, "post_compile", build_env)
     return Recipe(("digitalocean/python",), (python, *([uv] if uv else [])), tuple(steps),
-                  processes=_default_process(tree), run_env=run_env, run_path=(venv / "bin",))
+                  processes=default_processes(tree), run_env=run_env, run_path=(venv / "bin",))
 
 
 def _venv(ctx: BuildContext, python: Toolchain, uv: Toolchain | None, venv: PurePosixPath) -> Action:
@@ -216,7 +216,8 @@ def _hook(ctx: BuildContext, tree: Tree, name: str, env: dict[str, str]) -> list
     return [ctx.command(f"Running bin/{name}", "/bin/sh", f"bin/{name}", env=env)]
 
 
-def _default_process(tree: Tree) -> dict[str, str]:
+def default_processes(tree: Tree) -> dict[str, str]:
+    """The process types a Python app gets without a Procfile line (a detected app's run command too)."""
     # DigitalOcean has none (a run command is required); shoal keeps its old, harmless guess.
     for script in ("main.py", "app.py"):
         if tree.has(script):

@@ -134,7 +134,7 @@ async def plan(ctx: BuildContext, tools: Toolchains, log: Log) -> Recipe:
                         "RAILS_SERVE_STATIC_FILES": "enabled", "RAILS_LOG_TO_STDOUT": "enabled",
                         "SECRET_KEY_BASE": ctx.user_env.get("SECRET_KEY_BASE") or secrets.token_hex(64)})
         steps += _assets(ctx, tree, toolchains[1], {**env, **run_env, "SECRET_KEY_BASE_DUMMY": "1"}, rails, log)
-    return Recipe(("digitalocean/ruby",), tuple(toolchains), tuple(steps), processes=_processes(tree, rails),
+    return Recipe(("digitalocean/ruby",), tuple(toolchains), tuple(steps), processes=default_processes(tree, rails),
                   run_env=run_env)
 
 
@@ -152,7 +152,8 @@ def _assets(ctx: BuildContext, tree: Tree, bundler: Toolchain, env: dict[str, st
                         may_fail=True)]
 
 
-def _processes(tree: Tree, rails: int | None) -> dict[str, str]:
+def default_processes(tree: Tree, rails: int | None) -> dict[str, str]:
+    """The process types a Ruby app gets without a Procfile line (``rails``: its Rails major version)."""
     if rails and rails >= 4:
         return {"web": "bin/rails server -p ${PORT:-5000} -e $RAILS_ENV"}
     if rails:

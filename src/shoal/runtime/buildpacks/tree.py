@@ -5,12 +5,16 @@ text, its JSON or TOML, the ``Procfile``. A file that is missing, unreadable or 
 as absent (empty), so detection never raises on a user's tree; the build step that needs the file then
 reports what is wrong with it in the tool's own words.
 
-Must not: write, run anything, or follow a path out of the tree (names are relative and checked).
+Must not: write, run anything, or follow a path out of the tree: names are relative and checked, and
+a name that resolves (through a symlink committed in the repo) outside the tree reads as absent, as
+does anything that is not a regular file (a FIFO would hang the read). Detection runs in shoal's own
+process: a ``Procfile -> /srv/shoal/admin-token`` must not put a line of that file into the run command.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -31,16 +35,26 @@ class Tree:
             raise ValueError(f"not a path inside the app: {name!r}")
         return self.root / relative
 
+    def _inside(self, name: str) -> Path | None:
+        """Where ``name`` really is, when that is inside the tree."""
+        real, top = Path(os.path.realpath(self.path(name))), Path(os.path.realpath(self.root))
+        return real if real == top or top in real.parents else None
+
     def has(self, name: str) -> bool:
-        return self.path(name).is_file()
+        found = self._inside(name)
+        return found is not None and found.is_file()
 
     def has_dir(self, name: str) -> bool:
-        return self.path(name).is_dir()
+        found = self._inside(name)
+        return found is not None and found.is_dir()
 
     def text(self, name: str) -> str:
-        """The file's text, or ``""`` when it is missing or unreadable."""
+        """The file's text, or ``""`` when it is missing, unreadable, not a regular file or outside the tree."""
+        found = self._inside(name)
+        if found is None or not found.is_file():
+            return ""
         try:
-            with self.path(name).open("rb") as handle:
+            with found.open("rb") as handle:
                 return handle.read(_MAX_READ).decode("utf-8", errors="replace")
         except OSError:
             return ""
@@ -62,7 +76,7 @@ class Tree:
     def glob(self, pattern: str) -> list[str]:
         """Names of files directly in the root matching ``pattern`` (sorted)."""
         try:
-            return sorted(p.name for p in self.root.glob(pattern) if p.is_file())
+            return sorted(p.name for p in self.root.glob(pattern) if self.has(p.name))
         except OSError:
             return []
 

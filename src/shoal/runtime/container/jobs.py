@@ -56,6 +56,11 @@ async def run_job(access: EngineAccess, spec: RunSpec, unit: RunUnit, log: Calla
             await access.call(containers.stop, running.id, unit.termination.grace_period_seconds)
             raise StepFailed("ContainerExitNonZero", f"job {unit.name} did not finish within {timeout:.0f} s "
                                                      "and was stopped") from exc
+        except asyncio.CancelledError:
+            # Canceled (its invocation, or shoal stopping): the job stops as it would at a timeout. Before,
+            # the log follower below waited for a container nobody stopped, and the cancel never ended.
+            await asyncio.shield(access.call(containers.stop, running.id, unit.termination.grace_period_seconds))
+            raise
         finally:
             await asyncio.shield(following)
     finally:

@@ -35,6 +35,18 @@ def check_sources(spec: Json) -> Iterator[Problem]:
             yield from _image_problems(f"{path}.image", image)
 
 
+def standalone_source_problems(block: Json) -> Iterator[Problem]:
+    """A git source given on its own, outside a spec (``POST /v2/apps/detect``): exactly one of git,
+    github, gitlab or bitbucket, checked as a component's; paths are the block's own (``git.branch``)."""
+    present = [k for k in GIT_KINDS if block.get(k) is not None]
+    if not present:
+        yield Problem("git", "a source is required: one of git, github, gitlab or bitbucket")
+    elif len(present) > 1:
+        yield Problem(present[1], f"only one source may be set, found {len(present)}: {', '.join(present)}")
+    for problem in _repo_problems("", block):
+        yield Problem(problem.path.lstrip("."), problem.message)
+
+
 def _repo_problems(path: str, component: Json) -> Iterator[Problem]:
     git = obj(component, "git")
     url = text(git, "repo_clone_url") if git is not None else None

@@ -110,6 +110,20 @@ class DoctlConsole:
                 return self.close_code
         raise AssertionError(f"the server did not close the console within {timeout}s: {self.output!r}")
 
+    def busy_until_closed(self, timeout: float = 120) -> int | None:
+        """Type a shell no-op every second (activity, unlike keepalives) until the server closes; its close code."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.type(":\n")
+            except ConnectionClosed:  # what the server sent before its close is still to be read
+                return self.wait_closed(timeout=max(1.0, deadline - time.monotonic()))
+            try:
+                self._receive(1.0)
+            except ConnectionClosed:
+                return self.close_code
+        raise AssertionError(f"the server did not close the console within {timeout}s: {self.output!r}")
+
     def close(self) -> None:
         self.ws.close(code=1000)
         self._dialed.__exit__(None, None, None)

@@ -167,6 +167,26 @@ def test_an_idle_console_is_closed(local: Any, console_app: dict[str, Any]) -> N
         session.close()
 
 
+def test_a_console_ends_when_its_instance_is_retired(local: Any, repo: Path) -> None:
+    # Failed before: the shell is not a process of the instance's group, so it outlived a redeploy
+    # that stopped the instance, still in the old deployment's tree and environment.
+    server, _ = local
+    app = deployed(server, {"name": unique_name("retire"), "services": [{
+        "name": "web", "git": {"repo_clone_url": str(repo), "branch": "main"}, "run_command": "python app.py"}]})
+    session = DoctlConsole(exec_url(server, app["id"], "web").json()["url"], server.ca)
+    try:
+        session.type("echo ready-$((6*7))\n")
+        session.read_until("ready-42")
+        client = server.client()
+        dep = client.apps.create_deployment(app["id"], body={"force_build": False})["deployment"]
+        assert session.busy_until_closed(timeout=180) == 1000, session.output  # busy: not closed for idleness
+        assert "the instance stopped" in session.output
+        assert wait_deployment(client, app["id"], dep["id"], timeout=60)["phase"] == "ACTIVE"
+    finally:
+        session.close()
+        server.client().apps.delete(app["id"])
+
+
 def test_a_one_off_command_on_the_data_dir_leaves_the_servers_apps_running(local: Any,
                                                                          console_app: dict[str, Any]) -> None:
     # Failed before: `shoal token create` makes a runtime of its own on the same data dir, which ended

@@ -34,6 +34,7 @@ from shoal.runtime.local.process import as_user, proc_stats
 
 READ_BYTES = 64 * 1024
 HANGUP_GRACE_SECONDS = 2.0
+INSTANCE_WATCH_SECONDS = 1.0  # how soon a console notices its instance stopped
 # Makes the pty (already on fds 0-2) the controlling terminal of a new session, then becomes the
 # shell. A tiny exec'd helper instead of ``preexec_fn``, which is unsafe in a threaded server.
 _LOGIN_TTY = ("import fcntl, os, sys, termios; os.setsid(); fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
@@ -140,13 +141,16 @@ class PtyConsole:
         with contextlib.suppress(OSError):
             fcntl.ioctl(self._master, termios.TIOCSWINSZ, size)  # the kernel signals SIGWINCH
 
-    async def close(self) -> None:
+    async def close(self, reason: str | None = None) -> None:
+        """End the shell; ``reason`` is the last thing its terminal shows."""
         if self._closed:
             return
         self._closed = True
         if self._on_close is not None:
             self._on_close(self)
         self._detach()
+        if reason:
+            self._output.put_nowait(f"\r\nshoal: {reason}\r\n".encode())
         # The shell leads its own session: hang it up, then kill whatever of the session is left
         # (with job control, background jobs run in process groups of their own).
         _signal_group(self._process.pid, signal.SIGHUP)
@@ -178,16 +182,34 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 class Consoles:
-    """The consoles a runtime has open, so that stopping shoal closes every one of them."""
+    """The consoles a runtime has open, so that stopping shoal closes every one of them, and an
+    instance that stops (retired, scaled away, restarted, its app deleted) takes its consoles with it,
+    as a container's end takes an exec with it: the shell is not a process of the instance's group."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch_seconds: float = INSTANCE_WATCH_SECONDS) -> None:
         self._open: set[PtyConsole] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._every = watch_seconds
 
     async def open(self, cwd: Path, env: Mapping[str, str], uid: int | None, gid: int | None,
-                   command: list[str] | None = None) -> PtyConsole:
+                   command: list[str] | None = None, running: Callable[[], bool] | None = None) -> PtyConsole:
+        """A shell; with ``running``, closed as soon as that says the instance is no longer running."""
         console = await PtyConsole.start(cwd, env, uid, gid, command=command, on_close=self._open.discard)
         self._open.add(console)
+        if running is not None:
+            watcher = asyncio.get_running_loop().create_task(self._close_when_gone(console, running))
+            self._watchers.add(watcher)
+            watcher.add_done_callback(self._watchers.discard)
         return console
 
+    async def _close_when_gone(self, console: PtyConsole, running: Callable[[], bool]) -> None:
+        while console in self._open:
+            if not running():
+                await console.close("the instance stopped, and its console with it")
+                return
+            await asyncio.sleep(self._every)
+
     async def close_all(self) -> None:
-        await asyncio.gather(*(c.close() for c in list(self._open)), return_exceptions=True)
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        await asyncio.gather(*(c.close() for c in list(self._open)), *self._watchers, return_exceptions=True)

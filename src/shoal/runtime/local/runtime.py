@@ -333,8 +333,13 @@ class LocalRuntime:
         live = {i.name: i for i in self._supervisor.instances() if i.pid is not None}
         if record is None or instance not in live or instance not in {i.name for i in record.instances}:
             raise NotFound(f"instance {instance!r} of {component} is not running")
-        spec = live[instance].spec
-        return await self._consoles.open(spec.cwd, spec.env, getattr(spec, "uid", None), getattr(spec, "gid", None))
+        spec, pid = live[instance].spec, live[instance].pid
+
+        def running() -> bool:  # the same process still runs it: a restart is a new instance process
+            return any(i.name == instance and i.pid == pid for i in self._supervisor.instances())
+
+        return await self._consoles.open(spec.cwd, spec.env, getattr(spec, "uid", None), getattr(spec, "gid", None),
+                                         running=running)
 
     # -- retire, discard, remove -----------------------------------------------------------------
 

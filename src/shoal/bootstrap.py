@@ -32,7 +32,7 @@ from shoal.core.settings import Settings
 from shoal.core.signing import Signer
 from shoal.datadir import secure, sqlite_path
 from shoal.domain.accounts import ADMIN_ACCOUNT
-from shoal.domain.ports import InstanceScaler, Runtime, TrafficStore
+from shoal.domain.ports import ActivationQuery, InstanceScaler, Runtime, TrafficStore
 from shoal.domain.traffic import TrafficMeter
 from shoal.engine.accounts import AccountsService, IssuedToken
 from shoal.engine.alerts import AlertsEngine
@@ -136,14 +136,16 @@ class Operations:
                 group.create_task(self.metrics.run(stop))
 
     def measuring(self, settings: Settings, database: Database, runtime: Runtime, logs: LogBuffer,
-                  clock: Clock) -> Operations:
-        """The same, with instance metrics sampled from ``runtime`` (and scaled through it, if it can)."""
+                  clock: Clock, traffic: TrafficMeter | None = None) -> Operations:
+        """The same, with instance metrics sampled from ``runtime`` (and scaled through it, if it can)
+        and each served component's requests from ``traffic`` (the ingress's meter)."""
         wanted = settings.observability
         scaler = runtime if isinstance(runtime, InstanceScaler) else None
         observers: list[Observer] = [MetricAlerts(self.alerts),
                                      Autoscaler(scaler, database.scale_events, self.alerts, logs.sink, clock)]
         metrics = MetricsService(database.deployments, runtime, clock, wanted.metrics_interval, wanted.window_scale,
-                                 observers)
+                                 observers, traffic=traffic,
+                                 activations=runtime if isinstance(runtime, ActivationQuery) else None)
         return replace(self, metrics=metrics)
 
 
@@ -184,7 +186,8 @@ def build_platform(settings: Settings, clock: Clock | None = None, engine: Engin
     deployer = Deployer(database.deployments, runtime, clock, logs, database.jobs, database.ownership,
                         url_of=ingress_address(settings).domain_url,
                         secrets=lambda dep: plaintexts(dep.spec, box, dep.account_id))
-    watching = watching.measuring(settings, database, runtime, logs, clock)
+    meter = TrafficMeter()  # the ingress counts into it; the store's flusher and the metrics sampler read it
+    watching = watching.measuring(settings, database, runtime, logs, clock, traffic=meter)
     apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, queue=deployer,
                        box=box, sources=sources)
     accounts = AccountsService(database.accounts, clock)
@@ -193,7 +196,7 @@ def build_platform(settings: Settings, clock: Clock | None = None, engine: Engin
     return Platform(settings=settings, clock=clock, database=database, box=box, sources=sources, accounts=accounts,
                     apps=apps,
                     deployments=DeploymentsService(database.apps, database.deployments, clock, queue=deployer),
-                    routes=routes, traffic=TrafficMeter(), runtime=runtime, deployer=deployer, operations=watching)
+                    routes=routes, traffic=meter, runtime=runtime, deployer=deployer, operations=watching)
 
 
 SIGNING_KEY = "signing.key"  # signs log and console links

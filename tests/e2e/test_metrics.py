@@ -28,6 +28,8 @@ SERVICE = textwrap.dedent('''
         threading.Thread(target=burn, daemon=True).start()
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path.startswith("/slow"):
+                time.sleep(0.3)
             if self.path.startswith("/work"):
                 end = time.process_time() + 0.05
                 while time.process_time() < end:
@@ -43,6 +45,13 @@ SERVICE = textwrap.dedent('''
     http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 ''')
 
+# A functions project (under fns/): one action that answers, one that raises.
+FUNCTIONS = {
+    "fns/project.yml": "packages:\n  - name: m\n    actions:\n      - name: ok\n      - name: fail\n",
+    "fns/packages/m/ok.py": "def main(args):\n    return {'body': 'fine'}\n",
+    "fns/packages/m/fail.py": "def main(args):\n    raise RuntimeError('boom')\n",
+}
+
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Path, HttpReceiver]]:
@@ -52,7 +61,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer
                         extra_args=["--metrics-interval", "1", "--window-scale", "0.01"])
     try:
         server.start()
-        yield server, make_repo(root / "repo", {"app.py": SERVICE, "crash.sh": "echo up; sleep 2; exit 1\n"}), slack
+        yield server, make_repo(root / "repo", {"app.py": SERVICE, "crash.sh": "echo up; sleep 2; exit 1\n",
+                                                **FUNCTIONS}), slack
     finally:
         server.stop()
         slack.stop()
@@ -105,6 +115,94 @@ def test_a_cpu_burning_service_fires_cpu_utilization_after_its_window(
     memory = client.monitoring.get_app_memory_percentage_metrics(app_id=app["id"], app_component="web",
                                                                  start=str(now - 120), end=str(now))
     assert float(memory["data"]["result"][0]["values"][-1][1]) > 0
+
+
+def _load(url: str, host: str, threads: int, stop: threading.Event, status: int = 200) -> list[threading.Thread]:
+    """``threads`` clients sending requests through the ingress one after another until ``stop``."""
+    def send() -> None:
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                assert http.get(url, headers={"host": host}).status_code == status
+
+    workers = [threading.Thread(target=send, daemon=True) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def test_traffic_through_the_ingress_fires_requests_per_second_and_a_slow_endpoint_the_p95(
+        setup: tuple[LiveServer, Path, HttpReceiver]) -> None:
+    server, repo, slack = setup
+    app = _deploy(server, {"name": "busy", "services": [_service(repo, "web", alerts=[
+        {"rule": "REQUESTS_PER_SECOND", "operator": "GREATER_THAN", "value": 5, "window": "FIVE_MINUTES"},
+        {"rule": "REQUEST_DURATION_P95_MS", "operator": "GREATER_THAN", "value": 150, "window": "FIVE_MINUTES"}])]})
+    _hook(server, app, "REQUESTS_PER_SECOND", slack, "rps")
+    _hook(server, app, "REQUEST_DURATION_P95_MS", slack, "p95")
+    base, host = f"http://127.0.0.1:{server.ingress_port}", app["live_domain"]
+    stop = threading.Event()
+    workers = _load(f"{base}/", host, 2, stop)  # fast answers: many a second, none slow
+    try:
+        (text,) = wait_until(lambda: _texts(slack, "rps"), timeout=90)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert "[shoal] Requests per second: busy" in text and "Requests per second of web: " in text
+    assert "(above 5 req/s over 5 minutes)" in text
+    resolved = wait_until(lambda: _texts(slack, "rps")[1:], timeout=90)  # no more traffic: 0 a second
+    assert "[shoal] Requests per second resolved: busy" in resolved[0] and "(no longer above 5 req/s" in resolved[0]
+    assert _texts(slack, "p95") == []
+    stop = threading.Event()
+    workers = _load(f"{base}/slow", host, 2, stop)  # each answer takes 0.3 s
+    try:
+        (text,) = wait_until(lambda: _texts(slack, "p95"), timeout=90)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert "[shoal] Request duration (p95): busy" in text and "P95 request duration of web: " in text
+    assert "(above 150 ms over 5 minutes)" in text
+    alerts = {a["spec"]["rule"]: a for a in server.client().apps.list_alerts(app["id"])["alerts"]}
+    steps = alerts["REQUEST_DURATION_P95_MS"]["progress"]["steps"]
+    assert [s["name"] for s in steps] == ["alert-configure-insight-alert", "alert-fired", "notify-slack:#ops"], steps
+    assert steps[1]["reason"]["code"] == "REQUEST_DURATION_P95_MS" and steps[2]["status"] == "SUCCESS"
+
+
+def test_activations_of_a_functions_component_fire_the_functions_rules(
+        setup: tuple[LiveServer, Path, HttpReceiver]) -> None:
+    server, repo, slack = setup
+    client = server.client()
+    app = client.apps.create(body={"spec": {"name": "fnalerts", "functions": [{
+        "name": "fns", "git": {"repo_clone_url": str(repo), "branch": "main"}, "source_dir": "fns",
+        "routes": [{"path": "/fn"}], "alerts": [
+            {"rule": "FUNCTIONS_ACTIVATION_COUNT", "operator": "GREATER_THAN", "value": 5, "window": "FIVE_MINUTES"},
+            {"rule": "FUNCTIONS_ERROR_COUNT", "operator": "GREATER_THAN", "value": 2, "window": "FIVE_MINUTES"}]}]}})["app"]
+    dep = wait_deployment(client, app["id"], app["pending_deployment"]["id"], timeout=420)
+    assert dep["phase"] == "ACTIVE", dep["progress"]
+    app = client.apps.get(app["id"])["app"]
+    _hook(server, app, "FUNCTIONS_ACTIVATION_COUNT", slack, "activations")
+    _hook(server, app, "FUNCTIONS_ERROR_COUNT", slack, "errors")
+    base, host = f"http://127.0.0.1:{server.ingress_port}/fn/m", app["live_domain"]
+    stop = threading.Event()
+    workers = _load(f"{base}/ok", host, 1, stop)
+    try:
+        (text,) = wait_until(lambda: _texts(slack, "activations"), timeout=90)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert "[shoal] Function activations: fnalerts" in text and "Activations of fns: " in text
+    assert "(above 5 over 5 minutes)" in text
+    assert _texts(slack, "errors") == []  # none failed
+    stop = threading.Event()
+    workers = _load(f"{base}/fail", host, 1, stop, status=400)
+    try:
+        (text,) = wait_until(lambda: _texts(slack, "errors"), timeout=90)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert "[shoal] Function errors: fnalerts" in text and "Activation errors of fns: " in text
 
 
 def test_a_crash_looping_worker_fires_restart_count(setup: tuple[LiveServer, Path, HttpReceiver]) -> None:

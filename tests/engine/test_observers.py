@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from shoal.core.clock import FakeClock
 from shoal.domain.apps import App
+from shoal.domain.component_metrics import Activations
 from shoal.domain.deployments import Deployment, Phase
 from shoal.domain.plan import AppPlan, RunUnit, units_of
 from shoal.domain.ports import InstanceState, LogSink
@@ -21,6 +22,7 @@ from shoal.domain.progress import build_tree
 from shoal.engine.alerts import AlertsEngine
 from shoal.engine.autoscaler import Autoscaler
 from shoal.engine.metric_alerts import MetricAlerts
+from shoal.domain.traffic import TrafficMeter
 from shoal.engine.metrics import MetricsService
 from shoal.store import Database, open_database
 from shoal.store.tables import alert_firings
@@ -41,6 +43,7 @@ class MemoryRuntime:
         self.idle: float | None = 0.0
         self.scaled: list[int] = []
         self.woken: Callable[[], None] | None = None
+        self.functions: dict[str, Activations] = {}  # per functions component: its gateway's totals
 
     def instances(self, app_id: str) -> list[InstanceState]:
         return [InstanceState(DEP, "web", f"shop-web-{i}", True, self.restarts, cpu_percent=self.cpu,
@@ -55,6 +58,9 @@ class MemoryRuntime:
     def idle_seconds(self, plan: AppPlan, unit: RunUnit) -> float | None:
         return self.idle
 
+    def activations(self, app_id: str, deployment_id: str) -> dict[str, Activations]:
+        return dict(self.functions)
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
@@ -63,8 +69,11 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.close()
 
 
-def _live(db: Database, clock: FakeClock, web: dict[str, Any], alerts: list[dict[str, Any]] | None = None) -> None:
-    spec = {"name": "shop", "alerts": alerts or [], "services": [{"name": "web", **web}]}
+def _live(db: Database, clock: FakeClock, web: dict[str, Any], alerts: list[dict[str, Any]] | None = None,
+          functions: list[dict[str, Any]] | None = None) -> None:
+    spec: dict[str, Any] = {"name": "shop", "alerts": alerts or [], "services": [{"name": "web", **web}]}
+    if functions:
+        spec["functions"] = functions
     account = db.accounts.ensure_account("admin", "admin@example.com")
     now = clock.now()
     dep = Deployment(id=DEP, app_id=APP, account_id=account.id, spec=spec, phase=Phase.ACTIVE,
@@ -78,20 +87,26 @@ def _live(db: Database, clock: FakeClock, web: dict[str, Any], alerts: list[dict
 
 class Rig:
     def __init__(self, db: Database, clock: FakeClock, runtime: MemoryRuntime) -> None:
+        self.meter = TrafficMeter()
         self.lines: list[str] = []
         self.notifier = MemoryNotifier()
         alerts = AlertsEngine(db.alerts, db.deployments, self.notifier, clock, link=lambda a, d: "link")
         self.autoscaler = Autoscaler(runtime, db.scale_events, alerts, self.sink, clock)
         self.metrics = MetricsService(db.deployments, runtime, clock, interval=1.0, window_scale=0.01,
-                                      observers=[MetricAlerts(alerts), self.autoscaler])
+                                      observers=[MetricAlerts(alerts), self.autoscaler], traffic=self.meter,
+                                      activations=runtime)
         self.clock = clock
         self.db = db
 
     def sink(self, deployment_id: str) -> LogSink:
         return lambda stage, component, line: self.lines.append(f"{stage} {component} {line}")
 
-    async def rounds(self, count: int) -> None:
+    async def rounds(self, count: int, requests: int = 0, seconds: float = 0.01) -> None:
+        """``count`` sampling rounds a second apart, the ingress serving ``requests`` of ``seconds``
+        each to web between two rounds."""
         for _ in range(count):
+            for _ in range(requests):
+                self.meter.record(APP, "web", self.clock.now().date(), 200, 100, seconds)
             await self.metrics.sample()
             self.clock.advance(1)
 
@@ -121,6 +136,68 @@ async def test_a_metric_rule_fires_once_after_its_window_and_resolves_once(db: D
     runtime.cpu = 5
     await rig.rounds(8)
     assert rig.firings("CPU_UTILIZATION") == ["[shoal] CPU utilization: shop", "[shoal] CPU utilization resolved: shop"]
+
+
+@run_async
+async def test_requests_per_second_fire_after_the_window_and_resolve_when_the_traffic_stops(db: Database) -> None:
+    clock, runtime = FakeClock(), MemoryRuntime()
+    _live(db, clock, {"alerts": [{"rule": "REQUESTS_PER_SECOND", "operator": "GREATER_THAN", "value": 20,
+                                  "window": "FIVE_MINUTES"}]})  # 3 s at window_scale 0.01
+    rig = Rig(db, clock, runtime)
+    await rig.rounds(2, requests=50)
+    assert rig.firings("REQUESTS_PER_SECOND") == []  # not before the window was sampled
+    await rig.rounds(3, requests=50)
+    assert rig.firings("REQUESTS_PER_SECOND") == ["[shoal] Requests per second: shop"]  # once per firing
+    await rig.rounds(5)
+    await rig.rounds(5, requests=15)  # 15 a second is not above 20
+    assert rig.firings("REQUESTS_PER_SECOND") == ["[shoal] Requests per second: shop",
+                                                  "[shoal] Requests per second resolved: shop"]
+
+
+@run_async
+async def test_a_slow_p95_fires_and_an_idle_service_below_a_rate_fires_less_than(db: Database) -> None:
+    clock, runtime = FakeClock(), MemoryRuntime()
+    _live(db, clock, {"alerts": [
+        {"rule": "REQUEST_DURATION_P95_MS", "operator": "GREATER_THAN", "value": 200, "window": "FIVE_MINUTES"},
+        {"rule": "REQUESTS_PER_SECOND", "operator": "LESS_THAN", "value": 1, "window": "FIVE_MINUTES"}]})
+    rig = Rig(db, clock, runtime)
+    await rig.rounds(6, requests=10, seconds=0.05)
+    assert rig.firings("REQUEST_DURATION_P95_MS") == [] and rig.firings("REQUESTS_PER_SECOND") == []
+    await rig.rounds(6, requests=10, seconds=0.5)
+    assert rig.firings("REQUEST_DURATION_P95_MS") == ["[shoal] Request duration (p95): shop"]
+    await rig.rounds(6)  # no requests: a rate of 0 (below 1), and no duration to judge either way
+    assert rig.firings("REQUESTS_PER_SECOND") == ["[shoal] Requests per second: shop"]
+    assert rig.firings("REQUEST_DURATION_P95_MS") == ["[shoal] Request duration (p95): shop"]
+    with rig.db.engine.connect() as conn:
+        texts = conn.execute(sa.select(alert_firings.c.text).where(
+            alert_firings.c.rule == "REQUEST_DURATION_P95_MS")).scalars().all()
+    assert "P95 request duration of web: " in texts[0] and "(above 200 ms over 5 minutes)" in texts[0]
+
+
+@run_async
+async def test_the_functions_rules_judge_the_growth_of_the_gateways_totals(db: Database) -> None:
+    clock, runtime = FakeClock(), MemoryRuntime()
+    rules = [{"rule": "FUNCTIONS_ACTIVATION_COUNT", "value": 20, "window": "FIVE_MINUTES"},
+             {"rule": "FUNCTIONS_ERROR_RATE_PER_MINUTE", "value": 100, "window": "FIVE_MINUTES"},
+             {"rule": "FUNCTIONS_AVERAGE_DURATION_MS", "value": 500, "window": "FIVE_MINUTES"}]
+    _live(db, clock, {}, functions=[{"name": "fns", "git": {"repo_clone_url": "https://example.com/f.git",
+                                                             "branch": "main"}, "alerts": rules}])
+    rig = Rig(db, clock, runtime)
+    totals = Activations(source="gateway-1")
+    for _ in range(6):  # 10 activations a second, 100 ms each, one in ten failing
+        totals = Activations(totals.count + 10, totals.errors + 1, totals.duration_ms + 1000, 0, 0, "gateway-1")
+        runtime.functions = {"fns": totals}
+        await rig.rounds(1)
+    assert rig.firings("FUNCTIONS_ACTIVATION_COUNT") == ["[shoal] Function activations: shop"]  # 30 in 3 s
+    assert rig.firings("FUNCTIONS_ERROR_RATE_PER_MINUTE") == []  # 60 a minute
+    assert rig.firings("FUNCTIONS_AVERAGE_DURATION_MS") == []
+    # A new gateway starts counting again: its totals are growth, not a drop.
+    runtime.functions = {"fns": Activations(1, 1, 2000, 0, 0, "gateway-2")}
+    for _ in range(4):
+        await rig.rounds(1)
+    assert rig.firings("FUNCTIONS_ACTIVATION_COUNT") == ["[shoal] Function activations: shop",
+                                                         "[shoal] Function activations resolved: shop"]
+    assert rig.firings("FUNCTIONS_AVERAGE_DURATION_MS") == ["[shoal] Function duration: shop"]  # 2 s for one
 
 
 @run_async

@@ -22,7 +22,7 @@ import pytest
 from shoal.domain.functions.web import WebAnswer, WebRequest
 from shoal.runtime.functions.gateway import CONFIG_VARIABLE, Gateway, GatewayConfig
 from shoal.runtime.functions.build import load_project
-from shoal.runtime.local.functions import base_python
+from shoal.runtime.local.functions import base_python, read_activations
 from tests.conftest import wait_for
 from tests.live import free_port
 from tests.runtime.aio import run_async
@@ -178,10 +178,30 @@ async def test_openwhisks_default_cors_unless_the_component_or_the_action_has_it
         await own.close()
 
 
+@run_async
+async def test_each_activation_is_counted_with_its_run_and_wait_time_errors_and_gb_seconds(project: Path) -> None:
+    gw = gateway(project)
+    try:
+        for query in ("s=0.2", "s=0.2", "s=0"):
+            assert (await call(gw, "/t/nap", query=query)).status == 200
+        assert (await call(gw, "/t/fails")).status == 400  # a developer error
+        assert (await call(gw, "/t/teapot")).status == 418  # an application error
+        assert (await call(gw, "/t/missing")).status == 404  # no activation
+        assert (await call(gw, "/t/locked")).status == 401  # nor this
+        done = gw.activations
+    finally:
+        await gw.close()
+    assert (done.count, done.errors) == (5, 2)
+    assert done.duration_ms >= 400  # two naps of 0.2 s; the cold starts are waiting, not running
+    assert done.wait_ms > 0 and done.source
+    memory_gb = 256 / 1024  # the default limit
+    assert done.gb_seconds == pytest.approx(memory_gb * done.duration_ms / 1000)
+
+
 def test_the_gateway_process_serves_http_and_takes_its_workers_with_it(project: Path) -> None:
     port = free_port()
     actions = load_project(project, {}).actions
-    config = GatewayConfig(port=port, root=project, actions=actions, python=base_python())
+    config = GatewayConfig(port=port, root=project, actions=actions, python=base_python(), stats_token="s3cret")
     process = subprocess.Popen([sys.executable, "-m", "shoal.runtime.functions.gateway"], cwd=project,
                                env={"PATH": os.environ["PATH"], CONFIG_VARIABLE: config.to_json()},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -198,6 +218,11 @@ def test_the_gateway_process_serves_http_and_takes_its_workers_with_it(project: 
         assert psutil.Process(worker).ppid() == process.pid
         big = httpx.post(f"http://127.0.0.1:{port}/t/pid", content=b"x" * (1024 * 1024 + 1), timeout=10)
         assert big.status_code == 413
+        totals = read_activations(port, "s3cret")  # what shoal reads for the FUNCTIONS_* alert rules
+        assert totals is not None and totals.count == 1 and totals.errors == 0
+        assert httpx.get(f"http://127.0.0.1:{port}/_shoal/activations", timeout=10).status_code == 404
+        guessed = httpx.get(f"http://127.0.0.1:{port}/_shoal/activations", headers={"x-shoal-stats": "guess"})
+        assert guessed.status_code == 404 and "count" not in guessed.text  # only with the gateway's token
         os.killpg(process.pid, signal.SIGKILL)  # what the supervisor does past the grace period
         process.wait(10)
         wait_for(lambda: not psutil.pid_exists(worker) or psutil.Process(worker).status() == "zombie", timeout=10)

@@ -31,7 +31,12 @@ TITLES = {DEPLOYMENT_STARTED: "Deployment started", DEPLOYMENT_LIVE: "Deployment
           DEPLOYMENT_FAILED: "Deployment failed", DEPLOYMENT_CANCELED: "Deployment canceled",
           DOMAIN_LIVE: "Domain live", DOMAIN_FAILED: "Domain failed", AUTOSCALE_SUCCEEDED: "Autoscaling succeeded",
           AUTOSCALE_FAILED: "Autoscaling failed", "CPU_UTILIZATION": "CPU utilization",
-          "MEM_UTILIZATION": "Memory utilization", "RESTART_COUNT": "Restart count"}
+          "MEM_UTILIZATION": "Memory utilization", "RESTART_COUNT": "Restart count",
+          "REQUESTS_PER_SECOND": "Requests per second", "REQUEST_DURATION_P95_MS": "Request duration (p95)",
+          "FUNCTIONS_ACTIVATION_COUNT": "Function activations", "FUNCTIONS_ERROR_COUNT": "Function errors",
+          "FUNCTIONS_AVERAGE_DURATION_MS": "Function duration", "FUNCTIONS_AVERAGE_WAIT_TIME_MS": "Function wait time",
+          "FUNCTIONS_ERROR_RATE_PER_MINUTE": "Function error rate",
+          "FUNCTIONS_GB_RATE_PER_SECOND": "Function GB-seconds rate"}
 
 # Delivery states. UNDELIVERABLE: there is no way to send it (no SMTP server configured).
 PENDING, SUCCESS, ERROR, UNDELIVERABLE = "PENDING", "SUCCESS", "ERROR", "UNDELIVERABLE"

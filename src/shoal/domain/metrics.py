@@ -15,12 +15,17 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from shoal.domain import component_metrics
+
 CPU_UTILIZATION, MEM_UTILIZATION, RESTART_COUNT = "CPU_UTILIZATION", "MEM_UTILIZATION", "RESTART_COUNT"
 METRIC_RULES = (CPU_UTILIZATION, MEM_UTILIZATION, RESTART_COUNT)
 WINDOWS = {"FIVE_MINUTES": 300.0, "TEN_MINUTES": 600.0, "THIRTY_MINUTES": 1800.0, "ONE_HOUR": 3600.0}
 LONGEST_WINDOW = max(WINDOWS.values())
-NOUNS = {CPU_UTILIZATION: "CPU utilization", MEM_UTILIZATION: "memory utilization", RESTART_COUNT: "restarts"}
-UNITS = {CPU_UTILIZATION: " %", MEM_UTILIZATION: " %", RESTART_COUNT: ""}
+# Every rule judged on a threshold over a window: the instance rules here, the component ones there.
+THRESHOLD_RULES = METRIC_RULES + component_metrics.COMPONENT_RULES
+NOUNS = {CPU_UTILIZATION: "CPU utilization", MEM_UTILIZATION: "memory utilization", RESTART_COUNT: "restarts",
+         **component_metrics.NOUNS}
+UNITS = {CPU_UTILIZATION: " %", MEM_UTILIZATION: " %", RESTART_COUNT: "", **component_metrics.UNITS}
 
 
 @dataclass(frozen=True)

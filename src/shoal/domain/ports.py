@@ -12,6 +12,7 @@ from shoal.core.errors import Unavailable
 from shoal.domain.accounts import Account, Token
 from shoal.domain.alerts import Firing
 from shoal.domain.apps import App, Page
+from shoal.domain.component_metrics import Activations
 from shoal.domain.deployments import Deployment
 from shoal.domain.detection import DetectRequest, Detected
 from shoal.domain.forwarding import Destination, Dropped, Record
@@ -118,6 +119,14 @@ class InstanceQuery(Protocol):
     """What runs now: asked of the runtime by insights (``/instances``, ``/health``)."""
 
     def instances(self, app_id: str) -> list[InstanceState]: ...
+
+
+@runtime_checkable
+class ActivationQuery(Protocol):
+    """A runtime that runs functions components and counts their activations: per component of
+    the deployment, totals since its gateway started (the FUNCTIONS_* alert rules read them)."""
+
+    def activations(self, app_id: str, deployment_id: str) -> dict[str, Activations]: ...
 
 
 @runtime_checkable

@@ -1,5 +1,6 @@
-"""The metric alert rules — CPU_UTILIZATION, MEM_UTILIZATION, RESTART_COUNT — judged every sampling
-round on the component's instances (``domain.metrics``): when a rule starts to hold it fires once,
+"""The metric alert rules — CPU_UTILIZATION, MEM_UTILIZATION, RESTART_COUNT on the component's
+instances (``domain.metrics``), REQUESTS_PER_SECOND, REQUEST_DURATION_P95_MS and the FUNCTIONS_* rules
+on the whole component (``domain.component_metrics``) — judged every sampling round: when a rule starts to hold it fires once,
 and when it stops holding a "resolved" message follows, as DigitalOcean's monitoring alerts do. An
 episode lives in memory: after a restart, a rule that still holds fires again once its window has
 been sampled anew.
@@ -8,7 +9,7 @@ been sampled anew.
 from __future__ import annotations
 
 from shoal.domain import alerts as rules
-from shoal.domain.metrics import METRIC_RULES, NOUNS, UNITS, describe, holds, window_seconds
+from shoal.domain.metrics import NOUNS, THRESHOLD_RULES, UNITS, describe, holds, window_seconds
 from shoal.domain.plan import AppPlan
 from shoal.domain.ports import InstanceState
 from shoal.engine.alerts import AlertsEngine
@@ -23,7 +24,7 @@ class MetricAlerts:
     async def observe(self, plan: AppPlan, states: list[InstanceState], metrics: MetricsService,
                       now: float) -> None:
         for alert in rules.alerts_of(plan):
-            if alert.rule in METRIC_RULES and alert.component and not alert.disabled:
+            if alert.rule in THRESHOLD_RULES and alert.component and not alert.disabled:
                 await self._judge(plan, alert, metrics, now)
 
     async def _judge(self, plan: AppPlan, alert: rules.Alert, metrics: MetricsService, now: float) -> None:

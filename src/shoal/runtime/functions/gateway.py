@@ -11,6 +11,11 @@ response. Non-web actions have no pool here, so they answer 404 like a missing o
 activation (timeout, memory, crash) is logged on stderr — the component's RUN logs — with the
 activation id the response carries.
 
+Each activation is counted (``domain.component_metrics.Activations``: how many, failed ones, run
+and wait time, GB-seconds) in totals since the gateway started, which shoal reads from
+``STATS_PATH`` with the gateway's ``stats_token`` (a secret of its configuration, so a request
+through the ingress cannot read them) for the FUNCTIONS_* alert rules.
+
 Not done here: TLS (the ingress terminates it), request logging (the ingress counts requests).
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import os
 import sys
@@ -28,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shoal.domain.component_metrics import Activations, activations_record, counted
 from shoal.domain.functions.model import Action, WebMode, action_from_record, action_record
 from shoal.domain.functions.web import (ERROR_PROCESSING, MAX_REQUEST_BYTES, NOT_FOUND, UNAUTHORIZED, WebAnswer,
                                         WebRequest, activation_input, cors_headers, error_answer, lowered,
@@ -35,6 +42,7 @@ from shoal.domain.functions.web import (ERROR_PROCESSING, MAX_REQUEST_BYTES, NOT
 from shoal.runtime.functions.pool import ActionPool, Failed, Interpreters, Settings
 
 CONFIG_VARIABLE = "SHOAL_FUNCTIONS"
+STATS_PATH, STATS_HEADER = "/_shoal/activations", "x-shoal-stats"
 REAP_SECONDS = 30.0
 ORPHAN_POLL_SECONDS = 1.0
 
@@ -56,9 +64,11 @@ class GatewayConfig:
     node: str = "node"
     max_workers: int = 4
     idle_seconds: float = 600.0
+    stats_token: str = ""  # who may read the activation totals at STATS_PATH ("": nobody)
 
     def to_json(self) -> str:
         return json.dumps({"port": self.port, "root": str(self.root), "namespace": self.namespace,
+                           "stats_token": self.stats_token,
                            "api_host": self.api_host, "default_cors": self.default_cors, "python": self.python,
                            "node": self.node, "max_workers": self.max_workers, "idle_seconds": self.idle_seconds,
                            "actions": [action_record(a) for a in self.actions]})
@@ -71,7 +81,8 @@ class GatewayConfig:
                    namespace=str(data.get("namespace") or "shoal"), api_host=str(data.get("api_host") or ""),
                    default_cors=bool(data.get("default_cors", True)), python=str(data.get("python") or sys.executable),
                    node=str(data.get("node") or "node"), max_workers=int(data.get("max_workers") or 4),
-                   idle_seconds=float(data.get("idle_seconds") or 600.0))
+                   idle_seconds=float(data.get("idle_seconds") or 600.0),
+                   stats_token=str(data.get("stats_token") or ""))
 
 
 class Gateway:
@@ -85,6 +96,7 @@ class Gateway:
         self.pools = {(a.package, a.name): ActionPool(a, config.root, settings, cold_starts)
                       for a in config.actions if a.web != WebMode.OFF}
         self._reaper: asyncio.Task[None] | None = None
+        self.activations = Activations(source=uuid.uuid4().hex)  # totals since this gateway started
         self.on_orphaned: Callable[[], None] | None = None  # called once if the process that started us dies
 
     async def handle(self, request: WebRequest, activation_id: str | None = None) -> WebAnswer:
@@ -109,6 +121,9 @@ class Gateway:
                 "namespace": self.config.namespace, "action_name": f"/{self.config.namespace}/{action.qualified_name}",
                 "action_version": "0.0.1", "api_host": self.config.api_host, "api_key": ""}
         outcome = await pool.invoke(arguments, meta)
+        failed = isinstance(outcome, Failed) or outcome.application_error
+        self.activations = counted(self.activations, action.limits.memory_mb, outcome.duration_ms, outcome.wait_ms,
+                                   failed)
         if isinstance(outcome, Failed):
             print(f"{action.qualified_name} activation {activation_id}: {outcome.message}", file=sys.stderr,
                   flush=True)
@@ -123,7 +138,10 @@ class Gateway:
         if scope["type"] != "http":
             return
         body, too_big = await _read_body(receive)
-        if too_big:
+        if self._stats_asked(scope):
+            answer = WebAnswer(200, (("content-type", "application/json"),),
+                               json.dumps(activations_record(self.activations)).encode())
+        elif too_big:
             answer = error_answer(413, f"Request larger than allowed: more than {MAX_REQUEST_BYTES} bytes.",
                                   uuid.uuid4().hex)
         else:
@@ -135,6 +153,12 @@ class Gateway:
         raw.append((b"content-length", str(len(answer.body)).encode()))
         await send({"type": "http.response.start", "status": answer.status, "headers": raw})
         await send({"type": "http.response.body", "body": answer.body})
+
+    def _stats_asked(self, scope: Scope) -> bool:
+        if not self.config.stats_token or scope.get("path") != STATS_PATH:
+            return False
+        given = next((v for k, v in scope["headers"] if k.lower() == STATS_HEADER.encode()), b"")
+        return hmac.compare_digest(given, self.config.stats_token.encode())
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -80,11 +81,13 @@ class Instances(Scaler[UnitRecord, InstanceRecord]):
         env = {**values(unit.build_env, self._bindings.value_of(plan, unit.name, True)),
                **values(unit.run_env, self._bindings.value_of(plan, unit.name, False))}
         own_cors = any(r.cors for r in plan.routes if r.component == unit.name)
+        token = secrets.token_hex(16)
         spec = ProcessSpec(name=name, command=gateway_command(), cwd=build.app_dir, readiness=gateway_probe(port),
                            env=gateway_env(build.app_dir, unit, env, port, default_cors=not own_cors,
-                                           namespace=plan.app_id, api_host=plan.app_url, host_env=host_env),
+                                           namespace=plan.app_id, api_host=plan.app_url, host_env=host_env,
+                                           stats_token=token),
                            grace_period_seconds=10, app_id=plan.app_id, user=self._user(plan))
-        instance = InstanceRecord(name, port)
+        instance = InstanceRecord(name, port, stats_token=token)
         self._by_instance[name] = Output(log, unit.name, "RUN", instance)
         record.instances.append(instance)
         log("DEPLOY", unit.name, f"starting the functions gateway of {unit.name} (port {port})")

@@ -19,6 +19,7 @@ class InstanceRecord:
     name: str
     port: int | None
     upstream: Upstream | None = None  # the published upstream it serves in, once traffic is switched
+    stats_token: str = ""  # a functions gateway's: what reads its activation totals
 
 
 @dataclass

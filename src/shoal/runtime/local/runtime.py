@@ -35,6 +35,7 @@ from pathlib import Path
 
 from shoal.core.errors import NotFound
 from shoal.core.secrets import SecretBox
+from shoal.domain.component_metrics import Activations
 from shoal.domain.deployments import StepFailed
 from shoal.domain.plan import DEFAULT_HTTP_PORT, AppPlan, Artifact, Kind, RunUnit, probe_from_spec
 from shoal.domain.ports import (
@@ -53,6 +54,7 @@ from shoal.runtime.local.build import Builder, BuildResult
 from shoal.runtime.local.console import Consoles
 from shoal.runtime.local.databases import DevDatabases
 from shoal.runtime.local.environment import values, with_port
+from shoal.runtime.local.functions import read_activations
 from shoal.runtime.local.groups import ProcessRecords
 from shoal.runtime.local.identity import Isolation
 from shoal.runtime.local.instances import Instances
@@ -288,6 +290,17 @@ class LocalRuntime:
                     live = supervised.get(instance.name)
                     if live is not None and live.state not in ("stopped", "exited"):
                         found.append(self._instances.state(deployment_id, record, instance, live))
+        return found
+
+    def activations(self, app_id: str, deployment_id: str) -> dict[str, Activations]:
+        """``ActivationQuery``: each functions component's activation totals, from its gateway."""
+        deployment = self._apps.get(app_id, AppRecord()).deployments.get(deployment_id)
+        found = {}
+        for record in list(deployment.units.values()) if deployment else []:
+            for instance in list(record.instances) if record.unit.kind == Kind.FUNCTION else []:
+                totals = read_activations(instance.port, instance.stats_token) if instance.port else None
+                if totals is not None and instance.stats_token:
+                    found[record.unit.name] = totals
         return found
 
     async def scale(self, plan: AppPlan, unit: RunUnit, count: int, log: LogSink,

@@ -185,7 +185,8 @@ def build_platform(settings: Settings, clock: Clock | None = None, engine: Engin
     logs = LogBuffer(database.deployments.append_logs, clock, forward=watching.forwarding.offer)
     deployer = Deployer(database.deployments, runtime, clock, logs, database.jobs, database.ownership,
                         url_of=ingress_address(settings).domain_url,
-                        secrets=lambda dep: plaintexts(dep.spec, box, dep.account_id))
+                        secrets=lambda dep: plaintexts(dep.spec, box, dep.account_id),
+                        job_failed=watching.alerts.job_failed)
     meter = TrafficMeter()  # the ingress counts into it; the store's flusher and the metrics sampler read it
     watching = watching.measuring(settings, database, runtime, logs, clock, traffic=meter)
     apps = AppsService(database.apps, database.deployments, clock, settings.ingress.apps_domain, queue=deployer,

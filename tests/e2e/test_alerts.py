@@ -190,3 +190,30 @@ def test_without_an_smtp_server_email_alerts_are_shown_undeliverable(tmp_path: P
         assert "--smtp-url" in mail["reason"]["message"]
     finally:
         server.stop()
+
+
+def test_a_failed_job_invocation_fires_the_jobs_alert(live: LiveServer, slack: Slack) -> None:
+    # Failed before: JOB_INVOCATION_FAILED was stored with the spec and never evaluated.
+    client = live.client()
+    name = unique_name("jobfail")
+    git = {"repo_clone_url": "https://example.com/r.git", "branch": "main"}
+
+    def spec(fail: bool) -> dict[str, Any]:
+        envs = [{"key": "SHOAL_SIMULATE_FAIL", "value": "job"}] if fail else []
+        return {"name": name, "services": [{"name": "web", "git": git}],
+                "jobs": [{"name": "migrate", "kind": "PRE_DEPLOY", "git": git, "envs": envs,
+                          "alerts": [{"rule": "JOB_INVOCATION_FAILED"}]}]}
+
+    app = _created(client, spec(fail=False))
+    alert = _alert(client, app["id"], "JOB_INVOCATION_FAILED")
+    assert alert["component_name"] == "migrate"
+    client.apps.assign_alert_destinations(app["id"], alert["id"], body={"emails": [],
+                                                                       "slack_webhooks": [slack.hook(name)]})
+    assert slack.texts(name) == []  # the first deployment's job succeeded
+    _update(client, app["id"], spec(fail=True), "ERROR")
+    failed = next(i for i in client.apps.list_job_invocations(app["id"])["job_invocations"] if i["phase"] == "FAILED")
+    wait_until(lambda: slack.texts(name), timeout=60)
+    time.sleep(1)
+    (text,) = slack.texts(name)
+    assert "Job invocation failed" in text and "Component: migrate" in text and failed["id"] in text
+    assert "ContainerExitNonZero" in text

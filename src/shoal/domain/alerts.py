@@ -27,7 +27,8 @@ DOMAIN_FAILED, DOMAIN_LIVE = "DOMAIN_FAILED", "DOMAIN_LIVE"
 EVENT_RULES = (DEPLOYMENT_STARTED, DEPLOYMENT_LIVE, DEPLOYMENT_FAILED, DEPLOYMENT_CANCELED, DOMAIN_LIVE,
                DOMAIN_FAILED)
 AUTOSCALE_SUCCEEDED, AUTOSCALE_FAILED = "AUTOSCALE_SUCCEEDED", "AUTOSCALE_FAILED"
-TITLES = {DEPLOYMENT_STARTED: "Deployment started", DEPLOYMENT_LIVE: "Deployment live",
+JOB_INVOCATION_FAILED = "JOB_INVOCATION_FAILED"  # a job's alert: one firing per failed invocation
+TITLES = {JOB_INVOCATION_FAILED: "Job invocation failed", DEPLOYMENT_STARTED: "Deployment started", DEPLOYMENT_LIVE: "Deployment live",
           DEPLOYMENT_FAILED: "Deployment failed", DEPLOYMENT_CANCELED: "Deployment canceled",
           DOMAIN_LIVE: "Domain live", DOMAIN_FAILED: "Domain failed", AUTOSCALE_SUCCEEDED: "Autoscaling succeeded",
           AUTOSCALE_FAILED: "Autoscaling failed", "CPU_UTILIZATION": "CPU utilization",
@@ -77,6 +78,15 @@ class Occurrence:
     summary: str
     reason: str = ""
     resolved: bool = False  # a metric rule that held and no longer does
+
+
+def job_failed(alerts: list[Alert], job: str, invocation_id: str, app_name: str,
+               reason: str) -> list[tuple[Alert, Occurrence]]:
+    """What a failed invocation of ``job`` fires: the job's enabled JOB_INVOCATION_FAILED alerts."""
+    occurrence = Occurrence(JOB_INVOCATION_FAILED, invocation_id,
+                            f"job {job} of {app_name} failed (job invocation {invocation_id})", reason)
+    return [(a, occurrence) for a in alerts if a.rule == JOB_INVOCATION_FAILED and a.component == job
+            and not a.disabled]
 
 
 def _started(dep: Deployment) -> bool:

@@ -142,6 +142,11 @@ class AlertsEngine:
             if alert.rule == rule and not alert.component and not alert.disabled:
                 await self.fire(plan, alert, occurrence)
 
+    async def job_failed(self, plan: AppPlan, job: str, invocation_id: str, reason: str) -> None:
+        """The pipeline's word that an invocation of ``job`` failed (scheduled or deploy-time)."""
+        for alert, occurrence in rules.job_failed(rules.alerts_of(plan), job, invocation_id, plan.app_name, reason):
+            await self.fire(plan, alert, occurrence)
+
     async def _live_domains(self, dep: Deployment, wanted: list[rules.Alert]) -> set[str]:
         """The domains the app served before ``dep`` (only looked up when a domain rule is set)."""
         if not dep.previous_deployment_id or not any(a.rule in (rules.DOMAIN_LIVE, rules.DOMAIN_FAILED) for a in wanted):

@@ -21,7 +21,7 @@ from shoal.domain.changes import APP, EVERYTHING, Change
 from shoal.domain.deployments import Deployment, Phase, StepFailed
 from shoal.domain.ports import DeploymentStore, JobStore, Ownership, Runtime
 from shoal.engine.logbuffer import LogBuffer
-from shoal.engine.pipeline import Pipeline
+from shoal.engine.pipeline import JobFailed, Pipeline
 
 log = logging.getLogger("shoal.engine")
 
@@ -32,8 +32,9 @@ class Deployer(Pipeline):
     def __init__(self, store: DeploymentStore, runtime: Runtime, clock: Clock, logs: LogBuffer,
                  job_store: JobStore, ownership: Ownership,
                  url_of: Callable[[str], str] = lambda host: f"http://{host}",
-                 secrets: Callable[[Deployment], list[str]] = lambda dep: []) -> None:
-        super().__init__(store, runtime, clock, logs, job_store, url_of, secrets)
+                 secrets: Callable[[Deployment], list[str]] = lambda dep: [],
+                 job_failed: JobFailed | None = None) -> None:
+        super().__init__(store, runtime, clock, logs, job_store, url_of, secrets, job_failed)
         self._owners = ownership
         self._tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None

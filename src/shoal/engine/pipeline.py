@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -36,6 +36,7 @@ from shoal.engine.logbuffer import LogBuffer
 from shoal.engine.schedules import JobScheduler, Scheduled
 
 log = logging.getLogger("shoal.engine")
+JobFailed = Callable[[AppPlan, str, str, str], Awaitable[None]]  # (plan, job, invocation id, reason)
 CANCEL_POLL_SECONDS = 1.0  # how soon a job canceled through the API is stopped
 
 
@@ -83,8 +84,10 @@ class Pipeline:
 
     def __init__(self, store: DeploymentStore, runtime: Runtime, clock: Clock, logs: LogBuffer,
                  job_store: JobStore, url_of: Callable[[str], str] = lambda host: f"http://{host}",
-                 secrets: Callable[[Deployment], list[str]] = lambda dep: []) -> None:
+                 secrets: Callable[[Deployment], list[str]] = lambda dep: [],
+                 job_failed: JobFailed | None = None) -> None:
         self._store = store
+        self._job_failed = job_failed
         self._url_of = url_of
         self._secrets = secrets
         self._jobs = job_store
@@ -238,6 +241,9 @@ class Pipeline:
         try:
             canceled = await self._unless_canceled(self._runtime.run_job(plan, unit, sink), plan.app_id, ident)
             phase = jobs.CANCELED if canceled else jobs.SUCCEEDED
+        except StepFailed as exc:  # the job failed (not shoal stopping): its JOB_INVOCATION_FAILED alerts fire
+            await asyncio.shield(self._announce_failure(plan, unit.name, ident, f"{exc.code}: {exc.message}"))
+            raise
         finally:
             if phase != jobs.CANCELED:  # a canceled one was recorded so by the cancel itself
                 done = replace(invocation, phase=phase, completed_at=self._clock.now())
@@ -246,6 +252,14 @@ class Pipeline:
             sink("DEPLOY", unit.name, f"job {unit.name} was canceled and stopped")
             if trigger is None:  # a deploy-time job: the deployment cannot go on as if it had run
                 raise StepFailed("ContainerExitNonZero", f"job {unit.name} was canceled (job invocation {ident})")
+
+    async def _announce_failure(self, plan: AppPlan, job: str, invocation_id: str, reason: str) -> None:
+        if self._job_failed is None:
+            return
+        try:
+            await self._job_failed(plan, job, invocation_id, reason)
+        except Exception:  # an alert that cannot be recorded must not change what the job did
+            log.exception("could not record the failure of job %s of app %s", job, plan.app_id)
 
     async def _unless_canceled(self, job: Coroutine[Any, Any, None], app_id: str, invocation_id: str) -> bool:
         """Run ``job``, looking at its invocation now and then: canceled through the API (on this server or

@@ -34,6 +34,8 @@ class LoopbackRegistry:
     root: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    auth: bool = True  # htpasswd (USER, PASSWORD); without: open, as the test cluster's registry is
+    deletes: bool = True  # whether the registry lets manifests be deleted
 
     @property
     def host(self) -> str:
@@ -45,18 +47,18 @@ class LoopbackRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
         hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
         (self.root / "htpasswd").write_text(f"{USER}:{hashed}\n")
+        auth = f"auth:\n  htpasswd:\n    realm: shoal-test\n    path: {self.root / 'htpasswd'}\n" if self.auth else ""
         (self.root / "config.yml").write_text(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-            f"    rootdirectory: {self.root / 'data'}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.host}\n"
-            f"auth:\n  htpasswd:\n    realm: shoal-test\n    path: {self.root / 'htpasswd'}\n")
+            f"    rootdirectory: {self.root / 'data'}\n  delete:\n    enabled: {str(self.deletes).lower()}\n"
+            f"http:\n  addr: {self.host}\n" + auth)
         log = (self.root / "registry.log").open("wb")
         self.process = subprocess.Popen(["docker-registry", "serve", str(self.root / "config.yml")],
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://{self.host}/v2/", timeout=1).status_code == 401:
+                if httpx.get(f"http://{self.host}/v2/", timeout=1).status_code == (401 if self.auth else 200):
                     return self
             except httpx.HTTPError:
                 pass

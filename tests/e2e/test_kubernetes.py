@@ -344,12 +344,19 @@ def test_a_service_built_from_git_is_pushed_and_run_by_digest(kube: tuple[LiveSe
     wait_for(lambda: through_ingress(server, app).text == "one salty\n", timeout=30)
     wait_for(lambda: pod_images(admin, created["id"]) == {running}, timeout=60)
 
-    # Deleting the app removes its namespace and the images shoal built for it on its host.
+    # Deleting the app removes its namespace, the images shoal built for it on its host, and the ones
+    # it pushed (before, the registry kept every tag of shoal/<app>-web and shoal/<app>-migrate).
+    tags = f"http://{kube_cluster.registry}/v2/shoal/{created['id']}-web/tags/list"
+    assert httpx.get(tags, timeout=10).json()["tags"]  # the two commits' images are there
     client.apps.delete(created["id"])
     core = kubernetes.client.CoreV1Api(admin)
     wait_for(lambda: not [n for n in core.list_namespace().items if n.metadata.name == f"shoal-{created['id']}"],
              timeout=180)
     assert local_images(f"label=shoal.app={created['id']}") == []
+    for component in ("web", "migrate"):
+        answer = httpx.get(f"http://{kube_cluster.registry}/v2/shoal/{created['id']}-{component}/tags/list",
+                           timeout=10)
+        assert answer.status_code == 404 or not answer.json().get("tags"), answer.text
     base = f"{kube_cluster.registry}/e2e/busybox:git-base"  # pulled by the build's FROM: the engine's cache
     subprocess.run(["podman", "rmi", "-f", base], capture_output=True, timeout=60)
 

@@ -20,6 +20,7 @@ Must not: talk to the docker SDK itself (``shoal.runtime.container`` does) or to
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -32,8 +33,10 @@ from shoal.runtime.container.access import EngineAccess
 from shoal.runtime.container.builds import DEBIAN_CA_BUNDLE, ContainerBuilder, Image, app_images
 from shoal.runtime.container.engine import EngineUnavailable
 from shoal.runtime.container.registries import ImageRef
-from shoal.runtime.kubernetes.images import resolve_digest
+from shoal.runtime.kubernetes.images import delete_repository, repositories, resolve_digest
 from shoal.runtime.local.sources import SourceCache
+
+logger = logging.getLogger("shoal.runtime.kubernetes")
 
 Log = Callable[[str], None]
 NO_REGISTRY = ("on Kubernetes shoal builds git sources into images on its own host and pushes them to a registry "
@@ -93,9 +96,19 @@ class ClusterImages:
                                                f"its digest: {exc}") from exc
 
     async def remove_app(self, app_id: str) -> None:
-        """The app's built images on shoal's host go (the registry's copies are the registry's to keep)."""
+        """The app's built images go, on shoal's host and in the registry (``shoal/<app id>-<component>``,
+        every tag). A registry that refuses deletes keeps them, and the log says so: deleting the app
+        does not wait on it."""
         if self._access.opened:
             await self._access.call(lambda engine: images.remove(engine, app_images(engine, app_id)))
+        if not self._registry:
+            return
+        try:
+            for path in await asyncio.to_thread(repositories, self._registry, f"shoal/{app_id}-".lower()):
+                deleted = await asyncio.to_thread(delete_repository, self._registry, path)
+                logger.info("deleted %d image(s) of %s from %s", deleted, path, self._registry)
+        except (httpx.HTTPError, LookupError, ValueError) as exc:
+            logger.warning("the images of app %s stay in %s: %s", app_id, self._registry, exc)
 
     def close(self) -> None:
         self._access.close()

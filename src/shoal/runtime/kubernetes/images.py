@@ -49,3 +49,34 @@ def resolve_digest(ref: ImageRef, timeout: float = 15.0) -> str:
 
 def pinned(ref: ImageRef, digest: str) -> str:
     return f"{ref.repository}@{digest}"
+
+
+def repositories(registry: str, prefix: str, timeout: float = 15.0) -> list[str]:
+    """The registry's repositories whose path starts with ``prefix`` (its catalogue, every page)."""
+    found: list[str] = []
+    url: str | None = f"{_base(registry)}/v2/_catalog?n=1000"
+    while url:
+        answer = httpx.get(url, timeout=timeout)
+        answer.raise_for_status()
+        found += [name for name in answer.json().get("repositories") or [] if str(name).startswith(prefix)]
+        following = answer.links.get("next", {}).get("url")
+        url = f"{_base(registry)}{following}" if following else None
+    return found
+
+
+def delete_repository(registry: str, path: str, timeout: float = 15.0) -> int:
+    """Delete every manifest of ``registry/path`` (each tag's digest); how many went. ``LookupError``
+    with the registry's answer when it refuses (a registry started without ``delete: enabled``)."""
+    base = f"{_base(registry)}/v2/{path}"
+    listed = httpx.get(f"{base}/tags/list", timeout=timeout)
+    if listed.status_code == 404:
+        return 0
+    listed.raise_for_status()
+    digests = {resolve_digest(ImageRef(registry, path, tag=str(tag)), timeout)
+               for tag in listed.json().get("tags") or []}
+    for digest in sorted(digests):
+        answer = httpx.delete(f"{base}/manifests/{digest}", timeout=timeout)
+        if answer.status_code not in (202, 404):
+            raise LookupError(f"{registry} answered {answer.status_code} to deleting {path}@{digest}: "
+                              f"{answer.text[:200]}")
+    return len(digests)

@@ -125,6 +125,32 @@ def test_disable_collectstatic_and_plain_pip(tmp_path: Path, provisioner: Provis
     assert not (app / "staticfiles").exists()
 
 
+POETRY_APP = {
+    "pyproject.toml": "[tool.poetry]\nname = 'pinned'\nversion = '0.1.0'\npackage-mode = false\n\n"
+                      "[tool.poetry.dependencies]\npython = '^3.11'\nsix = '^1.10'\n\n"
+                      "[tool.poetry.group.dev.dependencies]\niniconfig = '*'\n",
+    "poetry.lock": "[[package]]\nname = 'six'\nversion = '1.16.0'\npython-versions = '*'\n\n"
+                   "[[package]]\nname = 'iniconfig'\nversion = '2.0.0'\npython-versions = '>=3.7'\n\n"
+                   "[metadata]\nlock-version = '2.0'\n",
+    "main.py": "import http.server, importlib.util, os, six\n"
+               "class H(http.server.BaseHTTPRequestHandler):\n"
+               "    def do_GET(self):\n"
+               "        body = f'six {six.__version__} dev {importlib.util.find_spec(\"iniconfig\") is not None}'.encode()\n"
+               "        self.send_response(200); self.send_header('content-length', str(len(body))); self.end_headers()\n"
+               "        self.wfile.write(body)\n"
+               "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+}
+
+
+def test_a_poetry_app_gets_the_locked_versions_without_its_dev_group(tmp_path: Path,
+                                                                    provisioner: Provisioner) -> None:
+    # six 1.16.0 is locked while 1.17 is out: without the lock pip takes the newest.
+    app = apps.write(tmp_path / "app", POETRY_APP)
+    built = run_build(tmp_path, app, provisioner)
+    assert built.log.said("poetry.lock found: installing its 1 locked main dependencies")
+    assert serve(built) == "six 1.16.0 dev False"
+
+
 def test_python_version_the_machine_lacks_fails_naming_it(tmp_path: Path, provisioner: Provisioner) -> None:
     app = apps.write(tmp_path / "app", {"requirements.txt": "", "runtime.txt": "python-3.4.10\n"})
     with pytest.raises(StepFailed, match=r"runtime.txt asks for Python 3.4.10, and there is no Python 3.4"):

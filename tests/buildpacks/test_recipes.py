@@ -200,6 +200,93 @@ def test_python_uv_lock_syncs_into_the_layers_venv(tmp_path: Path) -> None:
     assert recipe.run_env["VIRTUAL_ENV"] == "/layers/venv" and recipe.run_env["PATH"].startswith("/layers/venv/bin:")
 
 
+POETRY_PROJECT = """[tool.poetry]
+name = "shop"
+version = "0.1.0"
+package-mode = false
+
+[tool.poetry.dependencies]
+python = "^3.11"
+Flask = "^3.0"
+tool-from-git = {git = "https://example.com/tool.git"}
+extra-thing = {version = "^1", optional = true}
+
+[tool.poetry.group.dev.dependencies]
+pytest = "^8"
+"""
+# A lock as Poetry 1.8 writes it (lock-version 2.0): no category, no groups; one package per group.
+POETRY_LOCK = """[[package]]
+name = "flask"
+version = "3.0.3"
+python-versions = ">=3.8"
+[package.dependencies]
+Werkzeug = ">=3.0.0"
+colorama = {version = "*", markers = "platform_system == \\"Windows\\""}
+
+[[package]]
+name = "werkzeug"
+version = "3.0.4"
+python-versions = ">=3.8"
+
+[[package]]
+name = "colorama"
+version = "0.4.6"
+python-versions = "*"
+markers = "platform_system == \\"Windows\\""
+
+[[package]]
+name = "tool-from-git"
+version = "1.0.0"
+python-versions = "*"
+[package.source]
+type = "git"
+url = "https://example.com/tool.git"
+reference = "HEAD"
+resolved_reference = "0123456789abcdef0123456789abcdef01234567"
+
+[[package]]
+name = "pytest"
+version = "8.3.3"
+python-versions = ">=3.8"
+[package.dependencies]
+iniconfig = "*"
+
+[[package]]
+name = "iniconfig"
+version = "2.0.0"
+python-versions = ">=3.7"
+
+[[package]]
+name = "extra-thing"
+version = "1.2.0"
+python-versions = "*"
+
+[metadata]
+lock-version = "2.0"
+"""
+
+
+def test_python_poetry_installs_the_locked_main_dependencies_only(tmp_path: Path) -> None:
+    # Before, the lock was ignored: pip installed the project from pyproject.toml, unpinned, and a
+    # package-mode = false project (most apps) failed to install at all.
+    write(tmp_path, {"pyproject.toml": POETRY_PROJECT, "poetry.lock": POETRY_LOCK})
+    log = Lines()
+    recipe = planned(tmp_path, PY, log=log)
+    assert commands(recipe)[1:] == ["uv pip install --python /layers/venv/bin/python "
+                                    "colorama==0.4.6 ; platform_system == \"Windows\" flask==3.0.3 "
+                                    "tool-from-git @ git+https://example.com/tool.git@"
+                                    "0123456789abcdef0123456789abcdef01234567 werkzeug==3.0.4"]
+    assert any("its 4 locked main dependencies" in line for line in log)
+
+
+def test_a_lock_missing_a_dependency_installs_it_unpinned_and_says_so(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": "[project]\nname = 'x'\ndependencies = ['six>=1.10', 'attrs']\n",
+                     "poetry.lock": '[[package]]\nname = "six"\nversion = "1.16.0"\n'})
+    log = Lines()
+    assert commands(planned(tmp_path, PY, log=log))[1].endswith(" attrs six==1.16.0")
+    assert any("attrs is a dependency in pyproject.toml but not in poetry.lock" in line for line in log)
+
+
 def test_python_pip_index_settings_reach_uv(tmp_path: Path) -> None:
     write(tmp_path, {"requirements.txt": "x\n"})
     recipe = planned(tmp_path, PY, env={"PIP_INDEX_URL": "https://mirror.example/simple"})

@@ -10,8 +10,8 @@ Differences, said here and in the BUILD log: Python is not downloaded — the ve
 the stack image or the host (``pythonX.Y`` on ``PATH`` or under pyenv), and a patch version other than
 the one asked is accepted with a note. The virtualenv and installs use ``uv`` when it is available
 (much faster), else ``venv`` and pip. Pipfiles are installed with pip from their pins (pipenv is not
-needed); a ``poetry.lock`` project is installed with pip from its ``pyproject.toml`` (the lock's pins
-are not used without Poetry).
+needed); a ``poetry.lock`` project gets its locked main dependencies, pinned, with pip (``poetry.py``;
+Poetry is not needed either).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from shoal.domain.deployments import StepFailed
+from shoal.runtime.buildpacks.poetry import locked_requirements
 from shoal.runtime.buildpacks.recipe import Action, BuildContext, Log, Recipe, Toolchain, with_path
 from shoal.runtime.buildpacks.toolchains import Toolchains
 from shoal.runtime.buildpacks.tree import Tree
@@ -171,9 +172,11 @@ def _install(ctx: BuildContext, tree: Tree, manager: Manager, uv: Toolchain | No
         wanted = pipfile_requirements(tree, log)
         return [_pip(ctx, uv, python, env, "(from Pipfile)", *wanted)] if wanted else []
     if manager == "poetry":
-        log("=> poetry.lock found: installing the project from pyproject.toml with pip (Poetry is not used, so "
-            "the lock's pins are not either)")
-    if manager in ("poetry", "pyproject", "setup.py"):
+        wanted = locked_requirements(tree, log)
+        log(f"=> poetry.lock found: installing its {len(wanted)} locked main dependencies, as poetry install "
+            "--sync --no-root --only main would (Poetry itself is not needed)")
+        return [_pip(ctx, uv, python, env, "(from poetry.lock)", *wanted)] if wanted else []
+    if manager in ("pyproject", "setup.py"):
         return [_pip(ctx, uv, python, env, ".", ".")]
     log("=> No requirements.txt, uv.lock, Pipfile, installable pyproject.toml or setup.py: nothing to install")
     return []

@@ -124,6 +124,19 @@ def test_node_pnpm_runs_through_corepack_and_pruning_can_be_turned_off(tmp_path:
     assert commands(planned(tmp_path, NODE, env={"PNPM_SKIP_PRUNING": "true"}))[-1].endswith("run build")
 
 
+def test_node_yarn_berry_without_corepack_comes_from_npm_as_cli_dist_and_is_pruned(tmp_path: Path) -> None:
+    # The stack image's Node has no corepack. Before, npm exec asked for yarn@4.5.3, which does not
+    # exist (the "yarn" package is Yarn 1), and Yarn 2+ was never pruned.
+    write(tmp_path, {"package.json": json.dumps({"packageManager": "yarn@4.5.3"}), "yarn.lock": "__metadata:\n"})
+    yarn = "npm exec --yes --package=@yarnpkg/cli-dist@4.5.3 -- yarn"
+    assert commands(planned(tmp_path, {"node --version": "v18.19.0"})) == [
+        f"{yarn} install --immutable", f"{yarn} workspaces focus --all --production"]
+    recipe = planned(tmp_path, NODE)
+    assert commands(recipe)[0] == "corepack yarn@4.5.3 install --immutable"
+    install = recipe.steps[0]
+    assert isinstance(install, Command) and install.env["COREPACK_NPM_REGISTRY"] == "https://registry.npmjs.org"
+
+
 def test_node_engines_the_machine_cannot_meet_fails_naming_both(tmp_path: Path) -> None:
     write(tmp_path, {"package.json": json.dumps({"engines": {"node": "^16"}})})
     with pytest.raises(StepFailed, match=r"engines.node asks for \^16; Node.js 20.20.2 is on this machine"):

@@ -169,14 +169,14 @@ def test_hugo_site_with_its_theme_as_a_submodule(local: Any) -> None:
     assert "hello from hugo" in page and "First post" in page
 
 
-@pytest.mark.parametrize("manager", ["yarn", "pnpm"])
+@pytest.mark.parametrize("manager", ["yarn", "yarn4", "pnpm"])
 def test_node_app_locked_by(local: Any, manager: str) -> None:
     needs(local, "node", "corepack")
     server, root = local
     repo = committed(apps.node_app(root / f"node-{manager}", manager))
     app, dep = deploy(server, {"prefix": manager, "services": [{"name": "web", **source(repo)}]})
     active(dep)
-    assert get(server, app).text == f"hello from node, 1m, built by {manager}\n"
+    assert get(server, app).text == f"hello from node, 1m, built by {manager.rstrip('4')}\n"
 
 
 def test_an_app_that_hard_codes_its_port_is_told_so(local: Any) -> None:

@@ -126,7 +126,11 @@ async def install_steps(ctx: BuildContext, tools: Toolchains, found: NodeFacts, 
            "COREPACK_HOME": str(ctx.cache / "corepack"), "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",
            # The registry reached from here serves packages without npm's signatures; corepack still
            # checks each download against the registry's integrity hash.
-           "COREPACK_INTEGRITY_KEYS": "0", "npm_config_cache": str(ctx.cache / "npm")}
+           "COREPACK_INTEGRITY_KEYS": "0", "npm_config_cache": str(ctx.cache / "npm"),
+           # Yarn 2+ is published on the npm registry too: fetched from there, a build needs no other
+           # host than the registry its packages come from (corepack's default is repo.yarnpkg.com).
+           "COREPACK_NPM_REGISTRY": ctx.user_env.get("COREPACK_NPM_REGISTRY")
+           or ctx.env.get("npm_config_registry") or "https://registry.npmjs.org"}
     corepack = None
     if found.manager != "npm":
         corepack = (Toolchain("corepack", node.version, node.origin, node.bin_dir) if node.bin_dir
@@ -152,9 +156,10 @@ def manager_argv(found: NodeFacts, node: Toolchain, corepack: Toolchain | None) 
     if found.manager == "npm":
         return (_npm(node),)
     if corepack is None:
-        # No corepack: npm's exec fetches the same release from the registry.
-        return (_npm(node), "exec", "--yes", f"--package={found.manager}@{found.manager_version}", "--",
-                found.manager)
+        # No corepack: npm's exec fetches the same release from the registry. Yarn 2+ is published
+        # there as @yarnpkg/cli-dist (the "yarn" package is Yarn 1 only).
+        package = found.manager if found.manager != "yarn" or _classic_yarn(found) else "@yarnpkg/cli-dist"
+        return (_npm(node), "exec", "--yes", f"--package={package}@{found.manager_version}", "--", found.manager)
     return (corepack.exe, f"{found.manager}@{found.manager_version}")
 
 
@@ -209,5 +214,8 @@ def _prune(ctx: BuildContext, found: NodeFacts, env: dict[str, str], pm: tuple[s
         args = ("install", "--frozen-lockfile", "--ignore-engines", "--ignore-scripts", "--prefer-offline",
                 "--production=true")
     else:
-        return []  # Yarn 2+ prunes with a plugin of the buildpack's own; the install is left as it is
+        # Yarn 2+: a production-only install of every workspace (Yarn 4 has the command built in; Yarn 2
+        # and 3 need the workspace-tools plugin, and without it the step fails, says why, and the
+        # install is left as it is).
+        args = ("workspaces", "focus", "--all", "--production")
     return [ctx.command("Pruning dev dependencies", *pm, *args, env=env, may_fail=True)]

@@ -226,6 +226,20 @@ def node_app(root: Path, manager: str) -> Path:
     return write(root, {"package.json": json.dumps(NODE_PACKAGE, indent=2), **NODE_FILES, lock[0]: lock[1]})
 
 
+HEXO_SITE = {
+    # No lockfile: npm install resolves these exact versions (hexo is detected by the dependency).
+    # The "hexo" field marks a Hexo folder (hexo init writes it): without it hexo knows only init and help.
+    "package.json": json.dumps({"name": "site", "version": "0.0.0", "private": True, "hexo": {"version": "7.3.0"},
+                                "dependencies": {
+        "hexo": "7.3.0", "hexo-renderer-ejs": "2.0.0", "hexo-renderer-marked": "6.3.0",
+        "hexo-generator-index": "4.0.0"}}, indent=2),
+    "_config.yml": "title: Hello Hexo\nurl: http://example.com\ntheme: plain\n",
+    "themes/plain/layout/layout.ejs": "<h1><%= config.title %></h1><%- body %>\n",
+    "themes/plain/layout/index.ejs": "<% page.posts.each(function(post){ %><p><%= post.title %></p><% }) %>\n",
+    "source/_posts/first.md": "---\ntitle: First post\n---\nhello\n",
+}
+
+
 def hugo_site(root: Path, theme: Path | None = None) -> Path:
     """A Hugo site; its theme ``plain`` is written into ``theme`` when given (a separate repo to add as a
     submodule), else into ``themes/plain``."""

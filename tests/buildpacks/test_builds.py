@@ -270,6 +270,15 @@ def test_hugo_site_builds_into_public(tmp_path: Path, provisioner: Provisioner) 
     assert "hello from hugo" in page and "First post" in page
 
 
+def test_hexo_site_generates_into_public(tmp_path: Path, provisioner: Provisioner) -> None:
+    needs("node")
+    app = apps.write(tmp_path / "app", apps.HEXO_SITE)
+    built = run_build(tmp_path, app, provisioner, kind="static_site")
+    assert built.log.said("Detected hexo (package.json depending on hexo)")
+    assert built.recipe.output_dir == "public"
+    assert (app / "public" / "index.html").read_text().strip() == "<h1>Hello Hexo</h1><p>First post</p>"
+
+
 def test_dotnet_without_an_sdk_fails_clearly(tmp_path: Path, provisioner: Provisioner) -> None:
     if shutil.which("dotnet"):
         pytest.skip("this machine has a .NET SDK")

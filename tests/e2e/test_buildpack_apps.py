@@ -169,6 +169,15 @@ def test_hugo_site_with_its_theme_as_a_submodule(local: Any) -> None:
     assert "hello from hugo" in page and "First post" in page
 
 
+def test_hexo_site_is_generated_and_served(local: Any) -> None:
+    needs(local, "node")
+    server, root = local
+    site = committed(apps.write(root / "hexo", apps.HEXO_SITE))
+    app, dep = deploy(server, {"prefix": "hexo", "static_sites": [{"name": "site", **source(site)}]})
+    active(dep)
+    assert get(server, app).text.strip() == "<h1>Hello Hexo</h1><p>First post</p>"
+
+
 @pytest.mark.parametrize("manager", ["yarn", "yarn4", "pnpm"])
 def test_node_app_locked_by(local: Any, manager: str) -> None:
     needs(local, "node", "corepack")

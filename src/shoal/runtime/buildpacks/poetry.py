@@ -52,8 +52,8 @@ def _main_dependencies(project: dict[str, Any]) -> set[str]:
         if match:
             names.add(normalized(match.group(1)))
     poetry = (project.get("tool") or {}).get("poetry") or {}
-    for name, spec in (poetry.get("dependencies") or {}).items():
-        if normalized(name) != "python" and not (isinstance(spec, dict) and spec.get("optional")):
+    for name, constraint in (poetry.get("dependencies") or {}).items():
+        if normalized(name) != "python" and not (isinstance(constraint, dict) and constraint.get("optional")):
             names.add(normalized(name))
     return names
 

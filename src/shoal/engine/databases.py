@@ -35,8 +35,9 @@ class DatabasesService:
         return [c for c in found if c.component in named]
 
     async def reset_password(self, account: Account, app_id: str, component: str) -> Deployment:
-        """A new password for a dev database, then a deployment that gives it to the app's components
-        (until that deployment is live, the running ones still hold the old password, as on DigitalOcean)."""
+        """A new password for a dev database, in force at once, then a deployment that gives it to the
+        app's components: until that deployment is live, the running ones hold a password that no longer
+        works (their open connections stay; new ones are refused)."""
         app = await asyncio.to_thread(self._deployments.app, account, app_id)
         refuse_if_pinned(app)  # before the reset: a password changed without its deployment strands the app
         unit = _database(app, component)
